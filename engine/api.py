@@ -136,10 +136,11 @@ def reload(rules_dir: Path | None = None) -> ReloadReport:
     target = rules_dir or (_current.rules_dir if _current else RULES_DIR)
     try:
         fresh = build_engine(target)
-    except RuleLoadError as error:
-        log.error("rule reload rejected; still serving the previous rules", extra={"errors": error.errors})
+    except Exception as error:  # noqa: BLE001 - whatever went wrong, the old rules keep serving
+        errors = error.errors if isinstance(error, RuleLoadError) else [f"{type(error).__name__}: {error}"]
+        log.error("rule reload rejected; still serving the previous rules", extra={"errors": errors})
         current = _current
-        return ReloadReport(ok=False, errors=error.errors, rule_versions=current.rule_versions if current else {})
+        return ReloadReport(ok=False, errors=errors, rule_versions=current.rule_versions if current else {})
     with _swap_lock:
         _current = fresh
     log.info("rules reloaded", extra={"rules": fresh.rule_versions})

@@ -72,7 +72,11 @@ def run_case(engine: "Engine", rule_id: str, path: Path, now: datetime = CASE_NO
         result.problems.append("a case needs 'request' (a CDS Hooks call) and 'expect'")
         return result
     request = request_from_hook_call(resolve(case["request"], now), now)
-    evaluation = engine.evaluate(request)
+    try:
+        evaluation = engine.evaluate(request)
+    except Exception as error:  # noqa: BLE001 - one broken case must not hide the others
+        result.problems.append(f"evaluation failed: {type(error).__name__}: {error}")
+        return result
     result.cards = evaluation.cards
     result.problems = compare(rule_id, case["expect"], evaluation.cards)
     return result

@@ -1,7 +1,4 @@
-"""`spinecds` command line: the rule author's tools (`spinecds rules ...`).
-
-Other command groups (`sandbox`, `fhir`) register themselves in COMMAND_GROUPS.
-"""
+"""`spinecds rules ...`: the rule author's tools. The `spinecds` entry point is cds_hooks.cli."""
 
 from __future__ import annotations
 
@@ -10,7 +7,6 @@ import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from engine.loader import RuleLoadError, load_rules
 from engine.vocabulary import RULES_DIR
@@ -108,6 +104,18 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from engine.rulefile import rule_file_json_schema
+
+    text = json.dumps(rule_file_json_schema(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def add_rules_commands(subparsers: argparse._SubParsersAction) -> None:
     rules = subparsers.add_parser("rules", help="validate, test, explain and list the rule files")
     rules.add_argument("--rules-dir", default=str(RULES_DIR), help="folder with the rule files (default: rules/)")
@@ -126,21 +134,15 @@ def add_rules_commands(subparsers: argparse._SubParsersAction) -> None:
     catalog = commands.add_parser("catalog", help="markdown catalogue of every rule for clinical review")
     catalog.add_argument("-o", "--output", help="write to this file (e.g. docs/rules.md)")
     catalog.set_defaults(func=cmd_catalog)
-
-
-COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_rules_commands]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spinecds", description="spinecds: spinal metastases CDS Hooks service")
-    subparsers = parser.add_subparsers(dest="group", required=True)
-    for register in COMMAND_GROUPS:
-        register(subparsers)
-    return parser
+    schema = commands.add_parser("schema", help="the JSON Schema of rule.yaml (for editors and CI)")
+    schema.add_argument("-o", "--output", help="write to this file (e.g. rules/rule.schema.json)")
+    schema.set_defaults(func=cmd_schema)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = argparse.ArgumentParser(prog="spinecds")
+    add_rules_commands(parser.add_subparsers(dest="group", required=True))
+    args = parser.parse_args(argv)
     return args.func(args)
 
 

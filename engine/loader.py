@@ -28,7 +28,8 @@ def rule_files(rules_dir: Path) -> list[Path]:
 
 
 def load_rules(rules_dir: Path = RULES_DIR, vocabulary: Vocabulary | None = None) -> CompiledRules:
-    vocabulary = vocabulary or load_vocabulary(rules_dir / "README.md")
+    # The vocabulary is what engine.facts produces, so it comes with the code, not the rules folder.
+    vocabulary = vocabulary or load_vocabulary()
     errors: list[RuleFileError | str] = []
     loaded: list[LoadedRule] = []
     for path in rule_files(rules_dir):

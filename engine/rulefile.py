@@ -142,6 +142,14 @@ class RuleFile(_Strict):
         return value
 
 
+def rule_file_json_schema() -> dict[str, Any]:
+    """The JSON Schema of rule.yaml, committed as rules/rule.schema.json for editors (YAML LSP)."""
+    schema = RuleFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "http://spinecds.org/schema/rule.schema.json"
+    return schema
+
+
 # ---------------------------------------------------------------- YAML with line numbers
 
 class LocatedYaml:
