@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from engine.parse import (SF, SINS_COMPONENTS, SYMPTOM_CODES, Entry, Parsed, _component_answer,
-                          observation_number, parse_resources, to_instant)
+from engine.parse import (CONDITION_CLINICAL, CONDITION_VERIFICATION, SF, SYMPTOM_CODES, Entry, Parsed,
+                          component_answer, observation_number, parse_resources, status_code, to_instant)
 from engine.scores import ScoreTables, load_scores, survival_facts
 from fhir_profiles.terminology import Terminology, load_terminology
 
@@ -54,18 +54,12 @@ class Facts:
 
 # ---------------------------------------------------------------- small readers
 
-def _code(concept: Any) -> str | None:
-    if concept is None:
-        return None
-    return next((c.code for c in concept.coding or () if c.code), None)
-
-
 def _clinical(entry: Entry) -> str | None:
-    return _code(entry.model.clinicalStatus)
+    return status_code(entry.model.clinicalStatus, CONDITION_CLINICAL)[0]
 
 
 def _verification(entry: Entry) -> str | None:
-    return _code(entry.model.verificationStatus)
+    return status_code(entry.model.verificationStatus, CONDITION_VERIFICATION)[0]
 
 
 def _excluded(entry: Entry) -> bool:
@@ -278,13 +272,13 @@ class _Deriver:
         answers: dict[str, str] = {}
         members = {e.ref: e for e in self.parsed.observations if "sins-component" in e.concepts}
         for comp in entry.model.component or ():
-            name, answer = _component_answer(self.term, comp)
+            name, answer = component_answer(self.term, comp)
             if name and answer:
                 answers[name] = answer
         for ref in [r.reference for r in (entry.model.hasMember or []) + (entry.model.derivedFrom or [])]:
             member = members.get(ref or "")
             if member is not None and member.model.status in DECIDING_STATUS:
-                name, answer = _component_answer(self.term, member.model)
+                name, answer = component_answer(self.term, member.model)
                 if name and answer:
                     answers.setdefault(name, answer)
         return answers

@@ -146,7 +146,7 @@ def _validation_issue(exc: ValidationError) -> str:
     return f"invalid FHIR R4: {loc}: {first.get('type', 'invalid')}{more}"
 
 
-def _status_code(concept: Any, system: str) -> tuple[str | None, bool]:
+def status_code(concept: Any, system: str) -> tuple[str | None, bool]:
     """(code, present) of a status CodeableConcept model: its coding in ``system`` (or without a system)."""
     if concept is None:
         return None, False
@@ -156,7 +156,7 @@ def _status_code(concept: Any, system: str) -> tuple[str | None, bool]:
     return None, True
 
 
-def _component_answer(terminology: Terminology, component: Any) -> tuple[str | None, str | None]:
+def component_answer(terminology: Terminology, component: Any) -> tuple[str | None, str | None]:
     """(component concept name, answer code) of a SINS component (Observation.component or member)."""
     name = next((c.code for c in (component.code.coding or ()) if c.system == SF and c.code in SINS_COMPONENTS),
                 None)
@@ -191,20 +191,20 @@ class _Parser:
     def other_patient(self, model: Any, ref: str) -> bool:
         subject = getattr(model, "subject", None)
         reference = getattr(subject, "reference", None) if subject is not None else None
-        if not self.patient_id or not reference:
-            return False
-        if reference == f"Patient/{self.patient_id}" or reference.endswith(f"/Patient/{self.patient_id}"):
+        if not self.patient_id or not reference or "Patient/" not in reference:
+            return False                # urn:uuid, contained or logical references: cannot tell, keep
+        if reference.rsplit("Patient/", 1)[1].split("/")[0] == self.patient_id:
             return False
         self.issue(ref, "subject is not the patient in context")
         return True
 
     # -- per type checks: return False (after reporting) when the resource must not be used
     def check_condition(self, model: Condition, ref: str) -> bool:
-        clinical, present = _status_code(model.clinicalStatus, CONDITION_CLINICAL)
+        clinical, present = status_code(model.clinicalStatus, CONDITION_CLINICAL)
         if present and clinical not in CLINICAL_STATUS:
             self.issue(ref, "clinicalStatus is not a condition-clinical code")
             return False
-        verification, present = _status_code(model.verificationStatus, CONDITION_VERIFICATION)
+        verification, present = status_code(model.verificationStatus, CONDITION_VERIFICATION)
         if present and verification not in VERIFICATION_STATUS:
             self.issue(ref, "verificationStatus is not a condition-ver-status code")
             return False
@@ -228,7 +228,7 @@ class _Parser:
         if "sins" in concepts or "sins-component" in concepts:
             components = list(model.component or ()) if "sins" in concepts else [model]
             for comp in components:
-                name, answer = _component_answer(self.term, comp)
+                name, answer = component_answer(self.term, comp)
                 if name is None:
                     if "sins" in concepts:
                         self.issue(ref, "SINS component with a code outside SF sins-* components")

@@ -378,3 +378,9 @@ def test_unrelated_vitals_are_filtered_before_validation():
 def test_now_must_be_aware():
     with pytest.raises(ValueError, match="timezone-aware"):
         derive_facts([], datetime(2026, 1, 1), "patient-view", "p1")
+
+
+def test_status_is_read_from_the_hl7_coding_not_the_first_one():
+    res = make_condition("C79.51", ICD10, clinical="resolved")
+    res["clinicalStatus"]["coding"].insert(0, {"system": "urn:local:status", "code": "active"})
+    assert facts(res).patient["spinal_metastasis"] is False
