@@ -80,6 +80,16 @@ def test_service_prefetch_fetch_forwards_bearer_token(client, engine_spy, fhir_s
     assert {c["authorization"] for c in calls} == {"Bearer secret-token-123"}
 
 
+def test_service_prefetch_missing_keys_are_fetched_concurrently(client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
+    fhir_server.faults.delay_seconds = 0.3
+    started = time.monotonic()
+    response = client.post("/cds-services/spinecds-patient-view", json=hook_request(fhirServer=fhir_server.base_url))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert len(fhir_server.store.requests) == len(TEMPLATE_KEYS) == 6
+    assert elapsed < 3 * 0.3, elapsed   # one after another would take 6 x 0.3 s
+
+
 def test_service_prefetch_token_never_logged(client, engine_spy, fhir_server, caplog) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level("DEBUG")
     client.post("/cds-services/spinecds-patient-view", json=hook_request(
