@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _absolute_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    return value
+
+
+AbsoluteUrl = Annotated[str, AfterValidator(_absolute_url)]
 
 
 class _Strict(BaseModel):
@@ -23,8 +35,8 @@ class OverrideReason(Coding):
 
 class Source(_Strict):
     label: str = Field(min_length=1)
-    url: str | None = None
-    icon: str | None = None
+    url: AbsoluteUrl | None = None
+    icon: AbsoluteUrl | None = None
     topic: Coding | None = None
 
 
@@ -55,7 +67,7 @@ class Suggestion(_Strict):
 
 class Link(_Strict):
     label: str = Field(min_length=1)
-    url: str = Field(min_length=1)
+    url: AbsoluteUrl   # smart links too: the spec's SMART launch URL is absolute
     type: Literal["absolute", "smart"]
     appContext: str | None = None
 

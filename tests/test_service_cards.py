@@ -65,9 +65,12 @@ def test_service_cards_are_returned_spec_shaped(make_client, engine_spy) -> None
 
 
 def test_service_relative_links_use_request_base_url_by_default(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
-    engine_spy.result = EvaluationResult(cards=[_good()])
+    card = _good()
+    card["source"]["icon"] = "/static/spinecds-100.png"
+    engine_spy.result = EvaluationResult(cards=[card])
     (card,) = client.post(URL, json=hook_request(prefetch=NO_DATA)).json()["cards"]
     assert card["links"][0]["url"] == "http://testserver/docs/rules/mescc-treatment"
+    assert card["source"]["icon"] == "http://testserver/static/spinecds-100.png"
 
 
 def test_service_card_uuid_from_engine_is_kept(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
@@ -85,6 +88,19 @@ BROKEN = {
         {"type": "delete", "description": "Cancel the draft"}]}]},
     "action without description": {"suggestions": [{"label": "Order", "actions": [
         {"type": "create", "resource": {"resourceType": "ServiceRequest"}}]}]},
+    "create without resource": {"suggestions": [{"label": "Order", "actions": [
+        {"type": "create", "description": "Order MRI"}]}]},
+    "update with a resource fragment": {"suggestions": [{"label": "Sooner", "actions": [
+        {"type": "update", "description": "Bring forward", "resource": {"priority": "stat"}}]}]},
+    "delete with resource instead of resourceId": {"suggestions": [{"label": "Cancel", "actions": [
+        {"type": "delete", "description": "Cancel", "resource": {"resourceType": "ServiceRequest", "id": "1"}}]}]},
+    "unknown action type": {"suggestions": [{"label": "x", "actions": [
+        {"type": "replace", "description": "x", "resource": {"resourceType": "ServiceRequest"}}]}]},
+    "isRecommended not boolean": {"suggestions": [{"label": "x", "isRecommended": "yes"}]},
+    "topic coding without system": {"source": {"label": "s", "topic": {"code": "mescc"}}},
+    "relative source url": {"source": {"label": "s", "url": "/rules/x"}},
+    "relative link url": {"links": [{"label": "l", "url": "docs/x", "type": "absolute"}]},
+    "extension not an object": {"extension": ["spinecds"]},
     "override reason without display": {"overrideReasons": [{"system": "s", "code": "c"}]},
     "appContext on absolute link": {"links": [{"label": "l", "url": "https://x.org", "type": "absolute",
                                                "appContext": "abc"}]},

@@ -117,13 +117,14 @@ def test_service_prefetch_follows_next_links(client, engine_spy, fhir_server) ->
     fhir_server.store.load(*(observation(f"nrs-{i:03}", LOINC, "72514-3", f"2025-01-01T00:{i % 60:02}:00Z",
                                          valueInteger=i % 11) for i in range(120)))
     prefetch = {key: None for key in TEMPLATE_KEYS if key != "pain"}
-    response = client.post("/cds-services/spinecds-patient-view",
-                           json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url))
+    response = client.post("/cds-services/spinecds-patient-view", json=hook_request(
+        prefetch=prefetch, fhirServer=fhir_server.base_url, fhirAuthorization=AUTH))
     assert response.status_code == 200, response.text
     observations = engine_spy.requests[0].resources
     assert len(observations) == 122 and len({o["id"] for o in observations}) == 122
     pages = fhir_server.store.requests
     assert len(pages) == 3 and "_offset=50" in pages[1]["query"] and "_offset=100" in pages[2]["query"]
+    assert {page["authorization"] for page in pages} == {"Bearer secret-token-123"}  # token on every page
     assert "extension" not in response.json()
 
 
@@ -248,3 +249,13 @@ def test_service_prefetch_template_tokens() -> None:
         render_template("X?y={{context.selections}}", context)
     with pytest.raises(ValueError, match="unknown prefetch token"):
         render_template("X?y={{patientId}}", context)
+
+
+def test_service_prefetch_next_link_to_other_origin_is_refused() -> None:
+    # The bearer token must never travel to a host other than the client's FHIR server.
+    from cds_hooks.fhir_client import FhirClient, FhirFetchError
+
+    client = FhirClient(base_url="https://ehr.example.org/fhir", access_token="t", deadline=time.monotonic() + 1)
+    client._check_same_origin("https://ehr.example.org/fhir/Observation?_offset=50")
+    with pytest.raises(FhirFetchError, match="outside the FHIR server"):
+        client._check_same_origin("https://attacker.example.com/fhir/Observation?_offset=50")
