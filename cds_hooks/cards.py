@@ -46,10 +46,15 @@ def build_cards(raw_cards: list[dict[str, Any]], base_url: str) -> list[dict[str
     and left out, so one broken template never suppresses the other (possibly critical) cards."""
     cards = []
     for raw in raw_cards:
+        if not isinstance(raw, dict):
+            log.error("engine returned a card that is not a JSON object; dropped", extra={"type": type(raw).__name__})
+            continue
         try:
             card = Card.model_validate(prepare_card(raw, base_url))
         except ValidationError as exc:
-            extension = (raw.get("extension") or {}).get("spinecds") or {} if isinstance(raw, dict) else {}
+            extension = (raw.get("extension") or {}).get("spinecds") or {}
+            if not isinstance(extension, dict):
+                extension = {}
             log.error("engine card violates the CDS Hooks card spec; dropped", extra={
                 "ruleId": extension.get("ruleId"),
                 "errors": [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)],

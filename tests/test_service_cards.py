@@ -120,11 +120,12 @@ def test_service_card_model_rejects_spec_violations(change) -> None:  # type: ig
 
 def test_service_invalid_engine_card_is_dropped_others_kept(client, engine_spy, caplog) -> None:  # type: ignore[no-untyped-def]
     broken = {**_good(), "summary": "x" * 200, "extension": {"spinecds": {"ruleId": "broken-rule"}}}
-    engine_spy.result = EvaluationResult(cards=[broken, _good()])
+    engine_spy.result = EvaluationResult(cards=[broken, "not a card", _good()])  # type: ignore[list-item]
     response = client.post(URL, json=hook_request(prefetch=NO_DATA))
     assert response.status_code == 200
     assert [c["extension"]["spinecds"]["ruleId"] for c in response.json()["cards"]] == ["mescc-treatment"]
-    (record,) = [r for r in caplog.records if r.name == "spinecds.cards"]
+    record, not_an_object = [r for r in caplog.records if r.name == "spinecds.cards"]
+    assert not_an_object.type == "str"
     assert record.ruleId == "broken-rule" and "x" * 50 not in str(record.errors)
 
 
