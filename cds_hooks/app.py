@@ -18,7 +18,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine import api as engine_api
 from engine.api import EvaluationRequest, EvaluationResult, evaluate
+from engine.reloader import RulesWatcher, install_sighup_reload
 
 from . import prefetch
 from .cards import build_cards
@@ -58,8 +60,20 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
-        yield
-        store.close()
+        # Rules are loaded, compiled and proven on their own cases before the first request: a broken
+        # rule file stops start-up here with file:line messages instead of failing patients later.
+        engine = engine_api.get_engine()
+        log.info("rules loaded", extra={"rules": engine.rule_versions})
+        watcher = None
+        if settings.rules_watch:
+            watcher = RulesWatcher(engine.rules_dir, interval=settings.rules_watch_interval_seconds).start()
+        install_sighup_reload()
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            store.close()
 
     app = FastAPI(title="spinecds CDS Hooks service", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
@@ -139,6 +153,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             draft_orders=context.draft_resources() if isinstance(context, OrderSignContext) else [],
             selections=list(context.selections) if isinstance(context, OrderSelectContext) else [],
             want_trace=want_trace,
+            base_url=str(settings.external_base_url or request.base_url),
         )
         result: EvaluationResult = await run_in_threadpool(evaluate, evaluation)
         evaluated_at = time.perf_counter()

@@ -10,6 +10,8 @@ the service cannot decide safely and answers 412 Precondition Failed.
 
 from __future__ import annotations
 
+from engine import bundles
+
 import logging
 import re
 import time
@@ -151,27 +153,5 @@ def _safe_message(error: BaseException) -> str:
 
 
 def flatten(data: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
-    """Bundles -> their entry resources, each resource once; OperationOutcomes (search warnings) are
-    not clinical data."""
-    resources: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
-
-    def add(resource: Any) -> None:
-        if not isinstance(resource, dict) or resource.get("resourceType") in (None, "OperationOutcome"):
-            return
-        if isinstance(resource.get("id"), str):
-            identity = (resource["resourceType"], resource["id"])
-            if identity in seen:
-                return
-            seen.add(identity)
-        resources.append(resource)
-
-    for value in data.values():
-        if value is None:
-            continue
-        if value.get("resourceType") == "Bundle":
-            for entry in value.get("entry") or []:
-                add(entry.get("resource") if isinstance(entry, dict) else None)
-        else:
-            add(value)
-    return resources
+    """Bundles -> their entry resources, each resource once (see engine.bundles.flatten)."""
+    return bundles.flatten(data.values())

@@ -6,23 +6,28 @@ derived from the fhir_profiles ValueSets without touching the templates.
 
 from __future__ import annotations
 
-LOINC = "http://loinc.org"
-SPINE_FINDINGS = "http://spinecds.org/fhir/CodeSystem/spine-findings"
+from fhir_profiles.terminology import load_terminology
 
-SINS_CODES = (
-    "sins", "sins-location", "sins-pain", "sins-bone-lesion", "sins-alignment", "sins-collapse",
-    "sins-posterolateral",
-)
+# Prefetch key -> the ValueSets (fhir_profiles/valuesets) whose Observations the rules read.
+OBSERVATION_GROUPS: dict[str, tuple[str, ...]] = {
+    "performanceStatus": ("kps", "ecog"),
+    "pain": ("pain-nrs",),
+    "sins": ("sins", "sins-component"),
+    "staging": ("visceral-metastases-staging",),
+}
 
 
 def observation_code_groups() -> dict[str, list[tuple[str, str]]]:
-    """Prefetch key -> (system, code) pairs of the Observations the rules read (clinical-spec 1)."""
-    return {
-        "performanceStatus": [(LOINC, "89243-0"), (LOINC, "89247-1")],   # Karnofsky, ECOG
-        "pain": [(LOINC, "72514-3")],                                      # pain severity NRS
-        "sins": [(SPINE_FINDINGS, code) for code in SINS_CODES],
-        "staging": [(SPINE_FINDINGS, "visceral-metastases")],
-    }
+    """Prefetch key -> (system, code) pairs, read from the ValueSets: a site that adds a local KPS
+    code to fhir_profiles/valuesets/kps.json gets it prefetched too, with no code change."""
+    terminology = load_terminology()
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for key, concepts in OBSERVATION_GROUPS.items():
+        codes: list[tuple[str, str]] = []
+        for concept in concepts:
+            codes.extend(code for code in terminology.codes(concept) if code not in codes)
+        groups[key] = codes
+    return groups
 
 
 # Per-group page size: enough history for "latest and previous" values without huge Bundles.

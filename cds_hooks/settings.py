@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger bodies get 413.",
     )
+    rules_watch: bool = Field(
+        False,
+        description="Watch rules/ and hot-reload after an edit (the new rules must pass every case first); "
+                    "`kill -HUP <pid>` reloads on demand either way.",
+    )
+    rules_watch_interval_seconds: float = Field(2.0, gt=0, description="How often the rules watcher looks.")
     log_level: str = Field("INFO", description="stdlib logging level of the JSON-lines log on stderr.")
 
     @field_validator("cors_origins", mode="before")

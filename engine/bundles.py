@@ -6,19 +6,29 @@ from typing import Any, Iterable
 
 
 def flatten(values: Iterable[Any]) -> list[dict[str, Any]]:
-    """Resources from prefetch values: Bundles give their entries; null and OperationOutcome nothing."""
+    """Resources from prefetch values: Bundles give their entries, each resource once (two prefetch
+    keys may return the same resource); null and OperationOutcome (search warnings) give nothing."""
     resources: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(resource: Any) -> None:
+        if not isinstance(resource, dict) or resource.get("resourceType") in (None, "OperationOutcome"):
+            return
+        if isinstance(resource.get("id"), str):
+            identity = (resource["resourceType"], resource["id"])
+            if identity in seen:
+                return
+            seen.add(identity)
+        resources.append(resource)
+
     for value in values:
         if not isinstance(value, dict):
             continue
-        kind = value.get("resourceType")
-        if kind == "Bundle":
+        if value.get("resourceType") == "Bundle":
             for entry in value.get("entry") or []:
-                resource = entry.get("resource") if isinstance(entry, dict) else None
-                if isinstance(resource, dict) and resource.get("resourceType") not in (None, "OperationOutcome"):
-                    resources.append(resource)
-        elif kind and kind != "OperationOutcome":
-            resources.append(value)
+                add(entry.get("resource") if isinstance(entry, dict) else None)
+        else:
+            add(value)
     return resources
 
 
