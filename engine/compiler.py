@@ -59,6 +59,7 @@ class CompiledRules:
     all_rules: tuple[LoadedRule, ...]           # every valid file, drafts and retired included
     outcomes: tuple[CompiledOutcome, ...]
     stages: tuple[dict[str, Any], ...]          # durable-rules ruleset bodies, one per stage
+    used_facts: frozenset[str] = frozenset()    # every fact a condition reads: all durable-rules needs to see
 
     def outcomes_of(self, rule_id: str) -> list[CompiledOutcome]:
         return [o for o in self.outcomes if o.rule.id == rule_id]
@@ -114,6 +115,7 @@ def compile_rules(loaded: list[LoadedRule], vocabulary: Vocabulary) -> CompiledR
         all_rules=tuple(loaded),
         outcomes=compiled,
         stages=_durable_stages(compiled),
+        used_facts=frozenset(name for outcome in compiled for c in outcome.conditions for name in facts_named(c)),
     )
 
 

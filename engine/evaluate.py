@@ -54,11 +54,12 @@ def build_subjects(facts: FactsLike) -> list[Subject]:
     return subjects
 
 
-def _durable_fact(index: int, subject: Subject, published: dict[str, Any]) -> dict[str, Any]:
+def _durable_fact(index: int, subject: Subject, published: dict[str, Any], used: frozenset[str]) -> dict[str, Any]:
+    """Only the facts some condition reads: each one is serialised into the C engine per subject."""
     fact: dict[str, Any] = {"kind": subject.kind, "i": index}
     for source in (subject.facts, published):
         for name, value in source.items():
-            if isinstance(value, (str, int, float, bool)):   # lists never reach durable-rules
+            if name in used and isinstance(value, (str, int, float, bool)):   # lists never reach durable-rules
                 fact[durable_key(name)] = value
     return fact
 
@@ -110,7 +111,8 @@ def decide(compiled: CompiledRules, runner: DurableRunner | None, facts: FactsLi
     for stage in range(stage_count):
         stage_outcomes = [o for o in compiled.outcomes if o.stage == stage]
         if runner is not None:
-            fired = runner.run(stage, [_durable_fact(i, s, published) for i, s in enumerate(subjects)])
+            fired = runner.run(stage, [_durable_fact(i, s, published, compiled.used_facts)
+                                      for i, s in enumerate(subjects)])
         else:
             fired = [
                 (o.action, i)
