@@ -118,6 +118,8 @@ def condition(rid: str, concept: str | tuple[str, str, str], *, onset: str | Non
               course: str | None = None, category: str = "problem-list-item") -> dict[str, Any]:
     system, code, display = DIAGNOSES[concept] if isinstance(concept, str) else concept
     res: dict[str, Any] = {"resourceType": "Condition", "id": rid}
+    if verification == "entered-in-error":
+        clinical = None  # FHIR invariant con-5: no clinicalStatus on an entered-in-error Condition
     if course:
         res["extension"] = [{"url": COURSE_URL, "valueCode": course}]
     if clinical:
