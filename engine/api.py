@@ -3,13 +3,28 @@
 The service resolves prefetch (or fetches from the FHIR server) and hands over raw FHIR JSON; the
 engine filters, validates, derives facts, evaluates the rules and returns CDS card dicts. Nothing
 in here knows about HTTP.
+
+The current engine is held in one reference that a reload swaps atomically, and only after the
+new rules have passed every example case: a broken edit never replaces working rules.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+from engine.cards import build_cards
+from engine.compiler import CompiledRules
+from engine.durable_runner import DurableRunner
+from engine.evaluate import decide
+from engine.loader import RuleLoadError, load_rules
+from engine.vocabulary import RULES_DIR
+
+log = logging.getLogger("spinecds.engine")
 
 
 @dataclass(frozen=True)
@@ -22,6 +37,7 @@ class EvaluationRequest:
     draft_orders: list[dict[str, Any]] = field(default_factory=list)  # raw resources of context.draftOrders
     selections: list[str] = field(default_factory=list)               # "ServiceRequest/id" (order-select)
     want_trace: bool = False
+    base_url: str = ""                          # the service's external base URL, for absolute links
 
 
 @dataclass
@@ -32,6 +48,104 @@ class EvaluationResult:
     trace: dict[str, Any] | None = None
 
 
+class Engine:
+    """Compiled rules plus their durable-rules runner. Immutable once built."""
+
+    def __init__(self, compiled: CompiledRules, rules_dir: Path = RULES_DIR):
+        self.compiled = compiled
+        self.rules_dir = rules_dir
+        self.runner = DurableRunner(compiled.stages)
+
+    @property
+    def rule_versions(self) -> dict[str, str]:
+        return {rule.id: rule.version for rule in self.compiled.rules}
+
+    def evaluate(self, request: EvaluationRequest, use_durable: bool = True) -> EvaluationResult:
+        from engine.facts import derive_facts  # heavy import (fhir.resources) kept off CLI start-up
+
+        facts = derive_facts(
+            request.resources,
+            request.now,
+            hook=request.hook,
+            patient_id=request.patient_id,
+            draft_orders=request.draft_orders,
+            selections=request.selections,
+        )
+        extra = {"service.base_url": request.base_url.rstrip("/")}
+        decision = decide(self.compiled, self.runner if use_durable else None, facts, extra, request.want_trace)
+        cards = build_cards(decision.fired, decision.published, request.now, request.hook_instance,
+                            request.base_url, facts.order_resources)
+        fired = [
+            {"ruleId": item.outcome.rule.id, "ruleVersion": item.outcome.rule.version,
+             "outcome": item.value, "outcomeId": item.outcome.outcome.id}
+            for item in decision.fired
+        ]
+        trace = None
+        if request.want_trace:
+            trace = {
+                "facts": {
+                    "patient": facts.patient,
+                    "symptoms": facts.symptoms,
+                    "lesions": facts.lesions,
+                    "orders": facts.orders,
+                },
+                "provenance": facts.provenance,
+                "published": decision.published,
+                "rules": decision.trace,
+            }
+        return EvaluationResult(cards=cards, data_quality=list(facts.data_quality), fired=fired, trace=trace)
+
+
+@dataclass
+class ReloadReport:
+    ok: bool
+    errors: list[str]
+    rule_versions: dict[str, str]
+
+
+def build_engine(rules_dir: Path = RULES_DIR, run_cases: bool = True) -> Engine:
+    """Load, compile and (by default) prove the rules on their own cases; raise RuleLoadError if not."""
+    engine = Engine(load_rules(rules_dir), rules_dir)
+    if run_cases:
+        from engine.cases import run_all_cases
+
+        failures = [f"{result.path}: {problem}" for result in run_all_cases(engine) for problem in result.problems]
+        if failures:
+            raise RuleLoadError(failures)
+    return engine
+
+
+_current: Engine | None = None
+_swap_lock = threading.Lock()
+
+
+def get_engine() -> Engine:
+    global _current
+    engine = _current
+    if engine is None:
+        with _swap_lock:
+            if _current is None:
+                _current = build_engine()
+            engine = _current
+    return engine
+
+
+def reload(rules_dir: Path | None = None) -> ReloadReport:
+    """Build a new engine from disk; swap it in only if every rule compiles and every case passes."""
+    global _current
+    target = rules_dir or (_current.rules_dir if _current else RULES_DIR)
+    try:
+        fresh = build_engine(target)
+    except Exception as error:  # noqa: BLE001 - whatever went wrong, the old rules keep serving
+        errors = error.errors if isinstance(error, RuleLoadError) else [f"{type(error).__name__}: {error}"]
+        log.error("rule reload rejected; still serving the previous rules", extra={"errors": errors})
+        current = _current
+        return ReloadReport(ok=False, errors=errors, rule_versions=current.rule_versions if current else {})
+    with _swap_lock:
+        _current = fresh
+    log.info("rules reloaded", extra={"rules": fresh.rule_versions})
+    return ReloadReport(ok=True, errors=[], rule_versions=fresh.rule_versions)
+
+
 def evaluate(request: EvaluationRequest) -> EvaluationResult:
-    """Evaluate one hook call. Until the rule engine lands this answers honestly with no cards."""
-    return EvaluationResult(cards=[])
+    return get_engine().evaluate(request)

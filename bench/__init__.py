@@ -1,0 +1,1 @@
+"""Benchmarks (not unit tests): `python -m bench.<name>`; each reports ratios against a baseline run in the same process."""

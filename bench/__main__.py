@@ -1,0 +1,6 @@
+"""`python -m bench` runs every benchmark in turn."""
+
+from bench import engine_bench
+
+if __name__ == "__main__":
+    engine_bench.main()

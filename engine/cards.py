@@ -1,0 +1,170 @@
+"""Fired rules + card templates -> CDS Hooks 2.0 card JSON with the `extension.spinecds` outcome.
+
+Cards are plain dicts with no null or empty members (CDS Hooks "Use of JSON"); the service
+validates them against its pydantic Card model before they leave.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.evaluate import Fired, value_lookup
+from engine.templates import deep_merge, render_text, render_value
+
+RULES_SYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
+OVERRIDE_SYSTEM = "http://spinecds.org/fhir/CodeSystem/override-reasons"
+CARD_NAMESPACE = uuid.UUID("6f1c2f0e-7a41-4d1b-9a55-5f0c3e1d2b7a")
+SUMMARY_LIMIT = 140
+INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_cards(fired: list[Fired], published: dict[str, Any], now: datetime, hook_instance: str,
+                base_url: str, order_resources: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    cards = [
+        _build_card(item, published, now, hook_instance, base_url, order_resources) for item in fired
+    ]
+    # Critical first; ties in rule id order so the same input always gives the same response.
+    return sorted(cards, key=lambda card: (INDICATOR_RANK[card["indicator"]],
+                                           card["extension"]["spinecds"]["ruleId"]))
+
+
+def _build_card(item: Fired, published: dict[str, Any], now: datetime, hook_instance: str,
+                base_url: str, order_resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    rule, outcome = item.outcome.rule, item.outcome.outcome
+    template = outcome.card
+    extra: dict[str, Any] = {"now": iso(now), "service.base_url": base_url.rstrip("/"), "outcome": item.value}
+    deadline_hours = item.sets.get("deadline_hours")
+    if isinstance(deadline_hours, (int, float)):
+        extra["deadline"] = iso(now + timedelta(hours=deadline_hours))
+    lookup = value_lookup(item.subject, published, item.sets, extra)
+
+    card_id = uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}|{rule.id}")
+    summary = render_text(template.summary, lookup).strip()
+    if len(summary) >= SUMMARY_LIMIT:  # the spec's hard limit; cases catch this at authoring time
+        summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
+    card: dict[str, Any] = {
+        "uuid": str(card_id),
+        "summary": summary,
+        "detail": render_text(template.detail, lookup).strip(),
+        "indicator": template.indicator,
+        "source": {
+            "label": f"{rule.citation.source} - {rule.citation.section}"[:200],
+            "url": rule.citation.url,
+            "topic": {
+                "system": RULES_SYSTEM,
+                "code": rule.id,
+                "version": rule.version,
+                "display": f"{rule.title} (v{rule.version})",
+            },
+        },
+        "extension": {"spinecds": _extension(item, now)},
+    }
+    suggestions = [
+        _suggestion(card_id, index, suggestion, lookup, item, order_resources)
+        for index, suggestion in enumerate(template.suggestions)
+    ]
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = template.selection_behavior
+    if template.override_reasons:
+        card["overrideReasons"] = [
+            {"system": OVERRIDE_SYSTEM, "code": reason.code, "display": reason.display}
+            for reason in template.override_reasons
+        ]
+    links = []
+    for link in template.links:
+        rendered = {"label": render_text(link.label, lookup), "url": render_text(link.url, lookup), "type": link.type}
+        if link.app_context:
+            rendered["appContext"] = render_text(link.app_context, lookup)
+        links.append(rendered)
+    if links:
+        card["links"] = links
+    return card
+
+
+def _suggestion(card_id: uuid.UUID, index: int, template: Any, lookup: Any, item: Fired,
+                order_resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    actions = []
+    for action in template.actions:
+        rendered: dict[str, Any] = {"type": action.type, "description": render_text(action.description, lookup)}
+        if action.from_subject == "order":
+            draft = order_resources.get(str(item.subject.facts.get("order.id")), {})
+            resource = copy.deepcopy(draft)
+            if action.patch:
+                resource = deep_merge(resource, render_value(action.patch, lookup))
+            rendered["resource"] = resource
+        elif action.resource is not None:
+            rendered["resource"] = render_value(action.resource, lookup)
+        if action.resource_id:
+            rendered["resourceId"] = render_text(action.resource_id, lookup)
+        actions.append(rendered)
+    suggestion: dict[str, Any] = {
+        "label": render_text(template.label, lookup),
+        "uuid": str(uuid.uuid5(card_id, f"suggestion-{index}")),
+        "actions": actions,
+    }
+    if template.is_recommended:
+        suggestion["isRecommended"] = True
+    return suggestion
+
+
+def _extension(item: Fired, now: datetime) -> dict[str, Any]:
+    rule, outcome = item.outcome.rule, item.outcome.outcome
+    facts = item.subject.facts
+    extension: dict[str, Any] = {"ruleId": rule.id, "ruleVersion": rule.version, "outcome": item.value}
+    deadline = item.sets.get("deadline_hours")
+    if isinstance(deadline, (int, float)):
+        extension["deadlineHours"] = deadline
+    window = item.sets.get("clock_window_hours")
+    since = facts.get("mescc.hours_since_diagnosis")
+    if isinstance(window, (int, float)) and isinstance(since, (int, float)):
+        extension["hoursLeft"] = round(window - since, 1)
+    if outcome.card.extension.get("sins") == "lesion":
+        extension["sins"] = _sins(facts)
+    if outcome.card.extension.get("survival"):
+        survival = _survival(facts)
+        if survival:
+            extension["survival"] = survival
+    missing: list[str] = []
+    for name in ["missing", *outcome.card.missing_from]:
+        for entry in facts.get(name) or []:
+            if entry not in missing:
+                missing.append(entry)
+    if missing:
+        extension["missing"] = missing
+    return extension
+
+
+def _sins(facts: dict[str, Any]) -> dict[str, Any]:
+    sins: dict[str, Any] = {}
+    if "lesion.sins_total" in facts:
+        sins["total"] = facts["lesion.sins_total"]
+    else:
+        for key in ("min", "max"):
+            if f"lesion.sins_{key}" in facts:
+                sins[key] = facts[f"lesion.sins_{key}"]
+    sins["category"] = facts.get("lesion.sins_category", "incomplete")
+    if "lesion.level" in facts:
+        sins["level"] = facts["lesion.level"]
+    return sins
+
+
+def _survival(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    estimates = []
+    for model, prefix in (("van-der-linden", "vdl"), ("bollen", "bollen")):
+        group = facts.get(f"{prefix}.group")
+        if group is None:
+            continue
+        estimate = {"model": model, "group": group}
+        months = facts.get(f"{prefix}.median_months")
+        if months is not None:
+            estimate["medianMonths"] = months
+        estimates.append(estimate)
+    return estimates

@@ -1,0 +1,154 @@
+"""Run the example cases that sit beside each rule (rules/<id>/cases/*.json).
+
+A case is a CDS Hooks request plus the cards its rule must return. The same runner serves the
+generic pytest test, `spinecds rules test`, and the self-check before the engine serves or swaps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.bundles import draft_orders, flatten
+from engine.relative_time import resolve
+
+if TYPE_CHECKING:
+    from engine.api import Engine, EvaluationRequest
+
+# Cases are pinned to one instant so that a failure is reproducible; `$now-3d` is relative to it.
+CASE_NOW = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+CASE_BASE_URL = "https://cds.example.org"
+
+
+@dataclass
+class CaseResult:
+    path: Path
+    rule_id: str
+    title: str
+    problems: list[str] = field(default_factory=list)
+    cards: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def case_files(rules_dir: Path) -> list[tuple[str, Path]]:
+    return sorted(
+        (path.parent.parent.name, path)
+        for path in rules_dir.glob("*/cases/*.json")
+    )
+
+
+def request_from_hook_call(body: dict[str, Any], now: datetime, base_url: str = CASE_BASE_URL,
+                           want_trace: bool = False) -> "EvaluationRequest":
+    from engine.api import EvaluationRequest
+
+    context = body.get("context") or {}
+    prefetch = body.get("prefetch") or {}
+    return EvaluationRequest(
+        hook=body.get("hook", ""),
+        hook_instance=body.get("hookInstance", "case"),
+        patient_id=str(context.get("patientId", "")),
+        resources=flatten(prefetch.values()),
+        now=now,
+        draft_orders=draft_orders(context),
+        selections=list(context.get("selections") or []),
+        want_trace=want_trace,
+        base_url=base_url,
+    )
+
+
+def run_case(engine: "Engine", rule_id: str, path: Path, now: datetime = CASE_NOW) -> CaseResult:
+    try:
+        case = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        return CaseResult(path, rule_id, path.stem, [f"cannot read case: {error}"])
+    result = CaseResult(path, rule_id, case.get("title", path.stem))
+    if not isinstance(case.get("request"), dict) or not isinstance(case.get("expect"), dict):
+        result.problems.append("a case needs 'request' (a CDS Hooks call) and 'expect'")
+        return result
+    request = request_from_hook_call(resolve(case["request"], now), now)
+    try:
+        evaluation = engine.evaluate(request)
+    except Exception as error:  # noqa: BLE001 - one broken case must not hide the others
+        result.problems.append(f"evaluation failed: {type(error).__name__}: {error}")
+        return result
+    result.cards = evaluation.cards
+    result.problems = compare(rule_id, case["expect"], evaluation.cards)
+    return result
+
+
+def run_all_cases(engine: "Engine", now: datetime = CASE_NOW) -> list[CaseResult]:
+    active = {rule.id for rule in engine.compiled.rules}
+    return [run_case(engine, rule_id, path, now) for rule_id, path in case_files(engine.rules_dir) if rule_id in active]
+
+
+def _spinecds(card: dict[str, Any]) -> dict[str, Any]:
+    return card.get("extension", {}).get("spinecds", {})
+
+
+def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]]) -> list[str]:
+    problems: list[str] = []
+    own = [card for card in cards if _spinecds(card).get("ruleId") == rule_id]
+    wanted = expect.get("cards", [])
+    if len(own) != len(wanted):
+        got = ", ".join(f"{_spinecds(c).get('outcome')} ({c['indicator']})" for c in own) or "no card"
+        problems.append(f"expected {len(wanted)} {rule_id} card(s), got {len(own)}: {got}")
+        return problems
+    for card, want in zip(own, wanted):
+        problems.extend(_compare_card(card, want))
+    present = {_spinecds(card).get("ruleId") for card in cards}
+    for other in expect.get("absentRules", []):
+        if other in present:
+            problems.append(f"rule {other} must not fire, but it returned a card")
+    for other in expect.get("presentRules", []):
+        if other not in present:
+            problems.append(f"rule {other} must fire, but returned no card")
+    for card in cards:
+        if len(card["summary"]) >= 140:
+            problems.append(f"{_spinecds(card).get('ruleId')}: summary has {len(card['summary'])} characters (< 140)")
+    return problems
+
+
+def _compare_card(card: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    problems = []
+    extension = _spinecds(card)
+
+    def check(label: str, expected: Any, actual: Any) -> None:
+        if expected != actual:
+            problems.append(f"{label}: expected {expected!r}, got {actual!r}")
+
+    check("indicator", want.get("indicator"), card.get("indicator"))
+    check("outcome", want.get("outcome"), extension.get("outcome"))
+    for key in ("deadlineHours", "hoursLeft"):
+        if key in want:
+            check(key, want[key], extension.get(key))
+    if "sins" in want:
+        for key, value in want["sins"].items():
+            check(f"sins.{key}", value, extension.get("sins", {}).get(key))
+    if "survival" in want:
+        got = [(s.get("model"), s.get("group")) for s in extension.get("survival", [])]
+        check("survival", [(s.get("model"), s.get("group")) for s in want["survival"]], got)
+    for item in want.get("missing", []):
+        if not any(item.lower() in entry.lower() for entry in extension.get("missing", [])):
+            problems.append(f"missing: expected an item mentioning {item!r}, got {extension.get('missing', [])}")
+    for key, field_name in (("summaryContains", "summary"), ("detailContains", "detail")):
+        expected = want.get(key)
+        for fragment in [expected] if isinstance(expected, str) else (expected or []):
+            if fragment.lower() not in card.get(field_name, "").lower():
+                problems.append(f"{field_name} should contain {fragment!r}: {card.get(field_name, '')[:160]!r}")
+    suggestions = card.get("suggestions", [])
+    first_action = suggestions[0]["actions"][0] if suggestions and suggestions[0].get("actions") else {}
+    if "suggestionResource" in want:
+        check("suggestion resource", want["suggestionResource"], first_action.get("resource", {}).get("resourceType"))
+    if "suggestionAction" in want:
+        check("suggestion action", want["suggestionAction"], first_action.get("type"))
+    if "suggestionPriority" in want:
+        check("suggestion priority", want["suggestionPriority"], first_action.get("resource", {}).get("priority"))
+    if "overrideReasons" in want and len(card.get("overrideReasons", [])) < want["overrideReasons"]:
+        problems.append(f"override reasons: expected at least {want['overrideReasons']}, got {len(card.get('overrideReasons', []))}")
+    return problems

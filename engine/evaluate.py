@@ -1,0 +1,185 @@
+"""Facts -> fired rules: build subjects, run each stage through durable-rules, pick winners.
+
+A rule's winner is its first listed outcome that matched any subject; within that outcome the
+deciding subject is the first match (or the one the outcome `prefer`s). Winners publish
+`<rule-id>.fired`, `.outcome` and their `sets` for the next stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.compiler import CompiledOutcome, CompiledRules
+from engine.conditions import durable_key, first_failure, holds
+from engine.durable_runner import DurableRunner
+from engine.templates import render_value
+
+SUBJECT_KINDS = (("symptom", "symptoms"), ("lesion", "lesions"), ("order", "orders"))
+
+
+class FactsLike(Protocol):
+    patient: dict[str, Any]
+    symptoms: list[dict[str, Any]]
+    lesions: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Subject:
+    kind: str
+    facts: dict[str, Any]   # patient facts merged with the subject's own
+
+
+@dataclass
+class Fired:
+    outcome: CompiledOutcome
+    subject: Subject
+    sets: dict[str, Any]
+    value: Any              # the rendered `outcome`
+
+
+@dataclass
+class Decision:
+    fired: list[Fired]                                  # one per rule, in rule id order
+    published: dict[str, Any]
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_subjects(facts: FactsLike) -> list[Subject]:
+    subjects = [Subject("patient", dict(facts.patient))]
+    for kind, attribute in SUBJECT_KINDS:
+        for own in getattr(facts, attribute):
+            subjects.append(Subject(kind, {**facts.patient, **own}))
+    return subjects
+
+
+def _durable_fact(index: int, subject: Subject, published: dict[str, Any]) -> dict[str, Any]:
+    fact: dict[str, Any] = {"kind": subject.kind, "i": index}
+    for source in (subject.facts, published):
+        for name, value in source.items():
+            if isinstance(value, (str, int, float, bool)):   # lists never reach durable-rules
+                fact[durable_key(name)] = value
+    return fact
+
+
+def value_lookup(subject: Subject, published: dict[str, Any], sets: dict[str, Any], extra: dict[str, Any]):
+    def lookup(name: str) -> Any:
+        if name in extra:
+            return extra[name]
+        if name.startswith("sets."):
+            return sets.get(name[5:])
+        if name in subject.facts:
+            return subject.facts[name]
+        return published.get(name)
+    return lookup
+
+
+def _coerce_number(value: Any) -> Any:
+    """`sets` values filled from placeholders arrive as text; numbers must stay numbers."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() else number
+    return value
+
+
+def _choose_subject(outcome: CompiledOutcome, indexes: list[int], subjects: list[Subject]) -> Subject:
+    prefer = outcome.outcome.prefer_highest
+    candidates = [subjects[i] for i in sorted(set(indexes))]
+    if isinstance(prefer, str):
+        ranked = [s for s in candidates if isinstance(s.facts.get(prefer), (int, float))]
+        if ranked:
+            return max(ranked, key=lambda s: s.facts[prefer])
+    return candidates[0]
+
+
+def decide(compiled: CompiledRules, runner: DurableRunner | None, facts: FactsLike,
+           extra: dict[str, Any], want_trace: bool = False) -> Decision:
+    """Evaluate every stage. With `runner=None` the conditions are evaluated in plain Python
+    (the benchmark's baseline and a cross-check in tests); production always uses durable-rules."""
+    subjects = build_subjects(facts)
+    published: dict[str, Any] = {}
+    matches: dict[str, list[int]] = {}
+    winners: dict[str, Fired] = {}
+    trace: list[dict[str, Any]] = []
+    stage_count = len(compiled.stages)
+
+    for stage in range(stage_count):
+        stage_outcomes = [o for o in compiled.outcomes if o.stage == stage]
+        if runner is not None:
+            fired = runner.run(stage, [_durable_fact(i, s, published) for i, s in enumerate(subjects)])
+        else:
+            fired = [
+                (o.action, i)
+                for o in stage_outcomes
+                for i, s in enumerate(subjects)
+                if s.kind == o.outcome.scope and all(holds(c, {**s.facts, **published}) for c in o.conditions)
+            ]
+        for action, index in fired:
+            matches.setdefault(action, []).append(index)
+        if want_trace:
+            trace.extend(_trace_stage(stage, stage_outcomes, subjects, published, matches))
+        for rule in compiled.rules:
+            candidates = [o for o in compiled.outcomes_of(rule.id) if o.stage <= stage and o.action in matches]
+            if not candidates:
+                continue
+            best = min(candidates, key=lambda o: o.order)
+            current = winners.get(rule.id)
+            if current is not None and current.outcome is best:
+                continue
+            subject = _choose_subject(best, matches[best.action], subjects)
+            winners[rule.id] = _fire(best, subject, published, extra)
+            _publish(rule.id, winners[rule.id], published)
+
+    ordered = [winners[rule.id] for rule in compiled.rules if rule.id in winners]
+    return Decision(fired=ordered, published=published, trace=trace)
+
+
+def _fire(outcome: CompiledOutcome, subject: Subject, published: dict[str, Any], extra: dict[str, Any]) -> Fired:
+    lookup = value_lookup(subject, published, {}, extra)
+    sets = {name: _coerce_number(render_value(value, lookup)) for name, value in outcome.outcome.sets.items()}
+    value = _coerce_number(render_value(outcome.outcome.outcome, value_lookup(subject, published, sets, extra)))
+    return Fired(outcome=outcome, subject=subject, sets=sets, value=value)
+
+
+def _publish(rule_id: str, fired: Fired, published: dict[str, Any]) -> None:
+    for name in [key for key in published if key.startswith(f"{rule_id}.")]:
+        del published[name]
+    published[f"{rule_id}.fired"] = True
+    published[f"{rule_id}.outcome"] = fired.value
+    for name, value in fired.sets.items():
+        published[f"{rule_id}.{name}"] = value
+
+
+def _trace_stage(stage: int, outcomes: list[CompiledOutcome], subjects: list[Subject],
+                 published: dict[str, Any], matches: dict[str, list[int]]) -> list[dict[str, Any]]:
+    """Why each outcome fired or not, per subject of its scope, in plain words."""
+    entries = []
+    for outcome in outcomes:
+        for index, subject in enumerate(subjects):
+            if subject.kind != outcome.outcome.scope:
+                continue
+            matched = index in matches.get(outcome.action, [])
+            failed = None if matched else first_failure(outcome.conditions, {**subject.facts, **published})
+            entry: dict[str, Any] = {
+                "stage": stage,
+                "rule": outcome.rule.id,
+                "outcome": outcome.outcome.id,
+                "subject": _subject_label(subject),
+                "matched": matched,
+            }
+            if failed is not None:
+                entry["failedCondition"] = failed.text()
+            entries.append(entry)
+    return entries
+
+
+def _subject_label(subject: Subject) -> str:
+    facts = subject.facts
+    for name in ("symptom.resource", "lesion.resource", "order.resource"):
+        if name in facts:
+            return str(facts[name])
+    return f"Patient/{facts.get('patient.id', '?')}"
