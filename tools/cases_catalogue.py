@@ -277,7 +277,11 @@ case(R, "potentially-unstable-discordant-stated-total",
      "Stated total 5 but components add up to 9: card reports the discordance and uses 9",
      [breast_ca(), bone_mets(), sins("sins-t9", "T9", S9, stated=5)],
      [card(R, "warning", "potentially-unstable", sins={"total": 9, "category": "potentially-unstable"},
-           detailContains=["5", "disagrees"])])
+           detailContains=["recorded on the assessment: **5**", "disagrees"])])
+case(R, "potentially-unstable-stated-total-only",
+     "Only a stated total of 9 (no components): the stated total is used and the card says so",
+     [breast_ca(), bone_mets(), sins("sins-t9", "T9", {}, stated=9)],
+     [card(R, "warning", "potentially-unstable", missing=["stated total used"])])
 case(R, "stable-concordant-stated-total-no-card",
      "Stated total 4 agrees with the components: stable, no card",
      [breast_ca(), bone_mets(), sins("sins-t4", "T4", S4, stated=4)], [])
@@ -315,54 +319,59 @@ case(R, "unstable-sins-13-order-sign",
 R = "survival-estimate"
 
 
-def vdl(group: str) -> list[dict[str, str]]:
-    return [{"model": "van-der-linden", "group": group}]
+def vdl(group: str, bollen: str | None = None) -> list[dict[str, str]]:
+    """Expected survival estimates. Bollen groups follow rules/scores/bollen.yaml (draft): breast
+    favourable, prostate moderate, lung unfavourable; other primaries are not classified there."""
+    estimates = [{"model": "van-der-linden", "group": group}]
+    if bollen:
+        estimates.append({"model": "bollen", "group": bollen})
+    return estimates
 
 
 case(R, "advise-van-der-linden-c-score-6",
      "Breast, KPS 90, no visceral metastases: Van der Linden score 6, group C (18.7 months)",
      [breast_ca(), bone_mets(), kps("kps-1", 90), no_visceral()],
-     [card(R, "info", "advise", survival=vdl("C"), summaryContains="18.7")])
+     [card(R, "info", "advise", survival=vdl("C", "A"), summaryContains="18.7")])
 case(R, "advise-van-der-linden-c-kps-80-boundary",
      "Boundary: KPS 80 scores 2 points: breast, no visceral metastases -> score 6, group C",
      [breast_ca(), bone_mets(), kps("kps-1", 80), no_visceral()],
-     [card(R, "info", "advise", survival=vdl("C"))])
+     [card(R, "info", "advise", survival=vdl("C", "A"))])
 case(R, "advise-van-der-linden-b-score-5-kps-70-boundary",
      "Boundary: KPS 70 scores 1 point: breast, no visceral metastases -> score 5, group B (9.0 months)",
      [breast_ca(), bone_mets(), kps("kps-1", 70), no_visceral()],
-     [card(R, "info", "advise", survival=vdl("B"))])
+     [card(R, "info", "advise", survival=vdl("B", "B"))])
 case(R, "advise-van-der-linden-b-score-4",
      "Prostate, KPS 80, liver metastases: score 2+2+0 = 4, group B",
      [condition("ca-prostate", "prostate", onset="$now-1100d"), bone_mets(), kps("kps-1", 80),
       condition("met-liver", "liver-metastasis", onset="$now-30d")],
-     [card(R, "info", "advise", survival=vdl("B"))])
+     [card(R, "info", "advise", survival=vdl("B", "B"))])
 case(R, "advise-van-der-linden-a-score-3",
      "Prostate, KPS 70, liver metastases: score 1+2+0 = 3, group A (3.0 months)",
      [condition("ca-prostate", "prostate", onset="$now-1100d"), bone_mets(), kps("kps-1", 70),
       condition("met-liver", "liver-metastasis", onset="$now-30d")],
-     [card(R, "info", "advise", survival=vdl("A"))])
+     [card(R, "info", "advise", survival=vdl("A", "C"))])
 case(R, "advise-van-der-linden-a-lung-kps-70",
      "Lung, KPS 70, no visceral metastases: score 1+1+1 = 3, group A",
      [condition("ca-lung", "lung", onset="$now-100d"), bone_mets(), kps("kps-1", 70), no_visceral()],
-     [card(R, "info", "advise", survival=vdl("A"))])
+     [card(R, "info", "advise", survival=vdl("A", "D"))])
 case(R, "advise-ecog-1-converted-to-kps-70",
      "No KPS, ECOG 1: converted to KPS 70 (lower bound): breast, no visceral -> score 5, group B",
      [breast_ca(), bone_mets(), ecog("ecog-1", 1), no_visceral()],
-     [card(R, "info", "advise", survival=vdl("B"), detailContains="ecog")])
+     [card(R, "info", "advise", survival=vdl("B", "B"), detailContains="ecog")])
 case(R, "advise-kps-preferred-over-ecog",
      "KPS 90 and ECOG 2 both recorded: KPS is used (score 6, group C), ECOG only as fallback",
      [breast_ca(), bone_mets(), kps("kps-1", 90, when="$now-5d"), ecog("ecog-1", 2, when="$now-1d"), no_visceral()],
-     [card(R, "info", "advise", survival=vdl("C"))])
+     [card(R, "info", "advise", survival=vdl("C", "A"))])
 case(R, "advise-latest-kps-wins",
      "KPS 90 two months ago, KPS 60 yesterday: the latest (60) is used -> breast, no visceral: score 5, group B",
      [breast_ca(), bone_mets(), kps("kps-old", 90, when="$now-60d"), kps("kps-new", 60, when="$now-1d"),
       no_visceral()],
-     [card(R, "info", "advise", survival=vdl("B"))])
+     [card(R, "info", "advise", survival=vdl("B", "B"))])
 case(R, "advise-preliminary-kps-ignored",
      "A preliminary KPS 40 does not decide; the final KPS 90 does (group C)",
      [breast_ca(), bone_mets(), kps("kps-final", 90, when="$now-3d"),
       kps("kps-prelim", 40, when="$now-1h", status="preliminary"), no_visceral()],
-     [card(R, "info", "advise", survival=vdl("C"))])
+     [card(R, "info", "advise", survival=vdl("C", "A"))])
 case(R, "advise-missing-kps",
      "No KPS or ECOG: Van der Linden cannot be computed; the card lists KPS as missing",
      [breast_ca(), bone_mets(), no_visceral()],
@@ -380,9 +389,13 @@ case(R, "advise-outside-models-lymphoma",
      [condition("ca-lymphoma", "lymphoma", onset="$now-200d"), bone_mets(), kps("kps-1", 80), no_visceral()],
      [card(R, "info", "advise", summaryContains="do not apply")])
 case(R, "advise-outside-models-unknown-primary",
-     "Bone metastasis without a coded primary (unknown primary): outside both models",
-     [bone_mets(), kps("kps-1", 70), no_visceral()],
+     "Cancer of unknown primary (C80.1) with a bone metastasis: outside both models",
+     [condition("ca-cup", "unknown-primary", onset="$now-30d"), bone_mets(), kps("kps-1", 70), no_visceral()],
      [card(R, "info", "advise", summaryContains="do not apply")])
+case(R, "advise-primary-not-coded-listed-missing",
+     "Bone metastasis coded but no primary tumour at all: the card asks for the primary, no estimate",
+     [bone_mets(), kps("kps-1", 90), no_visceral()],
+     [card(R, "info", "advise", missing=["primary"], summaryContains="record")])
 case(R, "no-card-cancer-without-spinal-metastasis",
      "Breast cancer without a spinal/bone metastasis, MESCC or SINS: no survival card yet",
      [breast_ca(), kps("kps-1", 90), no_visceral()], [])
@@ -397,23 +410,23 @@ LUNG = condition("ca-lung", "lung", onset="$now-100d")
 case(R, "eligible-van-der-linden-b-sins-9",
      "SINS 9 (surgical indication), breast, KPS 70, no visceral: group B (9 months) meets 3 months",
      [breast_ca(), bone_mets(), sins("sins-t10", "T10", S9), kps("kps-1", 70), no_visceral()],
-     [card(R, "info", "eligible", survival=vdl("B"), summaryContains="KPS 70")])
+     [card(R, "info", "eligible", survival=vdl("B", "B"), summaryContains="KPS 70")])
 case(R, "eligible-van-der-linden-c-confirmed-mescc",
      "Confirmed MESCC, breast, KPS 90, no visceral: group C (18.7 months): eligible",
      [breast_ca(), bone_mets(), condition("mescc-1", "mescc", onset="$now-4h"), kps("kps-1", 90), no_visceral()],
-     [card(R, "info", "eligible", survival=vdl("C"))])
+     [card(R, "info", "eligible", survival=vdl("C", "A"))])
 case(R, "eligible-van-der-linden-b-score-4-kps-80",
      "Boundary: prostate, KPS 80, liver metastases = score 4 (group B): eligible",
      [PROSTATE, bone_mets(), LIVER, sins("sins-l1", "L1", S12), kps("kps-1", 80)],
-     [card(R, "info", "eligible", survival=vdl("B"))])
+     [card(R, "info", "eligible", survival=vdl("B", "B"))])
 case(R, "models-disagree-van-der-linden-a-kps-70",
      "Boundary: same patient with KPS 70 = score 3 (group A, 3.0 mo); Bollen (favourable profile) > 3 months: MDT",
      [PROSTATE, bone_mets(), LIVER, sins("sins-l1", "L1", S12), kps("kps-1", 70)],
-     [card(R, "warning", "models-disagree", survival=vdl("A"), detailContains="multidisciplinary")])
+     [card(R, "warning", "models-disagree", survival=vdl("A", "C"), detailContains="multidisciplinary")])
 case(R, "not-eligible-van-der-linden-a-lung",
      "SINS 12, lung, KPS 70, no visceral: group A (3.0 months): criterion not met",
      [LUNG, bone_mets(), sins("sins-t12", "T12", S12), kps("kps-1", 70), no_visceral()],
-     [card(R, "warning", "not-eligible", survival=vdl("A"))])
+     [card(R, "warning", "not-eligible", survival=vdl("A", "D"))])
 case(R, "undetermined-missing-kps",
      "SINS 13 but no KPS or ECOG: no eligibility claim, KPS listed as missing",
      [breast_ca(), bone_mets(), sins("sins-t12", "T12", S13), no_visceral()],
@@ -423,9 +436,14 @@ case(R, "undetermined-missing-visceral-status",
      [breast_ca(), bone_mets(), condition("mescc-1", "mescc", onset="$now-2h"), kps("kps-1", 80)],
      [card(R, "info", "undetermined", missing=["visceral"])])
 case(R, "undetermined-unknown-primary",
-     "SINS 9 with a bone metastasis but no coded primary: outside the models, no eligibility claim",
+     "SINS 9 in cancer of unknown primary (C80.1): outside the models, no eligibility claim",
+     [condition("ca-cup", "unknown-primary", onset="$now-30d"), bone_mets(), sins("sins-t10", "T10", S9),
+      kps("kps-1", 80), no_visceral()],
+     [card(R, "info", "undetermined", summaryContains="do not apply")])
+case(R, "undetermined-primary-not-coded",
+     "SINS 9 with a bone metastasis but no primary coded: primary listed as missing, no eligibility claim",
      [bone_mets(), sins("sins-t10", "T10", S9), kps("kps-1", 80), no_visceral()],
-     [card(R, "info", "undetermined")])
+     [card(R, "info", "undetermined", missing=["primary"])])
 case(R, "undetermined-myeloma-unstable-spine",
      "Myeloma with SINS 13: chemo-sensitive but unstable; survival models do not apply: undetermined",
      [condition("ca-myeloma", "myeloma", onset="$now-365d"), bone_mets(), sins("sins-t12", "T12", S13), kps("kps-1", 80)],
@@ -438,22 +456,28 @@ case(R, "not-eligible-lymphoma-stable-spine-mescc",
 case(R, "eligible-draft-surgery-order-select",
      "order-select of spinal surgery (no SINS, no MESCC), breast, KPS 90, no visceral: group C, eligible",
      [breast_ca(), bone_mets(), kps("kps-1", 90), no_visceral()],
-     [card(R, "info", "eligible", survival=vdl("C"))],
+     [card(R, "info", "eligible", survival=vdl("C", "A"))],
      hook="order-select", draft_orders=[service_request("sr-surg", "surgery", priority="urgent", end="$now+5d")])
 case(R, "not-eligible-sign-surgery-group-a-override",
      "order-sign of spinal surgery in Van der Linden group A (lung, KPS 70): warning with override reasons",
      [LUNG, bone_mets(), sins("sins-t12", "T12", S12), kps("kps-1", 70), no_visceral()],
-     [card(R, "warning", "not-eligible", overrideReasons=3, survival=vdl("A"))],
+     [card(R, "warning", "not-eligible", overrideReasons=3, survival=vdl("A", "D"))],
      hook="order-sign", draft_orders=[service_request("sr-surg", "surgery", priority="urgent", end="$now+3d")])
 case(R, "eligible-sign-surgery-group-b",
      "order-sign of spinal surgery in group B (breast, KPS 70, no visceral): no warning, eligible",
      [breast_ca(), bone_mets(), sins("sins-t10", "T10", S9), kps("kps-1", 70), no_visceral()],
-     [card(R, "info", "eligible", survival=vdl("B"))],
+     [card(R, "info", "eligible", survival=vdl("B", "B"))],
      hook="order-sign", draft_orders=[service_request("sr-surg", "surgery", priority="urgent", end="$now+3d")])
 case(R, "not-eligible-combined-surgery-group-a",
      "Combined procedure drafted for lung, KPS 70: group A is below the 6 months a combined procedure needs",
      [LUNG, bone_mets(), kps("kps-1", 70), no_visceral()],
      [card(R, "warning", "not-eligible", summaryContains="6 months")],
+     hook="order-select", draft_orders=[service_request("sr-comb", "combined", priority="urgent", end="$now+5d")])
+case(R, "models-disagree-combined-surgery-6-months",
+     "Combined procedure, breast, KPS 70, liver metastases: Van der Linden B (9.0 mo) vs Bollen C (4.8 mo) "
+     "straddle 6 months: MDT",
+     [breast_ca(), bone_mets(), LIVER, kps("kps-1", 70)],
+     [card(R, "warning", "models-disagree", survival=vdl("B", "C"), summaryContains="6-month")],
      hook="order-select", draft_orders=[service_request("sr-comb", "combined", priority="urgent", end="$now+5d")])
 case(R, "eligible-combined-surgery-group-c",
      "Combined procedure drafted for breast, KPS 90, no visceral: group C (18.7) meets 6 months",

@@ -29,6 +29,7 @@ DIAGNOSES: dict[str, tuple[str, str, str]] = {
     "kidney": (ICD10, "C64.1", "Malignant neoplasm of right kidney, except renal pelvis"),
     "thyroid": (ICD10, "C73", "Malignant neoplasm of thyroid gland"),
     "colon": (ICD10, "C18.7", "Malignant neoplasm of sigmoid colon"),
+    "unknown-primary": (ICD10, "C80.1", "Malignant (primary) neoplasm, unspecified"),
     "myeloma": (ICD10, "C90.00", "Multiple myeloma not having achieved remission"),
     "lymphoma": (ICD10, "C83.38", "Diffuse large B-cell lymphoma, lymph nodes of multiple sites"),
     "bone-metastasis": (ICD10, "C79.51", "Secondary malignant neoplasm of bone"),
