@@ -75,6 +75,8 @@ class Engine:
         decision = decide(self.compiled, self.runner if use_durable else None, facts, extra, request.want_trace)
         cards = build_cards(decision.fired, decision.published, request.now, request.hook_instance,
                             request.base_url, facts.order_resources)
+        if facts.data_quality:
+            _note_unused_data(cards, facts.data_quality)
         fired = [
             {"ruleId": item.outcome.rule.id, "ruleVersion": item.outcome.rule.version,
              "outcome": item.value, "outcomeId": item.outcome.outcome.id}
@@ -94,6 +96,14 @@ class Engine:
                 "rules": decision.trace,
             }
         return EvaluationResult(cards=cards, data_quality=list(facts.data_quality), fired=fired, trace=trace)
+
+
+def _note_unused_data(cards: list[dict[str, Any]], data_quality: list[dict[str, Any]]) -> None:
+    """Clinical safety: a card decided without some of the record says so, next to its reasoning."""
+    items = "; ".join(f"{item.get('resource', 'a resource')} ({item.get('issue', 'invalid')})" for item in data_quality)
+    note = f"\n\n**Data not used** (failed validation, so it did not count): {items}."
+    for card in cards:
+        card["detail"] = card.get("detail", "") + note
 
 
 @dataclass

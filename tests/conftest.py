@@ -1,1 +1,10 @@
 """Shared pytest fixtures."""
+
+# CDS Hooks service fixtures (test FHIR server, app factory, engine spy).
+from tests.service_fixtures import (  # noqa: E402,F401
+    client,
+    engine_spy,
+    fhir_server,
+    fhir_server_session,
+    make_client,
+)

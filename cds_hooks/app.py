@@ -1,0 +1,200 @@
+"""The FastAPI app: `GET /cds-services`, `POST /cds-services/{id}`, `POST /cds-services/{id}/feedback`.
+
+Run: `uvicorn cds_hooks.app:app` (settings from SPINECDS_* environment variables, see settings.py).
+Tests build their own instance with `create_app(Settings(...))`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.api import EvaluationRequest, EvaluationResult, evaluate
+
+from . import prefetch
+from .cards import build_cards
+from .clock import get_now
+from .feedback_models import FeedbackRequest
+from .json_clean import strip_empty
+from .logging_json import configure_logging
+from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .operation_outcome import ApiError, outcome_response
+from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
+from .services import SERVICES, CdsService
+from .settings import Settings
+from .store import SqliteStore, Store
+from .validation import parse_json_body, validate
+
+log = logging.getLogger("spinecds.service")
+
+TRACE_HEADER = "x-spinecds-trace"
+
+
+def _service(service_id: str) -> CdsService:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ApiError(404, "not-found", f"unknown CDS service '{service_id}'; see GET /cds-services")
+    return service
+
+
+def _log_fields(request: Request, **fields: Any) -> None:
+    """Fields for the access-log line written by RequestContextMiddleware (ids, counts, timings only)."""
+    request.scope.setdefault("state", {}).setdefault("log_fields", {}).update(fields)
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    store = store or SqliteStore(settings.database_path)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+        store.close()
+
+    app = FastAPI(title="spinecds CDS Hooks service", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.store = store
+
+    # Added innermost first: RequestContext is outermost so even a 413 or a 500 carries X-Request-ID.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-SpineCDS-Trace"],
+        expose_headers=["X-Request-ID"],
+    )
+    app.add_middleware(RequestContextMiddleware)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def request_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default is 422 with its own body; the service speaks 400 + OperationOutcome.
+        issues = []
+        for item in exc.errors():
+            path = ".".join(str(p) for p in item.get("loc", ()))
+            issues.append({"severity": "error", "code": "invalid", "diagnostics": f"{path}: {item.get('msg')}",
+                           "expression": [path]})
+        return ApiError(400, "invalid", "invalid request", issues=issues).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        response = outcome_response(exc.status_code, code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return outcome_response(500, "exception", "internal error; see the service log")
+
+    @app.get("/cds-services")
+    async def discovery() -> JSONResponse:
+        return JSONResponse(strip_empty({"services": [s.discovery_entry() for s in SERVICES.values()]}))
+
+    @app.post("/cds-services/{service_id}")
+    async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        service = _service(service_id)
+        _log_fields(request, serviceId=service.id, hook=service.hook)
+        hook_request = validate(HookRequest, parse_json_body(await request.body()))
+        _log_fields(request, hookInstance=hook_request.hookInstance)
+        if hook_request.hook != service.hook:
+            raise ApiError(400, "invalid",
+                           f"hook '{hook_request.hook}' does not match service '{service.id}' (hook '{service.hook}')",
+                           expression=["hook"])
+        context = validate(CONTEXT_MODELS[service.hook], hook_request.context, prefix="context")
+        _check_prefetched_patient(hook_request, context.patientId)
+
+        resolved = await run_in_threadpool(
+            prefetch.resolve, hook_request, service.prefetch,
+            budget_seconds=settings.fhir_timeout_seconds,
+            connect_timeout=settings.fhir_connect_timeout_seconds,
+            max_pages=settings.fhir_max_pages,
+        )
+        fetched_at = time.perf_counter()
+        resources = prefetch.flatten(resolved.data)
+        want_trace = settings.allow_trace and request.headers.get(TRACE_HEADER, "").lower() == "true"
+        evaluation = EvaluationRequest(
+            hook=service.hook,
+            hook_instance=hook_request.hookInstance,
+            patient_id=context.patientId,
+            resources=resources,
+            now=now,
+            draft_orders=context.draft_resources() if isinstance(context, OrderSignContext) else [],
+            selections=list(context.selections) if isinstance(context, OrderSelectContext) else [],
+            want_trace=want_trace,
+        )
+        result: EvaluationResult = await run_in_threadpool(evaluate, evaluation)
+        evaluated_at = time.perf_counter()
+
+        base_url = str(settings.external_base_url or request.base_url)
+        cards = build_cards(result.cards, base_url)
+        body: dict[str, Any] = {"cards": cards}
+        # CDS Hooks 2.0 "Extensions": an `extension` member may appear on any object the spec defines,
+        # the top-level response included (the HL7 CDSHooksResponse logical model has
+        # CDSHooksResponse.extension 0..1 of type CDSHooksExtensions). Card-independent information
+        # (data quality, the rule trace) therefore goes to the response's extension.spinecds,
+        # namespaced so clients that don't know it can ignore it.
+        spinecds_extension: dict[str, Any] = {}
+        data_quality = list(resolved.notes) + list(result.data_quality)
+        if data_quality:
+            spinecds_extension["dataQuality"] = data_quality
+        if want_trace and result.trace:
+            spinecds_extension["trace"] = result.trace
+        if spinecds_extension:
+            body["extension"] = {"spinecds": strip_empty(spinecds_extension)}
+
+        await run_in_threadpool(
+            store.record_evaluation, now, hook_request.hookInstance, service.id,
+            [{k: f[k] for k in ("ruleId", "ruleVersion", "outcome") if k in f} for f in result.fired],
+            [card["uuid"] for card in cards],
+        )
+        _log_fields(
+            request,
+            prefetchKeysSent=len(hook_request.prefetch or {}), prefetchKeysFetched=len(resolved.fetched),
+            resources=len(resources), draftOrders=len(evaluation.draft_orders), cards=len(cards),
+            rulesFired=len(result.fired), dataQualityItems=len(data_quality),
+            fetchMs=round((fetched_at - started) * 1000, 1), evaluateMs=round((evaluated_at - fetched_at) * 1000, 1),
+        )
+        # body["cards"] stays even when empty: the spec's "no guidance" answer is {"cards": []}.
+        return JSONResponse(body)
+
+    @app.post("/cds-services/{service_id}/feedback")
+    async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:  # type: ignore[no-untyped-def]
+        service = _service(service_id)
+        _log_fields(request, serviceId=service.id)
+        payload = validate(FeedbackRequest, parse_json_body(await request.body()))
+        items = [item.model_dump(mode="json", exclude_none=True) for item in payload.feedback]
+        stored = await run_in_threadpool(store.record_feedback, service.id, items, now)
+        _log_fields(request, feedbackItems=len(items), feedbackStored=stored)
+        # The spec asks only for a 200; an empty body avoids sending an empty JSON object.
+        return Response(status_code=200)
+
+    return app
+
+
+def _check_prefetched_patient(hook_request: HookRequest, patient_id: str) -> None:
+    """A prefetched Patient of another id means the client mixed up patients: refuse, never evaluate."""
+    patient = (hook_request.prefetch or {}).get("patient")
+    if isinstance(patient, dict) and patient.get("resourceType") == "Patient" and patient.get("id") not in (None, patient_id):
+        raise ApiError(400, "invalid", "prefetch.patient.id does not match context.patientId",
+                       expression=["prefetch.patient.id"])
+
+
+app = create_app()

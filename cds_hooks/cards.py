@@ -1,0 +1,64 @@
+"""Engine card dicts -> spec-valid card JSON (uuids filled, links absolute, validated, no empties)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urljoin
+
+from pydantic import ValidationError
+
+from .card_models import Card
+from .json_clean import strip_empty
+
+log = logging.getLogger("spinecds.cards")
+
+
+def _absolute(url: Any, base_url: str) -> Any:
+    if isinstance(url, str) and url and "://" not in url:
+        return urljoin(base_url.rstrip("/") + "/", url.lstrip("/"))
+    return url
+
+
+def prepare_card(raw: dict[str, Any], base_url: str) -> dict[str, Any]:
+    card = dict(raw)
+    card.setdefault("uuid", str(uuid.uuid4()))   # every card gets one: feedback refers to it
+    card["suggestions"] = [
+        {**s, "uuid": s.get("uuid") or str(uuid.uuid4())} if isinstance(s, dict) else s
+        for s in card.get("suggestions") or []
+    ] or None
+    if isinstance(card.get("source"), dict):
+        source = dict(card["source"])
+        for key in ("url", "icon"):
+            if key in source:
+                source[key] = _absolute(source[key], base_url)
+        card["source"] = source
+    card["links"] = [
+        {**link, "url": _absolute(link.get("url"), base_url)} if isinstance(link, dict) else link
+        for link in card.get("links") or []
+    ] or None
+    return strip_empty(card)
+
+
+def build_cards(raw_cards: list[dict[str, Any]], base_url: str) -> list[dict[str, Any]]:
+    """Validate each card. A card that breaks the spec is a bug in a rule or the engine: it is logged
+    and left out, so one broken template never suppresses the other (possibly critical) cards."""
+    cards = []
+    for raw in raw_cards:
+        if not isinstance(raw, dict):
+            log.error("engine returned a card that is not a JSON object; dropped", extra={"type": type(raw).__name__})
+            continue
+        try:
+            card = Card.model_validate(prepare_card(raw, base_url))
+        except ValidationError as exc:
+            extension = (raw.get("extension") or {}).get("spinecds") or {}
+            if not isinstance(extension, dict):
+                extension = {}
+            log.error("engine card violates the CDS Hooks card spec; dropped", extra={
+                "ruleId": extension.get("ruleId"),
+                "errors": [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)],
+            })
+            continue
+        cards.append(strip_empty(card.model_dump(mode="json", exclude_none=True)))
+    return cards

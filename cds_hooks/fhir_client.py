@@ -1,0 +1,107 @@
+"""Fetch prefetch data the CDS client did not send from its FHIR server (`requests`, bounded in time).
+
+Every call presents the client's access token, stays on the client's FHIR server (a `next` link to
+another origin is refused so the token never leaves it), and respects one deadline for the whole
+hook request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+log = logging.getLogger("spinecds.fhir")
+
+FHIR_ACCEPT = "application/fhir+json, application/json;q=0.9"
+
+
+class FhirFetchError(Exception):
+    """The data could not be fetched; the message is safe to return and log (no patient data)."""
+
+
+@dataclass
+class FetchResult:
+    data: dict[str, Any]
+    pages: int = 1
+    truncated: bool = False      # the page cap stopped us while a `next` link remained
+    calls: list[float] = field(default_factory=list)  # seconds per HTTP call
+
+
+@dataclass(frozen=True)
+class FhirClient:
+    base_url: str
+    access_token: str | None
+    deadline: float                 # time.monotonic() value by which everything must be done
+    connect_timeout: float = 1.0
+    max_pages: int = 10
+
+    def fetch(self, query: str) -> FetchResult:
+        """GET `query` relative to the server base, following Bundle `next` links up to max_pages."""
+        url = f"{self.base_url.rstrip('/')}/{query.lstrip('/')}"
+        with requests.Session() as session:
+            session.headers["Accept"] = FHIR_ACCEPT
+            if self.access_token:
+                session.headers["Authorization"] = f"Bearer {self.access_token}"
+            calls: list[float] = []
+            data = self._get(session, url, calls)
+            result = FetchResult(data=data, calls=calls)
+            if data.get("resourceType") != "Bundle":
+                return result
+            entries = list(data.get("entry") or [])
+            next_url = _next_link(data)
+            while next_url and result.pages < self.max_pages:
+                self._check_same_origin(next_url)
+                page = self._get(session, next_url, result.calls)
+                if page.get("resourceType") != "Bundle":
+                    raise FhirFetchError("a next page was not a Bundle")
+                entries.extend(page.get("entry") or [])
+                result.pages += 1
+                next_url = _next_link(page)
+            result.truncated = bool(next_url)
+            merged = {k: v for k, v in data.items() if k not in ("entry", "link")}
+            if entries:
+                merged["entry"] = entries
+            result.data = merged
+            return result
+
+    def _check_same_origin(self, url: str) -> None:
+        base, other = urlsplit(self.base_url), urlsplit(url)
+        if (base.scheme, base.netloc) != (other.scheme, other.netloc):
+            raise FhirFetchError("a next link points outside the FHIR server; not following it with the token")
+
+    def _get(self, session: requests.Session, url: str, calls: list[float]) -> dict[str, Any]:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise FhirFetchError("FHIR time budget exhausted")
+        started = time.monotonic()
+        try:
+            response = session.get(url, timeout=(min(self.connect_timeout, remaining), remaining))
+        except requests.Timeout as exc:
+            raise FhirFetchError("FHIR server timed out") from exc
+        except requests.RequestException as exc:
+            raise FhirFetchError(f"FHIR server unreachable ({type(exc).__name__})") from exc
+        finally:
+            calls.append(time.monotonic() - started)
+        if response.status_code >= 400:
+            raise FhirFetchError(f"FHIR server answered HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise FhirFetchError("FHIR server answered with a body that is not JSON") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+            raise FhirFetchError("FHIR server answered with JSON that is not a FHIR resource")
+        if data["resourceType"] == "OperationOutcome":
+            raise FhirFetchError("FHIR server answered with an OperationOutcome instead of data")
+        return data
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None

@@ -1,0 +1,177 @@
+"""Prefetch resolution: use what the client sent, fetch what it did not, fail with 412 otherwise.
+
+Per template key, exactly one of:
+- present with a resource or Bundle: used as sent;
+- present as JSON null: the client has no such data (spec: "no data") -> empty, never re-fetched;
+- absent, or an OperationOutcome in its place (the client's query failed): fetched from fhirServer.
+If a key must be fetched and cannot be (no fhirServer, unreachable, HTTP error, timeout, garbage),
+the service cannot decide safely and answers 412 Precondition Failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from .fhir_client import FetchResult, FhirClient, FhirFetchError
+from .operation_outcome import ApiError, operation_outcome
+from .request_models import HookRequest
+
+log = logging.getLogger("spinecds.prefetch")
+
+TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+MAX_FETCH_THREADS = 8
+
+
+@dataclass
+class ResolvedPrefetch:
+    data: dict[str, dict[str, Any] | None]            # key -> resource / Bundle, or None for "no data"
+    fetched: list[str] = field(default_factory=list)  # keys fetched from the FHIR server
+    notes: list[dict[str, Any]] = field(default_factory=list)  # data-quality notes (no patient data)
+
+
+def render_template(template: str, context: dict[str, Any]) -> str:
+    """Replace {{context.x}} and {{userPractitionerId}}-style tokens (spec: root-level primitives only)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token.startswith("context."):
+            value = context.get(token.removeprefix("context."))
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                return str(value)
+            raise ValueError(f"prefetch token {token} has no primitive value in the context")
+        if token in USER_TOKENS:
+            user = str(context.get("userId", ""))
+            prefix = f"{USER_TOKENS[token]}/"
+            if user.startswith(prefix):
+                return user.removeprefix(prefix)
+            raise ValueError(f"prefetch token {token} does not match context.userId")
+        raise ValueError(f"unknown prefetch token {token}")
+
+    return TOKEN.sub(substitute, template)
+
+
+def _issue_codes(outcome: dict[str, Any]) -> list[str]:
+    return [str(i.get("code")) for i in outcome.get("issue") or [] if isinstance(i, dict)]
+
+
+def classify(request: HookRequest, templates: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Split the template keys into usable prefetch data and keys that must be fetched."""
+    sent = request.prefetch or {}
+    usable: dict[str, Any] = {}
+    missing: list[str] = []
+    for key in templates:
+        if key not in sent:
+            missing.append(key)
+            continue
+        value = sent[key]
+        if value is None:
+            usable[key] = None
+        elif not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+            raise ApiError(400, "invalid", f"prefetch.{key} must be a FHIR resource, a Bundle or null",
+                           expression=[f"prefetch.{key}"])
+        elif value["resourceType"] == "OperationOutcome":
+            log.warning("prefetch key replaced by an OperationOutcome; fetching it instead",
+                        extra={"prefetch_key": key, "issue_codes": _issue_codes(value)})
+            missing.append(key)
+        else:
+            usable[key] = value
+    return usable, missing
+
+
+def resolve(request: HookRequest, templates: dict[str, str], *, budget_seconds: float,
+            connect_timeout: float, max_pages: int) -> ResolvedPrefetch:
+    """Blocking: call it from a worker thread (FastAPI's threadpool), never on the event loop."""
+    usable, missing = classify(request, templates)
+    resolved = ResolvedPrefetch(data=usable)
+    if not missing:
+        return resolved
+    if request.fhirServer is None:
+        raise ApiError(412, "not-found",
+                       f"prefetch {sorted(missing)} not provided and no fhirServer to fetch it from",
+                       expression=[f"prefetch.{key}" for key in missing])
+    deadline = time.monotonic() + budget_seconds
+    client = FhirClient(
+        base_url=str(request.fhirServer),
+        access_token=request.fhirAuthorization.access_token if request.fhirAuthorization else None,
+        deadline=deadline, connect_timeout=connect_timeout, max_pages=max_pages,
+    )
+    try:
+        queries = {key: render_template(templates[key], request.context) for key in missing}
+    except ValueError as exc:
+        raise ApiError(400, "invalid", str(exc), expression=["context"]) from exc
+
+    # No `with`: leaving a with-block waits for stragglers, and the deadline must win.
+    pool = ThreadPoolExecutor(max_workers=min(MAX_FETCH_THREADS, len(queries)), thread_name_prefix="fhir-fetch")
+    futures: dict[Any, str] = {}
+    try:
+        futures = {pool.submit(client.fetch, query): key for key, query in queries.items()}
+        done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_EXCEPTION)
+        failures = []
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                failures.append((futures[future], error))
+        if pending and not failures:
+            failures = [(futures[f], FhirFetchError("FHIR time budget exhausted")) for f in pending]
+        if failures:
+            issues = [operation_outcome("exception", f"prefetch.{key}: {_safe_message(err)}")["issue"][0]
+                      for key, err in sorted(failures, key=lambda f: f[0])]
+            log.warning("FHIR fallback fetch failed", extra={"failed_keys": sorted(k for k, _ in failures)})
+            raise ApiError(412, "exception", "required data could not be fetched from the FHIR server",
+                           issues=issues)
+        for future, key in futures.items():
+            result: FetchResult = future.result()
+            resolved.data[key] = result.data
+            resolved.fetched.append(key)
+            if result.truncated:
+                resolved.notes.append({"resource": f"prefetch/{key}",
+                                       "issue": f"search truncated after {result.pages} pages; older data not read"})
+        return resolved
+    finally:
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _safe_message(error: BaseException) -> str:
+    if isinstance(error, FhirFetchError):
+        return str(error)
+    return f"unexpected {type(error).__name__}"
+
+
+def flatten(data: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """Bundles -> their entry resources, each resource once; OperationOutcomes (search warnings) are
+    not clinical data."""
+    resources: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(resource: Any) -> None:
+        if not isinstance(resource, dict) or resource.get("resourceType") in (None, "OperationOutcome"):
+            return
+        if isinstance(resource.get("id"), str):
+            identity = (resource["resourceType"], resource["id"])
+            if identity in seen:
+                return
+            seen.add(identity)
+        resources.append(resource)
+
+    for value in data.values():
+        if value is None:
+            continue
+        if value.get("resourceType") == "Bundle":
+            for entry in value.get("entry") or []:
+                add(entry.get("resource") if isinstance(entry, dict) else None)
+        else:
+            add(value)
+    return resources

@@ -1,0 +1,61 @@
+"""Service settings, read from the environment with the prefix SPINECDS_ (e.g. SPINECDS_PORT=8080)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPINECDS_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Interface uvicorn binds to (SPINECDS_HOST).")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port uvicorn listens on (SPINECDS_PORT).")
+    database_path: Path = Field(
+        Path("./var/spinecds.sqlite3"),
+        description="SQLite file for feedback and the evaluation audit trail; its folder is created on first use.",
+    )
+    fhir_timeout_seconds: float = Field(
+        2.5, gt=0, le=60,
+        description="Total time budget for all FHIR server calls of one hook request (fallback when prefetch "
+                    "is absent). Past it the service answers 412.",
+    )
+    fhir_connect_timeout_seconds: float = Field(
+        1.0, gt=0, le=30, description="TCP connect timeout per FHIR call (capped by what is left of the budget).",
+    )
+    fhir_max_pages: int = Field(
+        10, ge=1, le=100, description="Most Bundle pages followed (link relation `next`) per prefetch key.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins allowed by CORS: comma-separated list or JSON array; `*` allows any origin.",
+    )
+    external_base_url: AnyHttpUrl | None = Field(
+        None,
+        description="Public base URL of this service (behind a reverse proxy) used to make relative card "
+                    "links absolute; default: the URL the request came in on.",
+    )
+    allow_trace: bool = Field(
+        False,
+        description="Development only: honour the `X-SpineCDS-Trace: true` request header and return the "
+                    "engine's rule trace in the response's extension.spinecds.trace.",
+    )
+    max_body_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger bodies get 413.",
+    )
+    log_level: str = Field("INFO", description="stdlib logging level of the JSON-lines log on stderr.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value

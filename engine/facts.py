@@ -1,0 +1,393 @@
+"""FHIR resources -> the clinical facts of rules/README.md ("Fact vocabulary").
+
+Every fact is a JSON scalar or a list of strings (durable-rules facts). A value that cannot be
+derived is absent, never None. Where the spec says to read missing data the urgent way (laterality,
+course, onset), the subject's ``missing`` list says which assumption was taken, in plain words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from engine.parse import (CONDITION_CLINICAL, CONDITION_VERIFICATION, SF, SYMPTOM_CODES, Entry, Parsed,
+                          component_answer, observation_number, parse_resources, status_code, to_instant)
+from engine.scores import ScoreTables, load_scores, survival_facts
+from fhir_profiles.terminology import Terminology, load_terminology
+
+COURSE_URL = "http://spinecds.org/fhir/StructureDefinition/symptom-course"
+COURSES = ("progressive", "stable", "improving")
+DECIDING_STATUS = frozenset({"final", "amended", "corrected"})      # preliminary never decides
+ACTIVE_CLINICAL = frozenset({None, "active", "recurrence", "relapse"})
+EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+SUSPECTED_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential"})
+
+# primary fact value per concept, in the order used to break ties
+PRIMARY_CONCEPTS = {"primary-breast": "breast", "primary-prostate": "prostate", "primary-lung": "lung",
+                    "primary-kidney": "kidney", "primary-thyroid": "thyroid", "myeloma": "myeloma",
+                    "lymphoma": "lymphoma", "primary-germ-cell": "germ-cell", "primary-unknown": "unknown"}
+CANCER_CONCEPTS = frozenset({"malignancy", "secondary-malignancy", "spinal-metastasis", "visceral-metastasis",
+                             *PRIMARY_CONCEPTS})
+NOT_A_PRIMARY = frozenset({"secondary-malignancy", "spinal-metastasis", "visceral-metastasis"})
+# Symptoms whose laterality / course / onset change the MRI tier: only they get a `missing` item.
+LATERALITY_MATTERS = frozenset({"radicular-pain", "radicular-deficit"})
+COURSE_MATTERS = frozenset({"radicular-deficit"})
+ONSET_MATTERS = frozenset({"radicular-deficit"})
+DEFICIT_CODES = frozenset({"radicular-deficit", "leg-weakness", "limb-control-difficulty", "unable-to-walk"})
+ORDER_KINDS = ("spinal-surgery-combined", "spinal-surgery", "mri-spine", "spine-surgery-referral",
+               "spine-radiotherapy")                              # first match wins
+PRIORITY_RANK = {"stat": 1, "asap": 2, "urgent": 3, "routine": 4}
+
+
+@dataclass
+class Facts:
+    patient: dict[str, Any]                  # vocabulary name -> value; absent values are omitted
+    symptoms: list[dict[str, Any]]           # "symptom.*" keys + "missing"
+    lesions: list[dict[str, Any]]            # "lesion.*" keys + "missing"
+    orders: list[dict[str, Any]]             # "order.*" keys
+    order_resources: dict[str, dict] = field(default_factory=dict)   # order.id -> raw draft ServiceRequest
+    provenance: dict[str, list[str]] = field(default_factory=dict)   # fact -> ["Condition/c1", ...]
+    data_quality: list[dict[str, str]] = field(default_factory=list)
+    validated: int = 0                       # resources that reached model_validate (diagnostics)
+
+
+# ---------------------------------------------------------------- small readers
+
+def _clinical(entry: Entry) -> str | None:
+    return status_code(entry.model.clinicalStatus, CONDITION_CLINICAL)[0]
+
+
+def _verification(entry: Entry) -> str | None:
+    return status_code(entry.model.verificationStatus, CONDITION_VERIFICATION)[0]
+
+
+def _excluded(entry: Entry) -> bool:
+    return _verification(entry) in EXCLUDED_VERIFICATION
+
+
+def _counts(entry: Entry) -> bool:
+    """A finding counts when active / recurrence / relapse (or no clinicalStatus) and not refuted / EIE."""
+    return _clinical(entry) in ACTIVE_CLINICAL and not _excluded(entry)
+
+
+def _condition_time(entry: Entry) -> datetime | None:
+    model = entry.model
+    return to_instant(model.onsetDateTime) or to_instant(model.recordedDate)
+
+
+def _observation_time(entry: Entry) -> datetime | None:
+    model = entry.model
+    return to_instant(model.effectiveDateTime) or to_instant(model.effectiveInstant) or to_instant(model.issued)
+
+
+_OLDEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _latest_first(entries: Iterable[Entry]) -> list[Entry]:
+    """Deciding Observations, newest first (undated ones last)."""
+    usable = [e for e in entries if e.model.status in DECIDING_STATUS]
+    return sorted(usable, key=lambda e: _observation_time(e) or _OLDEST, reverse=True)
+
+
+def _hours(later: datetime, earlier: datetime) -> float:
+    return round((later - earlier).total_seconds() / 3600.0, 2)
+
+
+class _Deriver:
+    def __init__(self, parsed: Parsed, term: Terminology, tables: ScoreTables, now: datetime):
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self.parsed = parsed
+        self.term = term
+        self.tables = tables
+        self.now = now
+        self.patient: dict[str, Any] = {}
+        self.provenance: dict[str, list[str]] = {}
+
+    def put(self, name: str, value: Any, sources: Iterable[Entry] = ()) -> None:
+        if value is None:
+            return
+        self.patient[name] = value
+        refs = [e.ref for e in sources]
+        if refs:
+            self.provenance[name] = refs
+
+    def conditions(self, concept: str) -> list[Entry]:
+        return [e for e in self.parsed.conditions if concept in e.concepts]
+
+    def observations(self, concept: str) -> list[Entry]:
+        return [e for e in self.parsed.observations if concept in e.concepts]
+
+    # -------------------------------------------------------- diagnoses
+    def diagnoses(self) -> None:
+        malignant = [e for e in self.parsed.conditions if e.concepts & CANCER_CONCEPTS and not _excluded(e)]
+        self.put("cancer", bool(malignant), malignant)
+
+        found: list[tuple[datetime, int, str, Entry]] = []
+        order = list(PRIMARY_CONCEPTS.values()) + ["other"]
+        for entry in malignant:
+            names = [PRIMARY_CONCEPTS[c] for c in PRIMARY_CONCEPTS if c in entry.concepts]
+            if not names and "malignancy" in entry.concepts and not entry.concepts & NOT_A_PRIMARY:
+                names = ["other"]
+            for name in names:
+                found.append((_condition_time(entry) or _OLDEST, order.index(name), name, entry))
+        known = [f for f in found if f[2] != "unknown"] or found
+        if known:
+            # the most recently diagnosed primary decides; ties go to the vocabulary order
+            latest = max(known, key=lambda f: (f[0], -f[1]))
+            self.put("primary", latest[2], [latest[3]])
+            names = sorted({f[2] for f in found}, key=order.index)
+            self.put("primaries", names, [f[3] for f in found])
+        haem = [f[3] for f in found if f[2] in ("myeloma", "lymphoma")]
+        self.put("haematological", bool(haem), haem)
+        chemo = [f[3] for f in found if f[2] in ("myeloma", "lymphoma", "germ-cell")]
+        self.put("chemo_sensitive", bool(chemo), chemo)
+
+        spinal = [e for e in self.conditions("spinal-metastasis") if _counts(e)]
+        self.put("spinal_metastasis", bool(spinal), spinal)
+        self.visceral()
+
+    def visceral(self) -> None:
+        conditions = [e for e in self.conditions("visceral-metastasis") if _verification(e) != "entered-in-error"]
+        active = [e for e in conditions if _counts(e)]
+        if active:
+            self.put("visceral_metastases", True, active)
+            return
+        staging = _latest_first(self.observations("visceral-metastases-staging"))
+        staging = [e for e in staging if e.model.valueBoolean is not None]
+        if staging:
+            self.put("visceral_metastases", bool(staging[0].model.valueBoolean), staging[:1])
+            return
+        # A refuted or explicitly inactive visceral metastasis Condition says "absent".
+        negative = [e for e in conditions if _excluded(e) or _clinical(e) in ("inactive", "remission", "resolved")]
+        if negative:
+            self.put("visceral_metastases", False, negative)
+
+    # -------------------------------------------------------- observations
+    def measurements(self) -> None:
+        kps = _latest_first(e for e in self.observations("kps") if observation_number(e.model) is not None)
+        ecog = _latest_first(e for e in self.observations("ecog") if observation_number(e.model) is not None)
+        if ecog:
+            self.put("ecog", int(observation_number(ecog[0].model)), ecog[:1])
+        if kps:
+            self.put("kps", int(round(observation_number(kps[0].model))), kps[:1])
+            self.put("kps_source", "kps")
+        elif ecog:
+            converted = self.tables.ecog_to_kps.get(self.patient["ecog"])
+            if converted is not None:
+                self.put("kps", int(converted), ecog[:1])
+                self.put("kps_source", "ecog")
+        nrs = _latest_first(e for e in self.observations("pain-nrs") if observation_number(e.model) is not None)
+        if nrs:
+            self.put("nrs", int(observation_number(nrs[0].model)), nrs[:1])
+        if len(nrs) > 1:
+            self.put("nrs_previous", int(observation_number(nrs[1].model)), nrs[1:2])
+            self.put("nrs_rising", self.patient["nrs"] > self.patient["nrs_previous"], nrs[:2])
+
+    # -------------------------------------------------------- MESCC and symptoms
+    def mescc(self) -> list[Entry]:
+        counted = [e for e in self.conditions("mescc") if _counts(e)]
+        confirmed = [e for e in counted if _verification(e) in (None, "confirmed")]
+        suspected = [e for e in counted if _verification(e) in SUSPECTED_VERIFICATION]
+        self.put("mescc_confirmed", bool(confirmed), confirmed)
+        self.put("mescc_suspected", bool(suspected) and not confirmed, suspected)
+        times = [(t, e) for e in confirmed if (t := _condition_time(e)) is not None]
+        if times:
+            # several confirmed diagnoses: the clock started at the earliest
+            started, entry = min(times, key=lambda p: p[0])
+            self.put("mescc.hours_since_diagnosis", _hours(self.now, started), [entry])
+        return suspected if not confirmed else []
+
+    def _sides(self, entry: Entry) -> set[str]:
+        sides = set()
+        for site in entry.model.bodySite or ():
+            for concept in self.term.concepts(site.coding):
+                if concept.startswith("laterality-"):
+                    sides.add(concept[len("laterality-"):])
+        return sides
+
+    def _symptom(self, entry: Entry, code: str, same_code_sides: set[str]) -> dict[str, Any]:
+        display = self.term.display(SF, code) or code
+        name = display[0].lower() + display[1:] if code != "lhermitte-sign" else display
+        missing: list[str] = []
+        sides = self._sides(entry)
+        if "bilateral" in sides or {"left", "right"} <= (sides | same_code_sides if sides else set()):
+            laterality, known = "bilateral", True
+        elif sides:
+            laterality, known = "unilateral", True
+        else:
+            laterality, known = "bilateral", False
+            if code in LATERALITY_MATTERS:
+                missing.append(f"laterality of {name} unknown: read as bilateral")
+        course = next((ext.valueCode for ext in entry.model.extension or ()
+                       if ext.url == COURSE_URL and ext.valueCode in COURSES), None)
+        if course is None and code in COURSE_MATTERS:
+            missing.append(f"course of {name} unknown: read as progressive")
+        onset = to_instant(entry.model.onsetDateTime) or (
+            to_instant(entry.model.onsetPeriod.start) if entry.model.onsetPeriod else None)
+        if onset is None and code in ONSET_MATTERS:
+            missing.append(f"onset of {name} unknown: read as within 7 days")
+        onset_days = max(0.0, round((self.now - onset).total_seconds() / 86400.0, 2)) if onset else 0.0
+        return {"symptom.code": code, "symptom.display": display, "symptom.laterality": laterality,
+                "symptom.laterality_known": known, "symptom.course": course or "progressive",
+                "symptom.course_known": course is not None, "symptom.onset_days": onset_days,
+                "symptom.onset_known": onset is not None, "symptom.resource": entry.ref, "missing": missing}
+
+    def symptoms(self, suspected_mescc: list[Entry]) -> list[dict[str, Any]]:
+        active = [e for e in self.parsed.conditions if _counts(e)]
+        by_code: dict[str, list[Entry]] = {}
+        for entry in active:
+            for code in SYMPTOM_CODES:
+                if f"symptom-{code}" in entry.concepts:
+                    by_code.setdefault(code, []).append(entry)
+        subjects = []
+        for code in SYMPTOM_CODES:
+            entries = by_code.get(code, [])
+            union = set().union(*(self._sides(e) for e in entries)) if entries else set()
+            subjects.extend(self._symptom(e, code, union) for e in entries)
+        count = len(subjects)
+        for entry in suspected_mescc:
+            subjects.append(self._symptom(entry, "mescc-suspected", set()))
+        self.put("symptom_count", count, [e for es in by_code.values() for e in es])
+        deficit = [s for s in subjects if s["symptom.code"] in DEFICIT_CODES and s["symptom.course"] == "progressive"]
+        self.put("progressive_deficit", bool(deficit))
+        if deficit:
+            self.provenance["progressive_deficit"] = [s["symptom.resource"] for s in deficit]
+        return subjects
+
+    # -------------------------------------------------------- SINS lesions
+    def _level(self, entry: Entry) -> str:
+        site = entry.model.bodySite
+        if site is not None:
+            if site.text:
+                return site.text.strip()
+            code = next((c.display or c.code for c in site.coding or () if c.code), None)
+            if code:
+                return code
+        return entry.model.id or entry.ref
+
+    def _answers(self, entry: Entry) -> dict[str, str]:
+        """component SF code -> answer SF code, from Observation.component and member Observations."""
+        answers: dict[str, str] = {}
+        members = {e.ref: e for e in self.parsed.observations if "sins-component" in e.concepts}
+        for comp in entry.model.component or ():
+            name, answer = component_answer(self.term, comp)
+            if name and answer:
+                answers[name] = answer
+        for ref in [r.reference for r in (entry.model.hasMember or []) + (entry.model.derivedFrom or [])]:
+            member = members.get(ref or "")
+            if member is not None and member.model.status in DECIDING_STATUS:
+                name, answer = component_answer(self.term, member.model)
+                if name and answer:
+                    answers.setdefault(name, answer)
+        return answers
+
+    def lesions(self) -> list[dict[str, Any]]:
+        table = self.tables.sins
+        latest: dict[str, Entry] = {}
+        for entry in _latest_first(self.observations("sins")):
+            latest.setdefault(self._level(entry), entry)
+        lesions = []
+        for level, entry in latest.items():
+            answers = self._answers(entry)
+            stated = entry.model.valueInteger
+            inputs = {c.input: answers.get(c.code) for c in table.components if answers.get(c.code)}
+            result = table.compute(inputs)
+            lesion: dict[str, Any] = {"lesion.level": level, "lesion.resource": entry.ref}
+            if not inputs and stated is not None:
+                # only a total was recorded: use it, and say the components are missing
+                band = table.band_of(stated)
+                lesion.update({"lesion.sins_total": stated, "lesion.sins_min": stated, "lesion.sins_max": stated,
+                               "lesion.sins_complete": False, "lesion.total_source": "stated",
+                               "lesion.stated_total": stated, "lesion.discordant": False,
+                               "missing": ["SINS components not recorded: stated total used"]})
+                if band is not None:
+                    lesion["lesion.sins_category"] = band.name
+            else:
+                lesion.update({"lesion.sins_min": result.min, "lesion.sins_max": result.max,
+                               "lesion.sins_complete": result.total is not None, "lesion.total_source": "components",
+                               "missing": [f"SINS {label} component missing" for label in result.missing]})
+                if result.total is not None:
+                    lesion["lesion.sins_total"] = result.total
+                if result.band is not None:
+                    lesion["lesion.sins_category"] = result.band.name
+                if stated is not None:
+                    lesion["lesion.stated_total"] = stated
+                    lesion["lesion.discordant"] = not (result.min <= stated <= result.max)
+            lesions.append(lesion)
+        lesions.sort(key=lambda l: (-l["lesion.sins_min"], -l["lesion.sins_max"], l["lesion.level"]))
+        self.put("sins.count", len(lesions))
+        if lesions:
+            refs = [l["lesion.resource"] for l in lesions]
+            self.patient["sins.max_min"] = max(l["lesion.sins_min"] for l in lesions)
+            self.patient["sins.max_max"] = max(l["lesion.sins_max"] for l in lesions)
+            self.patient["sins.lesions"] = "; ".join(self._describe(l) for l in lesions)
+            for name in ("sins.count", "sins.max_min", "sins.max_max", "sins.lesions"):
+                self.provenance[name] = refs
+        return lesions
+
+    def _describe(self, lesion: dict[str, Any]) -> str:
+        labels = {b.name: b.label for b in self.tables.sins.bands}
+        low, high = lesion["lesion.sins_min"], lesion["lesion.sins_max"]
+        score = str(low) if low == high else f"{low}-{high}"
+        notes = []
+        if "lesion.sins_category" in lesion:
+            notes.append(labels[lesion["lesion.sins_category"]])
+        if not lesion["lesion.sins_complete"] and lesion["lesion.total_source"] == "components":
+            notes.append("incomplete")
+        if lesion.get("lesion.discordant"):
+            notes.append(f"stated {lesion['lesion.stated_total']}")
+        return f"{lesion['lesion.level']}: {score}" + (f" ({', '.join(notes)})" if notes else "")
+
+    # -------------------------------------------------------- draft orders
+    def orders(self, hook: str, selections: Iterable[str]) -> tuple[list[dict[str, Any]], dict[str, dict]]:
+        selected = set(selections or ())
+        orders, resources = [], {}
+        for entry in self.parsed.orders:
+            model = entry.model
+            kind = next((k for k in ORDER_KINDS if k in entry.concepts), "other")
+            oid = model.id or entry.ref
+            order: dict[str, Any] = {"order.kind": kind, "order.id": oid, "order.resource": entry.ref,
+                                     "order.selected": hook == "order-sign" or entry.ref in selected or oid in selected}
+            if model.priority:
+                order["order.priority"] = model.priority
+                order["order.priority_rank"] = PRIORITY_RANK[model.priority]
+            period_end = model.occurrencePeriod.end if model.occurrencePeriod else None
+            due = to_instant(period_end) or to_instant(model.occurrenceDateTime)
+            if due is not None:
+                order["order.deadline_hours"] = _hours(due, self.now)
+            orders.append(order)
+            resources[oid] = entry.raw
+        kinds = {o["order.kind"]: o["order.resource"] for o in orders}
+        self.put("draft.mri", "mri-spine" in kinds)
+        self.put("draft.spinal_surgery", bool({"spinal-surgery", "spinal-surgery-combined"} & kinds.keys()))
+        self.put("draft.combined_surgery", "spinal-surgery-combined" in kinds)
+        return orders, resources
+
+
+def derive_facts(resources: list[dict], now: datetime, hook: str, patient_id: str,
+                 draft_orders: Iterable[dict] = (), selections: Iterable[str] = (),
+                 terminology: Terminology | None = None, scores: ScoreTables | None = None) -> Facts:
+    """Filter, validate and derive every fact of the vocabulary for one hook call."""
+    term = terminology or load_terminology()
+    tables = scores or load_scores()
+    parsed = parse_resources(resources, term, patient_id, draft_orders)
+    d = _Deriver(parsed, term, tables, now)
+    patient_ref = parsed.patient.model.id if parsed.patient is not None else None
+    d.put("patient.id", patient_id or patient_ref)
+    d.put("hook", hook)
+    d.diagnoses()
+    d.measurements()
+    suspected = d.mescc()
+    symptoms = d.symptoms(suspected)
+    lesions = d.lesions()
+    d.put("spinal_involvement", bool(d.patient.get("spinal_metastasis") or lesions or symptoms
+                                     or d.patient.get("mescc_confirmed") or d.patient.get("mescc_suspected")))
+    for name, value in survival_facts(tables, d.patient).items():
+        d.put(name, value)
+    orders, order_resources = d.orders(hook, selections)
+    d.put("data_quality", [f"{item['resource']}: {item['issue']}" for item in parsed.data_quality])
+    return Facts(patient=d.patient, symptoms=symptoms, lesions=lesions, orders=orders,
+                 order_resources=order_resources, provenance=d.provenance,
+                 data_quality=list(parsed.data_quality), validated=parsed.validated)

@@ -1,0 +1,313 @@
+"""Raw FHIR R4 JSON -> the validated R4B resources a rule can use, plus data-quality items.
+
+Order of work, cheapest first:
+1. filter on the raw JSON: keep Patient, and Condition / Observation / Procedure whose code is in a
+   concept the rules use (fhir_profiles ValueSets); draft orders are always kept (kind ``other``
+   is a valid order subject). Everything else never reaches pydantic.
+2. ``model_validate`` with ``fhir.resources.R4B``; failures become data-quality items.
+3. our own checks of what fhir.resources does not check: required-binding status codes, the
+   subject, value ranges (KPS 0-100, ECOG 0-5, NRS 0-10, SINS total 0-18) and SINS answer codes.
+
+Nothing here raises on bad input, and no issue text contains a patient value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Iterable
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import ValidationError
+
+from fhir_profiles.terminology import Terminology
+
+SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+SYMPTOM_CODES = ("local-back-pain", "interscapular-pain", "nocturnal-back-pain", "radiating-pain",
+                 "radicular-pain", "radicular-deficit", "lhermitte-sign", "leg-weakness",
+                 "limb-control-difficulty", "unsteady-gait", "sensory-level", "unable-to-walk")
+SINS_COMPONENTS = ("sins-location", "sins-pain", "sins-bone-lesion", "sins-alignment", "sins-collapse",
+                   "sins-posterolateral")
+
+# The concepts a rule can use, per resource type: the filter keeps a resource only if its code
+# belongs to one of these.
+CONDITION_CONCEPTS = frozenset({
+    "malignancy", "secondary-malignancy", "primary-unknown", "primary-breast", "primary-prostate",
+    "primary-lung", "primary-kidney", "primary-thyroid", "primary-germ-cell", "myeloma", "lymphoma",
+    "spinal-metastasis", "visceral-metastasis", "mescc", *(f"symptom-{s}" for s in SYMPTOM_CODES)})
+OBSERVATION_CONCEPTS = frozenset({"kps", "ecog", "pain-nrs", "sins", "sins-component",
+                                  "visceral-metastases-staging"})
+PROCEDURE_CONCEPTS = frozenset({"spinal-surgery", "spinal-surgery-combined", "spine-radiotherapy"})
+RELEVANT = {"Condition": CONDITION_CONCEPTS, "Observation": OBSERVATION_CONCEPTS,
+            "Procedure": PROCEDURE_CONCEPTS}
+MODELS: dict[str, type] = {"Patient": Patient, "Condition": Condition, "Observation": Observation,
+                           "Procedure": Procedure, "ServiceRequest": ServiceRequest}
+
+CLINICAL_STATUS = frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
+VERIFICATION_STATUS = frozenset({"unconfirmed", "provisional", "differential", "confirmed", "refuted",
+                                 "entered-in-error"})
+OBSERVATION_STATUS = frozenset({"registered", "preliminary", "final", "amended", "corrected", "cancelled",
+                                "entered-in-error", "unknown"})
+PROCEDURE_STATUS = frozenset({"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+                              "entered-in-error", "unknown"})
+REQUEST_STATUS = frozenset({"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"})
+REQUEST_PRIORITY = frozenset({"routine", "urgent", "asap", "stat"})
+# Value ranges of scored Observations: concept -> (low, high), inclusive.
+VALUE_RANGES = {"kps": (0, 100), "ecog": (0, 5), "pain-nrs": (0, 10), "sins": (0, 18)}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One validated resource with what the filter already learnt about it."""
+    ref: str                     # "Condition/c1"
+    model: Any                   # the R4B model
+    raw: dict[str, Any]          # the JSON it came from (read-only by convention)
+    concepts: frozenset[str]     # concepts of its code
+
+
+@dataclass
+class Parsed:
+    patient: Entry | None = None
+    conditions: list[Entry] = field(default_factory=list)
+    observations: list[Entry] = field(default_factory=list)
+    procedures: list[Entry] = field(default_factory=list)
+    orders: list[Entry] = field(default_factory=list)
+    data_quality: list[dict[str, str]] = field(default_factory=list)
+    validated: int = 0           # how many resources reached model_validate (the filter's effect)
+
+
+def flatten(resources: Iterable[Any]) -> list[dict[str, Any]]:
+    """Resources with any Bundle (searchset / collection) replaced by its entries' resources."""
+    out: list[dict[str, Any]] = []
+    for res in resources or ():
+        if not isinstance(res, dict):
+            continue
+        if res.get("resourceType") == "Bundle":
+            for entry in res.get("entry") or ():
+                if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                    out.extend(flatten([entry["resource"]]))
+        else:
+            out.append(res)
+    return out
+
+
+def codings_of(concept_json: Any) -> list[Any]:
+    """The coding list of a raw CodeableConcept (tolerates junk: validation reports it later)."""
+    if isinstance(concept_json, dict):
+        codings = concept_json.get("coding")
+        if isinstance(codings, list):
+            return codings
+    return []
+
+
+def to_instant(value: Any) -> datetime | None:
+    """A FHIR date/dateTime/instant (model value or string) as an aware datetime; partial dates
+    read as their first moment, times without zone as UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 4:
+                return datetime(int(text), 1, 1, tzinfo=timezone.utc)
+            if len(text) == 7:
+                return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=timezone.utc)
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _validate(model: type, raw: dict[str, Any]) -> Any:
+    """The one place resources are validated (tests count calls here)."""
+    return model.model_validate(raw)
+
+
+def _validation_issue(exc: ValidationError) -> str:
+    """First error's location and kind, never the offending value."""
+    errors = exc.errors()
+    if not errors:
+        return "does not validate as FHIR R4"
+    first = errors[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__") or "resource"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid FHIR R4: {loc}: {first.get('type', 'invalid')}{more}"
+
+
+def status_code(concept: Any, system: str) -> tuple[str | None, bool]:
+    """(code, present) of a status CodeableConcept model: its coding in ``system`` (or without a system)."""
+    if concept is None:
+        return None, False
+    for coding in concept.coding or ():
+        if coding.system in (system, None) and coding.code:
+            return coding.code, True
+    return None, True
+
+
+def component_answer(terminology: Terminology, component: Any) -> tuple[str | None, str | None]:
+    """(component concept name, answer code) of a SINS component (Observation.component or member)."""
+    name = next((c.code for c in (component.code.coding or ()) if c.system == SF and c.code in SINS_COMPONENTS),
+                None)
+    value = getattr(component, "valueCodeableConcept", None)
+    answer = None
+    if name and value is not None:
+        # Answers score by their SF code (rules/scores/sins.yaml), so an answer must carry one.
+        answer = next((c.code for c in value.coding or () if c.system == SF and c.code
+                       and name in terminology.concepts_of(SF, c.code)), None)
+    return name, answer
+
+
+class _Parser:
+    def __init__(self, terminology: Terminology, patient_id: str | None):
+        self.term = terminology
+        self.patient_id = patient_id
+        self.out = Parsed()
+
+    def issue(self, ref: str, text: str) -> None:
+        self.out.data_quality.append({"resource": ref, "issue": text})
+
+    def validate(self, rtype: str, raw: dict[str, Any], ref: str) -> Any:
+        self.out.validated += 1
+        try:
+            return _validate(MODELS[rtype], raw)
+        except ValidationError as exc:
+            self.issue(ref, _validation_issue(exc))
+        except (TypeError, ValueError) as exc:      # fhir.resources raises a few of its own
+            self.issue(ref, f"invalid FHIR R4: {type(exc).__name__}")
+        return None
+
+    def other_patient(self, model: Any, ref: str) -> bool:
+        subject = getattr(model, "subject", None)
+        reference = getattr(subject, "reference", None) if subject is not None else None
+        if not self.patient_id or not reference or "Patient/" not in reference:
+            return False                # urn:uuid, contained or logical references: cannot tell, keep
+        if reference.rsplit("Patient/", 1)[1].split("/")[0] == self.patient_id:
+            return False
+        self.issue(ref, "subject is not the patient in context")
+        return True
+
+    # -- per type checks: return False (after reporting) when the resource must not be used
+    def check_condition(self, model: Condition, ref: str) -> bool:
+        clinical, present = status_code(model.clinicalStatus, CONDITION_CLINICAL)
+        if present and clinical not in CLINICAL_STATUS:
+            self.issue(ref, "clinicalStatus is not a condition-clinical code")
+            return False
+        verification, present = status_code(model.verificationStatus, CONDITION_VERIFICATION)
+        if present and verification not in VERIFICATION_STATUS:
+            self.issue(ref, "verificationStatus is not a condition-ver-status code")
+            return False
+        return True
+
+    def check_observation(self, model: Observation, ref: str, concepts: frozenset[str]) -> bool:
+        if model.status not in OBSERVATION_STATUS:
+            self.issue(ref, "status is not an observation-status code")
+            return False
+        for concept, (low, high) in VALUE_RANGES.items():
+            if concept not in concepts:
+                continue
+            value = observation_number(model)
+            if value is None:
+                if concept != "sins" and model.status in ("final", "amended", "corrected"):
+                    self.issue(ref, f"{concept} Observation has no numeric value")
+                    return False
+            elif not (low <= value <= high) or (concept != "kps" and value != int(value)):
+                self.issue(ref, f"{concept} value out of range {low}-{high}")
+                return False
+        if "sins" in concepts or "sins-component" in concepts:
+            components = list(model.component or ()) if "sins" in concepts else [model]
+            for comp in components:
+                name, answer = component_answer(self.term, comp)
+                if name is None:
+                    if "sins" in concepts:
+                        self.issue(ref, "SINS component with a code outside SF sins-* components")
+                        return False
+                    continue
+                if answer is None and getattr(comp, "valueCodeableConcept", None) is not None:
+                    self.issue(ref, f"SINS {name[5:]} answer is not in ValueSet {name}")
+                    return False
+        if "visceral-metastases-staging" in concepts and model.valueBoolean is None \
+                and model.status in ("final", "amended", "corrected"):
+            self.issue(ref, "visceral metastases staging Observation has no valueBoolean")
+            return False
+        return True
+
+    def check_procedure(self, model: Procedure, ref: str) -> bool:
+        if model.status not in PROCEDURE_STATUS:
+            self.issue(ref, "status is not an event-status code")
+            return False
+        return True
+
+    def check_order(self, model: ServiceRequest, ref: str) -> bool:
+        if model.status not in REQUEST_STATUS:
+            self.issue(ref, "status is not a request-status code")
+            return False
+        if model.priority is not None and model.priority not in REQUEST_PRIORITY:
+            self.issue(ref, "priority is not a request-priority code")
+            return False
+        return True
+
+    def add(self, raw: dict[str, Any], draft: bool = False) -> None:
+        rtype = raw.get("resourceType")
+        rid = raw.get("id")
+        ref = f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
+        if draft:
+            if rtype != "ServiceRequest":
+                return                                  # other draft orders are not ours to judge
+            model = self.validate(rtype, raw, ref)
+            if model is not None and not self.other_patient(model, ref) and self.check_order(model, ref):
+                self.out.orders.append(Entry(ref, model, raw, self.term.concepts(codings_of(raw.get("code")))))
+            return
+        if rtype == "Patient":
+            if self.out.patient is None and (not self.patient_id or rid == self.patient_id):
+                model = self.validate(rtype, raw, ref)
+                if model is not None:
+                    self.out.patient = Entry(ref, model, raw, frozenset())
+            return
+        wanted = RELEVANT.get(rtype)
+        if wanted is None:
+            return
+        concepts = self.term.concepts(codings_of(raw.get("code"))) & wanted
+        if not concepts:
+            return
+        model = self.validate(rtype, raw, ref)
+        if model is None or self.other_patient(model, ref):
+            return
+        entry = Entry(ref, model, raw, concepts)
+        if rtype == "Condition" and self.check_condition(model, ref):
+            self.out.conditions.append(entry)
+        elif rtype == "Observation" and self.check_observation(model, ref, concepts):
+            self.out.observations.append(entry)
+        elif rtype == "Procedure" and self.check_procedure(model, ref):
+            self.out.procedures.append(entry)
+
+
+def observation_number(model: Observation) -> float | None:
+    """valueInteger, else valueQuantity.value (KPS is sometimes sent as a Quantity)."""
+    if model.valueInteger is not None:
+        return model.valueInteger
+    if model.valueQuantity is not None and model.valueQuantity.value is not None:
+        return float(model.valueQuantity.value)
+    return None
+
+
+def parse_resources(resources: Iterable[Any], terminology: Terminology, patient_id: str | None = None,
+                    draft_orders: Iterable[Any] = ()) -> Parsed:
+    """Filter, validate and check; never raises on bad input."""
+    parser = _Parser(terminology, patient_id)
+    for raw in flatten(resources):
+        parser.add(raw)
+    for raw in flatten(draft_orders):
+        parser.add(raw, draft=True)
+    return parser.out

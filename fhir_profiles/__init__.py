@@ -1,0 +1,1 @@
+"""FHIR terminology artefacts (CodeSystems, ValueSets) and their loader."""

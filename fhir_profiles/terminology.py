@@ -1,0 +1,197 @@
+"""Concept matching through the ValueSets in fhir_profiles/valuesets/.
+
+A *concept* is a ValueSet id (``malignancy``, ``primary-breast``, ``symptom-radicular-pain``...).
+A coding belongs to a concept when its system + code is listed in the ValueSet's
+``compose.include[].concept`` or matches an ``include.filter`` with ``property: code, op: regex``
+(the regex must match the whole code). That is the one prefix rule: ICD-10-CM groups such as C50.*
+are written as ``{"property": "code", "op": "regex", "value": "C50(\\\\..*)?"}``. See README.md.
+
+Everything is read once and compiled into dict lookups; ``concepts()`` memoises per coding, so a
+request with hundreds of resources costs a few dict hits per coding.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+DEFAULT_DIRECTORY = Path(__file__).resolve().parent
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+VALUESET_URL_PREFIX = "http://spinecds.org/fhir/ValueSet/"
+
+
+class TerminologyError(ValueError):
+    """A terminology file is broken; the message starts with the file name."""
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    regex: re.Pattern[str]
+    concept: str
+
+
+def normalise_code(system: str, code: str) -> str:
+    """ICD-10-CM codes are compared upper-case and with the dot after the category (C7951 -> C79.51)."""
+    code = code.strip()
+    if system == ICD10CM:
+        code = code.upper()
+        if "." not in code and len(code) > 3:
+            code = f"{code[:3]}.{code[3:]}"
+    return code
+
+
+def _coding_pair(coding: Any) -> tuple[str, str] | None:
+    if isinstance(coding, dict):
+        system, code = coding.get("system"), coding.get("code")
+    else:  # an R4B Coding model (or anything with the attributes)
+        system, code = getattr(coding, "system", None), getattr(coding, "code", None)
+    if not isinstance(system, str) or not isinstance(code, str) or not code:
+        return None
+    return system, code
+
+
+class Terminology:
+    """Compiled ValueSets and CodeSystem displays. Build it with :func:`load_terminology`."""
+
+    def __init__(self, exact: dict[tuple[str, str], frozenset[str]], patterns: dict[str, list[_Pattern]],
+                 explicit: dict[str, list[tuple[str, str]]], displays: dict[tuple[str, str], str],
+                 sources: dict[str, str]):
+        self._exact = exact
+        self._patterns = patterns
+        self._explicit = explicit
+        self._displays = displays
+        self.sources = sources                      # concept -> file it came from (for messages)
+        self._memo: dict[tuple[str, str], frozenset[str]] = {}
+
+    @property
+    def concept_names(self) -> frozenset[str]:
+        return frozenset(self.sources)
+
+    def concepts_of(self, system: str, code: str) -> frozenset[str]:
+        """All concepts one system + code belongs to."""
+        key = (system, code)
+        found = self._memo.get(key)
+        if found is None:
+            norm = normalise_code(system, code)
+            hits = set(self._exact.get((system, norm), ()))
+            for pattern in self._patterns.get(system, ()):
+                if pattern.concept not in hits and pattern.regex.fullmatch(norm):
+                    hits.add(pattern.concept)
+            found = frozenset(hits)
+            if len(self._memo) < 100_000:           # bounded: codes come from outside
+                self._memo[key] = found
+        return found
+
+    def concepts(self, codings: Iterable[Any] | None) -> frozenset[str]:
+        """Union of the concepts of the given codings (dicts or R4B Coding models)."""
+        result: frozenset[str] = frozenset()
+        for coding in codings or ():
+            pair = _coding_pair(coding)
+            if pair is not None:
+                hits = self.concepts_of(*pair)
+                if hits:
+                    result = result | hits
+        return result
+
+    def matches(self, concept: str, codings: Iterable[Any] | None) -> bool:
+        if concept not in self.sources:
+            raise KeyError(f"unknown concept {concept!r}: no fhir_profiles/valuesets/{concept}.json")
+        return concept in self.concepts(codings)
+
+    def codes(self, concept: str) -> list[tuple[str, str]]:
+        """The explicitly listed (system, code) pairs of a concept (filters are not expanded)."""
+        if concept not in self.sources:
+            raise KeyError(f"unknown concept {concept!r}: no fhir_profiles/valuesets/{concept}.json")
+        return list(self._explicit.get(concept, ()))
+
+    def display(self, system: str, code: str) -> str | None:
+        return self._displays.get((system, normalise_code(system, code)))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TerminologyError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise TerminologyError(f"{path}: expected a JSON object")
+    return data
+
+
+def _compile_valueset(path: Path, data: dict[str, Any], exact: dict, patterns: dict, explicit: dict,
+                      displays: dict) -> str:
+    if data.get("resourceType") != "ValueSet":
+        raise TerminologyError(f"{path}: resourceType must be 'ValueSet'")
+    concept = data.get("id")
+    if not isinstance(concept, str) or concept != path.stem:
+        raise TerminologyError(f"{path}: id must equal the file name ({path.stem!r}), found {concept!r}")
+    if data.get("url") != VALUESET_URL_PREFIX + concept:
+        raise TerminologyError(f"{path}: url must be {VALUESET_URL_PREFIX + concept!r}")
+    includes = (data.get("compose") or {}).get("include")
+    if not isinstance(includes, list) or not includes:
+        raise TerminologyError(f"{path}: compose.include must be a non-empty list")
+    for i, include in enumerate(includes):
+        where = f"{path}: compose.include[{i}]"
+        system = include.get("system") if isinstance(include, dict) else None
+        if not isinstance(system, str) or not system:
+            raise TerminologyError(f"{where}: needs a system")
+        entries = include.get("concept") or []
+        filters = include.get("filter") or []
+        if not entries and not filters:
+            raise TerminologyError(f"{where}: needs concept[] or filter[]")
+        for j, entry in enumerate(entries):
+            code = entry.get("code") if isinstance(entry, dict) else None
+            if not isinstance(code, str) or not code.strip():
+                raise TerminologyError(f"{where}.concept[{j}]: needs a code")
+            code = normalise_code(system, code)
+            exact.setdefault((system, code), set()).add(concept)
+            explicit.setdefault(concept, []).append((system, code))
+            if entry.get("display"):
+                displays.setdefault((system, code), entry["display"])
+        for j, flt in enumerate(filters):
+            if not isinstance(flt, dict) or flt.get("property") != "code" or flt.get("op") != "regex":
+                raise TerminologyError(f"{where}.filter[{j}]: only {{property: code, op: regex}} is supported")
+            try:
+                regex = re.compile(str(flt.get("value", "")))
+            except re.error as exc:
+                raise TerminologyError(f"{where}.filter[{j}]: bad regex {flt.get('value')!r}: {exc}") from None
+            patterns.setdefault(system, []).append(_Pattern(regex, concept))
+    return concept
+
+
+def _build(directory: Path) -> Terminology:
+    exact: dict[tuple[str, str], set[str]] = {}
+    patterns: dict[str, list[_Pattern]] = {}
+    explicit: dict[str, list[tuple[str, str]]] = {}
+    displays: dict[tuple[str, str], str] = {}
+    sources: dict[str, str] = {}
+    for path in sorted((directory / "codesystems").glob("*.json")):
+        data = _read_json(path)
+        if data.get("resourceType") != "CodeSystem" or not isinstance(data.get("url"), str):
+            raise TerminologyError(f"{path}: expected a CodeSystem with a url")
+        for j, entry in enumerate(data.get("concept") or []):
+            if not isinstance(entry, dict) or not entry.get("code") or not entry.get("display"):
+                raise TerminologyError(f"{path}: concept[{j}] needs code and display")
+            displays[(data["url"], entry["code"])] = entry["display"]
+    valueset_files = sorted((directory / "valuesets").glob("*.json"))
+    if not valueset_files:
+        raise TerminologyError(f"{directory / 'valuesets'}: no ValueSet files")
+    for path in valueset_files:
+        concept = _compile_valueset(path, _read_json(path), exact, patterns, explicit, displays)
+        sources[concept] = str(path)
+    frozen = {key: frozenset(value) for key, value in exact.items()}
+    return Terminology(frozen, patterns, explicit, displays, sources)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(directory: str) -> Terminology:
+    return _build(Path(directory))
+
+
+def load_terminology(directory: str | Path | None = None) -> Terminology:
+    """Read and compile fhir_profiles (or another directory with codesystems/ and valuesets/) once."""
+    return _load_cached(str(Path(directory or DEFAULT_DIRECTORY).resolve()))

@@ -1,0 +1,248 @@
+"""The FHIR server app: read/create/update Patient, Condition, Observation; search by patient and code.
+
+Storage is in memory (a `ResourceStore`), loadable from fixture resources or Bundles. Searches page
+with `_count` and a `next` link carrying `_offset`, like HAPI's paging, so clients must follow links.
+`Faults` lets a test make the server slow or failing without restarting it.
+"""
+
+# No `from __future__ import annotations`: fhirstarter inspects real annotation objects.
+import asyncio
+import copy
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from fhirstarter import FHIRProvider, FHIRStarter, InteractionContext
+from fhirstarter.exceptions import FHIRBadRequestError, FHIRResourceNotFoundError
+
+DEFAULT_COUNT = 50
+MAX_COUNT = 500
+SEARCHABLE = ("Condition", "Observation")
+
+_CONFIG = b"""
+[app.external-documentation-examples]
+enabled = false
+
+[search-parameters.Condition._offset]
+type = "number"
+description = "Paging offset used in next links"
+uri = "http://spinecds.org/fhir/SearchParameter/offset"
+include-in-capability-statement = false
+
+[search-parameters.Observation._offset]
+type = "number"
+description = "Paging offset used in next links"
+uri = "http://spinecds.org/fhir/SearchParameter/offset"
+include-in-capability-statement = false
+"""
+
+
+@dataclass
+class Faults:
+    """Misbehaviour switched on by fault tests; `reset()` returns to a healthy server."""
+
+    delay_seconds: float = 0.0
+    status: int | None = None          # answer every request with this HTTP status + OperationOutcome
+    garbage: bool = False              # answer 200 with a body that is not JSON
+
+    def reset(self) -> None:
+        self.delay_seconds, self.status, self.garbage = 0.0, None, False
+
+
+class ResourceStore:
+    """Thread-safe in-memory resources by type and id (raw JSON dicts, validated on write)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[str, dict[str, dict[str, Any]]] = {}
+        self.requests: list[dict[str, Any]] = []   # method, path, query, authorization (for assertions)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.requests.clear()
+
+    def load(self, *items: dict[str, Any]) -> None:
+        """Load resources or Bundles (their entries) as they are; ids are kept, missing ids assigned."""
+        for item in items:
+            if item.get("resourceType") == "Bundle":
+                self.load(*(e["resource"] for e in item.get("entry", []) if "resource" in e))
+            else:
+                self.put(item)
+
+    def put(self, resource: dict[str, Any]) -> str:
+        resource = copy.deepcopy(resource)
+        resource.setdefault("id", str(uuid.uuid4()))
+        with self._lock:
+            self._data.setdefault(resource["resourceType"], {})[resource["id"]] = resource
+        return resource["id"]
+
+    def get(self, resource_type: str, id_: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._data.get(resource_type, {}).get(id_)
+            return copy.deepcopy(found) if found else None
+
+    def all(self, resource_type: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(r) for r in self._data.get(resource_type, {}).values()]
+
+
+def _matches_patient(resource: dict[str, Any], patient: str | None) -> bool:
+    if patient is None:
+        return True
+    wanted = patient if "/" in patient else f"Patient/{patient}"
+    return (resource.get("subject") or {}).get("reference") == wanted
+
+
+def _matches_code(resource: dict[str, Any], code: list[str] | None) -> bool:
+    """FHIR token search: `system|code`, `code` or `system|`; comma means OR, repeats mean AND."""
+    if not code:
+        return True
+    codings = (resource.get("code") or {}).get("coding") or []
+    for param in code:
+        alternatives = param.split(",")
+        if not any(_token_matches(alt, codings) for alt in alternatives):
+            return False
+    return True
+
+
+def _token_matches(token: str, codings: list[dict[str, Any]]) -> bool:
+    if "|" in token:
+        system, _, value = token.partition("|")
+        return any(c.get("system") == system and (not value or c.get("code") == value) for c in codings)
+    return any(c.get("code") == token for c in codings)
+
+
+def _sort_key(resource: dict[str, Any]) -> str:
+    return str(resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
+               or resource.get("recordedDate") or resource.get("onsetDateTime") or "")
+
+
+def _searchset(
+    request: Request, resources: list[dict[str, Any]], count: str | None, offset: str | None
+) -> Bundle:
+    try:
+        page_size = min(int(count), MAX_COUNT) if count else DEFAULT_COUNT
+        start = int(offset) if offset else 0
+    except ValueError as exc:
+        raise FHIRBadRequestError(code="invalid", details_text="_count and _offset must be integers") from exc
+    if page_size < 1 or start < 0:
+        raise FHIRBadRequestError(code="invalid", details_text="_count must be >= 1 and _offset >= 0")
+    page = resources[start:start + page_size]
+    base = str(request.url.remove_query_params("_offset")).split("?")[0]
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_offset"]
+    links = [{"relation": "self", "url": str(request.url)}]
+    if start + page_size < len(resources):
+        links.append({"relation": "next", "url": f"{base}?{urlencode(params + [('_offset', start + page_size)])}"})
+    return Bundle.model_validate({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": links,
+        "entry": [
+            {"fullUrl": f"{str(request.base_url).rstrip('/')}/{r['resourceType']}/{r['id']}",
+             "resource": r, "search": {"mode": "match"}}
+            for r in page
+        ] or None,
+    })
+
+
+def _search(
+    store: ResourceStore, context: InteractionContext, resource_type: str, patient: str | None,
+    code: list[str] | None, _sort: str | None, _count: str | None, _offset: str | None,
+) -> Bundle:
+    found = [r for r in store.all(resource_type) if _matches_patient(r, patient) and _matches_code(r, code)]
+    if _sort in ("-date", "date"):
+        found.sort(key=_sort_key, reverse=_sort == "-date")
+    elif _sort:
+        raise FHIRBadRequestError(code="not-supported", details_text=f"_sort={_sort} is not supported")
+    else:
+        found.sort(key=lambda r: r["id"])  # stable order so pages never overlap
+    return _searchset(context.request, found, _count, _offset)
+
+
+def build_app(store: ResourceStore | None = None, faults: Faults | None = None) -> FHIRStarter:
+    """A FHIR server over `store`; `app.state.store` and `app.state.faults` expose both to tests."""
+    import io
+
+    store = store or ResourceStore()
+    faults = faults or Faults()
+    app = FHIRStarter(title="spinecds test FHIR server", config_file=io.BytesIO(_CONFIG))
+    app.state.store, app.state.faults = store, faults
+
+    @app.middleware("http")
+    async def record_and_misbehave(request: Request, call_next):  # type: ignore[no-untyped-def]
+        store.requests.append({
+            "method": request.method, "path": request.url.path, "query": str(request.url.query),
+            "authorization": request.headers.get("authorization"),
+        })
+        if faults.delay_seconds:
+            await asyncio.sleep(faults.delay_seconds)
+        if faults.garbage:
+            return PlainTextResponse("<html>this is not FHIR JSON", media_type="application/fhir+json")
+        if faults.status:
+            return JSONResponse(
+                {"resourceType": "OperationOutcome",
+                 "issue": [{"severity": "error", "code": "exception", "diagnostics": "injected fault"}]},
+                status_code=faults.status, media_type="application/fhir+json")
+        return await call_next(request)
+
+    provider = FHIRProvider()
+    models = {"Patient": Patient, "Condition": Condition, "Observation": Observation}
+
+    def register_crud(resource_type: str) -> None:
+        model = models[resource_type]
+
+        @provider.read(model)
+        def read(context: InteractionContext, id_: str):  # type: ignore[no-untyped-def]
+            found = store.get(resource_type, id_)
+            if found is None:
+                raise FHIRResourceNotFoundError
+            return model.model_validate(found)
+
+        @provider.create(model)
+        def create(context: InteractionContext, resource):  # type: ignore[no-untyped-def]
+            data = resource.model_dump(mode="json", exclude_none=True)
+            data.pop("id", None)
+            return store.put(data)
+
+        @provider.update(model)
+        def update(context: InteractionContext, id_: str, resource):  # type: ignore[no-untyped-def]
+            data = resource.model_dump(mode="json", exclude_none=True)
+            data["id"] = id_
+            store.put(data)  # update-as-create: sandbox tools load data with PUT and known ids
+            return id_
+
+        read.__annotations__["return"] = model
+        create.__annotations__["resource"] = model
+        create.__annotations__["return"] = str
+        update.__annotations__["resource"] = model
+        update.__annotations__["return"] = str
+
+    for resource_type in models:
+        register_crud(resource_type)
+
+    @provider.search_type(Condition)
+    def condition_search(  # type: ignore[no-untyped-def]
+        context: InteractionContext, patient: str | None, code: list[str] | None,
+        _sort: str | None, _count: str | None, _offset: str | None,
+    ) -> Bundle:
+        return _search(store, context, "Condition", patient, code, _sort, _count, _offset)
+
+    @provider.search_type(Observation)
+    def observation_search(  # type: ignore[no-untyped-def]
+        context: InteractionContext, patient: str | None, code: list[str] | None,
+        _sort: str | None, _count: str | None, _offset: str | None,
+    ) -> Bundle:
+        return _search(store, context, "Observation", patient, code, _sort, _count, _offset)
+
+    app.add_providers(provider)
+    return app
