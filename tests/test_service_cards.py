@@ -19,7 +19,7 @@ GOOD = {
     "summary": "Spinal cord compression: start dexamethasone and radiotherapy within 24 h",
     "detail": "**MESCC** confirmed.",
     "indicator": "critical",
-    "source": {"label": "Dutch guideline spinal metastases", "url": "https://doi.org/10.1016/j.ejca.2018.08.025",
+    "source": {"label": "Dutch guideline spinal metastases", "url": "https://doi.org/10.1016/j.ctrv.2018.05.013",
                "topic": {"system": "http://spinecds.org/fhir/CodeSystem/spine-findings", "code": "mescc"}},
     "suggestions": [{"label": "Order MRI whole spine", "isRecommended": True, "actions": [
         {"type": "create", "description": "MRI whole spine, stat",
