@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -39,6 +39,10 @@ from .validation import parse_json_body, validate
 log = logging.getLogger("spinecds.service")
 
 TRACE_HEADER = "x-spinecds-trace"
+# Sheets are content, so they live with the rule that links to them; the URL is the stable name.
+PATIENT_SHEETS = {
+    "alarm-symptoms": engine_api.RULES_DIR / "alarm-symptom-education" / "patient-sheet.html",
+}
 
 
 def _service(service_id: str) -> CdsService:
@@ -116,6 +120,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
         return outcome_response(500, "exception", "internal error; see the service log")
+
+    @app.get("/patient-sheets/{sheet}", response_class=HTMLResponse, include_in_schema=True)
+    async def patient_sheet(sheet: str) -> HTMLResponse:
+        """Patient information sheets that cards link to (e.g. the Table 2 alarm symptoms)."""
+        path = PATIENT_SHEETS.get(sheet)
+        if path is None:
+            raise ApiError(404, "not-found", f"unknown patient sheet '{sheet}'")
+        return HTMLResponse(path.read_text(encoding="utf-8"))
 
     @app.get("/cds-services")
     async def discovery() -> JSONResponse:

@@ -57,10 +57,10 @@ def _build_card(item: Fired, published: dict[str, Any], now: datetime, hook_inst
         "source": {
             "label": f"{rule.citation.source} - {rule.citation.section}"[:200],
             "url": rule.citation.url,
+            # CDS Hooks' Coding has no `version`, so the rule version rides in `display`.
             "topic": {
                 "system": RULES_SYSTEM,
                 "code": rule.id,
-                "version": rule.version,
                 "display": f"{rule.title} (v{rule.version})",
             },
         },

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cases import case_files, run_case
+from cds_hooks.card_models import Card
+from cds_hooks.cards import prepare_card
+from engine.cases import CASE_BASE_URL, case_files, run_case
 from engine.vocabulary import RULES_DIR
 
 CASES = case_files(RULES_DIR)
@@ -21,3 +23,6 @@ def engine():
 def test_rule_case(engine, rule_id, path):
     result = run_case(engine, rule_id, path)
     assert result.passed, "\n".join([f"{path}: {result.title}", *result.problems])
+    # Every card must also pass the service's card model, or the service would drop it.
+    for card in result.cards:
+        Card.model_validate(prepare_card(card, CASE_BASE_URL))

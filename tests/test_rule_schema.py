@@ -20,3 +20,11 @@ def test_vocabulary_is_read_from_the_authors_page():
     assert vocabulary.get("cancer").type == "bool"
     assert vocabulary.get("missing").scope == "any"  # documented for symptoms and lesions alike
     assert len(vocabulary.facts) >= 60
+
+
+def test_committed_catalogue_is_current():
+    from engine.catalog import render_catalog
+    from engine.loader import load_rules
+
+    committed = (RULES_DIR.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert committed == render_catalog(load_rules(), RULES_DIR), "run: spinecds rules catalog -o docs/rules.md"
