@@ -187,11 +187,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if spinecds_extension:
             body["extension"] = {"spinecds": strip_empty(spinecds_extension)}
 
-        await run_in_threadpool(
-            store.record_evaluation, now, hook_request.hookInstance, service.id,
-            [{k: f[k] for k in ("ruleId", "ruleVersion", "outcome") if k in f} for f in result.fired],
-            [card["uuid"] for card in cards],
-        )
+        try:
+            await run_in_threadpool(
+                store.record_evaluation, now, hook_request.hookInstance, service.id,
+                [{k: f[k] for k in ("ruleId", "ruleVersion", "outcome") if k in f} for f in result.fired],
+                [card["uuid"] for card in cards],
+            )
+        except Exception as error:  # noqa: BLE001 - the clinician still gets the cards
+            # The audit trail must not take the clinical answer down with it; the loss is logged
+            # (and counted) so operations can see it.
+            log.error("audit record lost", extra={"hookInstance": hook_request.hookInstance,
+                                                  "error": type(error).__name__})
         _log_fields(
             request,
             prefetchKeysSent=len(hook_request.prefetch or {}), prefetchKeysFetched=len(resolved.fetched),

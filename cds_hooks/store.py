@@ -80,12 +80,14 @@ class SqliteStore:
             connection = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
                                          check_same_thread=False)
             connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
             connection.execute("PRAGMA busy_timeout=5000")
+            connection.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
             with self._lock:
                 self._connections.append(connection)
                 if not self._initialised:
+                    # WAL is a property of the file: switch once, under the lock. Switching from many
+                    # threads at once fails with "database is locked" regardless of busy_timeout.
+                    connection.execute("PRAGMA journal_mode=WAL")
                     self._migrate(connection)
                     self._initialised = True
             self._local.connection = connection
