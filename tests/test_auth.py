@@ -6,6 +6,7 @@ JWKS file in tmp_path or from a JWKS HTTP server on 127.0.0.1 started by this mo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -127,11 +128,13 @@ class JwksServer:
         self.documents: dict[str, Any] = {}
         self.status: dict[str, int] = {}
         self.hits: Counter[str] = Counter()
+        self.delay_seconds = 0.0
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 owner.hits[self.path] += 1
+                time.sleep(owner.delay_seconds)
                 status = owner.status.get(self.path, 200 if self.path in owner.documents else 404)
                 body = json.dumps(owner.documents.get(self.path, {})).encode()
                 self.send_response(status)
@@ -168,6 +171,7 @@ def server(jwks_server: JwksServer) -> JwksServer:
     jwks_server.documents.clear()
     jwks_server.status.clear()
     jwks_server.hits.clear()
+    jwks_server.delay_seconds = 0.0
     return jwks_server
 
 
@@ -620,6 +624,40 @@ def test_redirects_are_not_followed(settings: AuthSettings, server: JwksServer, 
     server.status["/ehr/jwks.json"] = 302
     client = make_client(settings)
     assert_rejected(call_hook(client, mint(ec_key, claims(iss=ISS_JKU))), auth_log, "jwks-unavailable")
+
+
+def test_key_fetch_does_not_block_the_event_loop(settings: AuthSettings, server: JwksServer, jku_url: str,
+                                                 ec_key: SigningKey) -> None:
+    from starlette.requests import Request
+
+    server.delay_seconds = 0.4
+    authenticate = ClientAuthenticator(settings)
+    token = mint(ec_key, claims(iss=ISS_JKU), headers={"jku": jku_url})
+    request = Request({
+        "type": "http", "method": "POST", "scheme": "http", "server": ("testserver", 80), "root_path": "",
+        "path": HOOK_PATH, "raw_path": HOOK_PATH.encode(), "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {token}".encode())],
+    })
+    tick_times: list[float] = []
+
+    async def heartbeat() -> None:
+        for _ in range(6):
+            await asyncio.sleep(0.05)
+            tick_times.append(time.monotonic())
+
+    async def verify() -> tuple[VerifiedClient | None, float]:
+        verified = await authenticate(request)
+        return verified, time.monotonic()
+
+    async def both() -> tuple[VerifiedClient | None, float]:
+        (verified, done_at), _ = await asyncio.gather(verify(), heartbeat())
+        return verified, done_at
+
+    verified, done_at = asyncio.run(both())
+    assert verified is not None and verified.iss == ISS_JKU
+    # The loop kept ticking while the JWK Set was being fetched (blocking it would push every tick after done_at).
+    assert len([t for t in tick_times if t < done_at]) >= 4
+    assert server.hits["/ehr/jwks.json"] == 1
 
 
 def test_unusable_keys_in_a_jwk_set_are_skipped(ec_key: SigningKey, rsa_key: SigningKey) -> None:
