@@ -23,6 +23,7 @@ from typing import Any
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.exceptions import InvalidKeyError
 
 from .auth_settings import AuthConfigError, TrustedClient
 
@@ -56,7 +57,7 @@ def parse_jwks(document: Any, origin: str) -> dict[str, PublicKey]:
         if problem is None:
             try:
                 key = _public_key(jwk)
-            except Exception:  # a malformed key must not hide the good keys next to it
+            except (InvalidKeyError, ValueError, KeyError, TypeError):  # a bad key must not hide the good ones
                 problem = "malformed key material"
         if problem is not None:
             log.info("JWK Set %s: key %d skipped: %s", origin, index, problem)
@@ -88,18 +89,19 @@ def _unusable_reason(jwk: Any) -> str | None:
 
 
 def _public_key(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+    # A set that wrongly includes private parts ("d") still only ever yields the public key.
     text = json.dumps(jwk)
     if jwk["kty"] == "EC":
-        key = ECAlgorithm.from_jwk(text)
-        public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
-        if not isinstance(public.curve, ec.SECP384R1):
+        ec_key = ECAlgorithm.from_jwk(text)
+        ec_public = ec_key.public_key() if isinstance(ec_key, ec.EllipticCurvePrivateKey) else ec_key
+        if not isinstance(ec_public.curve, ec.SECP384R1):
             raise ValueError("curve")
-        return public
-    key = RSAAlgorithm.from_jwk(text)
-    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
-    if public.key_size < MIN_RSA_BITS:
+        return ec_public
+    rsa_key = RSAAlgorithm.from_jwk(text)
+    rsa_public = rsa_key.public_key() if isinstance(rsa_key, rsa.RSAPrivateKey) else rsa_key
+    if rsa_public.key_size < MIN_RSA_BITS:
         raise ValueError("RSA key too small")
-    return public
+    return rsa_public
 
 
 @dataclass

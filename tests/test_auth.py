@@ -132,7 +132,7 @@ class JwksServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            def do_GET(self) -> None:
                 owner.hits[self.path] += 1
                 time.sleep(owner.delay_seconds)
                 status = owner.status.get(self.path, 200 if self.path in owner.documents else 404)
