@@ -18,7 +18,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 serve: install
-	$(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
+	@echo "make serve: development mode, client authentication OFF (see docs/security.md for production)"
+	SPINECDS_AUTH_ENABLED=$${SPINECDS_AUTH_ENABLED:-false} $(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

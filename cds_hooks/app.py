@@ -23,6 +23,8 @@ from engine.api import EvaluationRequest, EvaluationResult, evaluate
 from engine.reloader import RulesWatcher, install_sighup_reload
 
 from . import prefetch
+from .auth import ClientAuthenticator
+from .auth_settings import AuthSettings
 from .cards import build_cards
 from .clock import get_now
 from .feedback_models import FeedbackRequest
@@ -57,10 +59,14 @@ def _log_fields(request: Request, **fields: Any) -> None:
     request.scope.setdefault("state", {}).setdefault("log_fields", {}).update(fields)
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, store: Store | None = None,
+               auth_settings: AuthSettings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     store = store or SqliteStore(settings.database_path)
+    # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
+    # Built once per app: it owns the key-set cache and the jti replay cache.
+    authenticate = ClientAuthenticator(auth_settings or AuthSettings())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
@@ -129,11 +135,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             raise ApiError(404, "not-found", f"unknown patient sheet '{sheet}'")
         return HTMLResponse(path.read_text(encoding="utf-8"))
 
-    @app.get("/cds-services")
+    @app.get("/cds-services", dependencies=[Depends(authenticate)])
     async def discovery() -> JSONResponse:
         return JSONResponse(strip_empty({"services": [s.discovery_entry() for s in SERVICES.values()]}))
 
-    @app.post("/cds-services/{service_id}")
+    @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)])
     async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         service = _service(service_id)
@@ -208,7 +214,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # body["cards"] stays even when empty: the spec's "no guidance" answer is {"cards": []}.
         return JSONResponse(body)
 
-    @app.post("/cds-services/{service_id}/feedback")
+    @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)])
     async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:  # type: ignore[no-untyped-def]
         service = _service(service_id)
         _log_fields(request, serviceId=service.id)

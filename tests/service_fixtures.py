@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_hooks.app import create_app
+from cds_hooks.auth_settings import AuthSettings
 from cds_hooks.clock import get_now
 from cds_hooks.settings import Settings
 from tests.fhir_server import RunningServer, start_server
@@ -99,7 +100,8 @@ def make_client(tmp_path) -> Iterator[Callable[..., TestClient]]:  # type: ignor
 
     def factory(**settings: Any) -> TestClient:
         settings.setdefault("database_path", tmp_path / "spinecds.sqlite3")
-        app = create_app(Settings(**settings))
+        # Service behaviour tests run without client auth; tests/test_auth*.py cover the JWT checks.
+        app = create_app(Settings(**settings), auth_settings=AuthSettings(auth_enabled=False))
         app.dependency_overrides[get_now] = lambda: FIXED_NOW
         client = TestClient(app, raise_server_exceptions=False)
         clients.append(client)
