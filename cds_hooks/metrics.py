@@ -28,8 +28,8 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     generate_latest,
+    multiprocess,
 )
-from prometheus_client import multiprocess
 
 NAMESPACE = "spinecds"
 
@@ -50,7 +50,7 @@ UNKNOWN = "unknown"
 
 def multiprocess_dir() -> str | None:
     """The folder shared by all worker processes, if prometheus-client runs in multiprocess mode."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or None
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class ServiceMetrics:
@@ -64,7 +64,8 @@ class ServiceMetrics:
             PlatformCollector(registry=self.registry)
         reg = self.registry
         self.hook_duration = Histogram(
-            "hook_request_duration_seconds", "Time to answer one CDS Hooks service call, prefetch and FHIR fetches included.",
+            "hook_request_duration_seconds",
+            "Time to answer one CDS Hooks service call, prefetch and FHIR fetches included.",
             ["service_id", "hook"], namespace=NAMESPACE, buckets=LATENCY_BUCKETS_SECONDS, registry=reg,
         )
         self.cards = Counter(
