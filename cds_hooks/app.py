@@ -26,6 +26,8 @@ from . import prefetch
 from .auth import ClientAuthenticator
 from .auth_settings import AuthSettings
 from .cards import build_cards
+from .health import health_router
+from .metrics import ServiceMetrics, metrics_router
 from .clock import get_now
 from .feedback_models import FeedbackRequest
 from .json_clean import strip_empty
@@ -67,17 +69,27 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.
     authenticate = ClientAuthenticator(auth_settings or AuthSettings())
+    metrics = ServiceMetrics()
+
+    def on_reload(report: engine_api.ReloadReport) -> None:
+        metrics.count_reload(report.ok)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
         # Rules are loaded, compiled and proven on their own cases before the first request: a broken
         # rule file stops start-up here with file:line messages instead of failing patients later.
-        engine = engine_api.get_engine()
+        try:
+            engine = await run_in_threadpool(engine_api.get_engine)
+        except engine_api.RuleLoadError as error:
+            for line in error.errors:
+                log.critical("rules cannot be served: %s", line)
+            raise
         log.info("rules loaded", extra={"rules": engine.rule_versions})
         watcher = None
         if settings.rules_watch:
-            watcher = RulesWatcher(engine.rules_dir, interval=settings.rules_watch_interval_seconds).start()
-        install_sighup_reload()
+            watcher = RulesWatcher(engine.rules_dir, interval=settings.rules_watch_interval_seconds,
+                                   on_reload=on_reload).start()
+        install_sighup_reload(on_reload)
         try:
             yield
         finally:
@@ -88,6 +100,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app = FastAPI(title="spinecds CDS Hooks service", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
+    app.state.metrics = metrics
+    # Operations endpoints: unauthenticated (probes and scrapers carry no EHR token), no patient data.
+    app.include_router(metrics_router(metrics))
+    app.include_router(health_router(app.version, {
+        "rules": lambda: engine_api.is_loaded() or "rules not loaded",
+        "database": store.ping,
+    }))
 
     # Added innermost first: RequestContext is outermost so even a 413 or a 500 carries X-Request-ID.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -144,6 +163,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         started = time.perf_counter()
         service = _service(service_id)
         _log_fields(request, serviceId=service.id, hook=service.hook)
+        try:
+            return await _answer_hook(service, request, now, started)
+        finally:
+            metrics.observe_hook(service.id, service.hook, time.perf_counter() - started)
+
+    async def _answer_hook(service: CdsService, request: Request, now: Any, started: float) -> JSONResponse:
         hook_request = validate(HookRequest, parse_json_body(await request.body()))
         _log_fields(request, hookInstance=hook_request.hookInstance)
         if hook_request.hook != service.hook:
@@ -153,12 +178,27 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         context = validate(CONTEXT_MODELS[service.hook], hook_request.context, prefix="context")
         _check_prefetched_patient(hook_request, context.patientId)
 
-        resolved = await run_in_threadpool(
-            prefetch.resolve, hook_request, service.prefetch,
-            budget_seconds=settings.fhir_timeout_seconds,
-            connect_timeout=settings.fhir_connect_timeout_seconds,
-            max_pages=settings.fhir_max_pages,
-        )
+        try:
+            resolved = await run_in_threadpool(
+                prefetch.resolve, hook_request, service.prefetch,
+                budget_seconds=settings.fhir_timeout_seconds,
+                connect_timeout=settings.fhir_connect_timeout_seconds,
+                max_pages=settings.fhir_max_pages,
+                on_call=metrics.observe_fhir_call,
+            )
+        except ApiError as error:
+            if error.status == 412:
+                metrics.count_precondition_failed(service.id)
+                for key in service.prefetch:
+                    if key not in (hook_request.prefetch or {}):
+                        metrics.count_prefetch(key, "failed")
+            raise
+        sent = hook_request.prefetch or {}
+        for key in service.prefetch:
+            if key in resolved.fetched:
+                metrics.count_prefetch(key, "fetched")
+            else:
+                metrics.count_prefetch(key, "null" if sent.get(key) is None else "prefetched")
         fetched_at = time.perf_counter()
         resources = prefetch.flatten(resolved.data)
         want_trace = settings.allow_trace and request.headers.get(TRACE_HEADER, "").lower() == "true"
@@ -173,11 +213,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             want_trace=want_trace,
             base_url=str(settings.external_base_url or request.base_url),
         )
-        result: EvaluationResult = await run_in_threadpool(evaluate, evaluation)
+        with metrics.track_evaluation():
+            result: EvaluationResult = await run_in_threadpool(evaluate, evaluation)
         evaluated_at = time.perf_counter()
 
         base_url = str(settings.external_base_url or request.base_url)
         cards = build_cards(result.cards, base_url)
+        metrics.count_cards(cards)
         body: dict[str, Any] = {"cards": cards}
         # CDS Hooks 2.0 "Extensions": an `extension` member may appear on any object the spec defines,
         # the top-level response included (the HL7 CDSHooksResponse logical model has
@@ -198,8 +240,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                 store.record_evaluation, now, hook_request.hookInstance, service.id,
                 [{k: f[k] for k in ("ruleId", "ruleVersion", "outcome") if k in f} for f in result.fired],
                 [card["uuid"] for card in cards],
+                _card_rules(cards),
             )
         except Exception as error:  # noqa: BLE001 - the clinician still gets the cards
+            metrics.count_audit_lost()
             # The audit trail must not take the clinical answer down with it; the loss is logged
             # (and counted) so operations can see it.
             log.error("audit record lost", extra={"hookInstance": hook_request.hookInstance,
@@ -221,11 +265,25 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         payload = validate(FeedbackRequest, parse_json_body(await request.body()))
         items = [item.model_dump(mode="json", exclude_none=True) for item in payload.feedback]
         stored = await run_in_threadpool(store.record_feedback, service.id, items, now)
+        for item in items:
+            # Label by our own rule id, looked up from the card uuid; never by client-sent strings.
+            known = await run_in_threadpool(store.rule_of_card, item["card"])
+            metrics.count_feedback(known[0] if known else None, item["outcome"])
         _log_fields(request, feedbackItems=len(items), feedbackStored=stored)
         # The spec asks only for a 200; an empty body avoids sending an empty JSON object.
         return Response(status_code=200)
 
     return app
+
+
+def _card_rules(cards: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(card uuid, rule id, rule version) for the audit trail: which rule version produced each card."""
+    rows = []
+    for card in cards:
+        outcome = (card.get("extension") or {}).get("spinecds") or {}
+        if outcome.get("ruleId") and outcome.get("ruleVersion"):
+            rows.append((card["uuid"], str(outcome["ruleId"]), str(outcome["ruleVersion"])))
+    return rows
 
 
 def _check_prefetched_patient(hook_request: HookRequest, patient_id: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import requests
@@ -22,6 +22,13 @@ FHIR_ACCEPT = "application/fhir+json, application/json;q=0.9"
 
 class FhirFetchError(Exception):
     """The data could not be fetched; the message is safe to return and log (no patient data)."""
+
+    def __init__(self, message: str, reason: str = "connect"):
+        super().__init__(message)
+        self.reason = reason   # timeout | connect | http-status | bad-json: the metrics label
+
+
+CallObserver = Callable[[float, "str | None"], None]   # (seconds, failure reason or None)
 
 
 @dataclass
@@ -39,6 +46,7 @@ class FhirClient:
     deadline: float                 # time.monotonic() value by which everything must be done
     connect_timeout: float = 1.0
     max_pages: int = 10
+    on_call: CallObserver | None = None   # told of every HTTP call, for the FHIR latency metrics
 
     def fetch(self, query: str) -> FetchResult:
         """GET `query` relative to the server base, following Bundle `next` links up to max_pages."""
@@ -58,7 +66,7 @@ class FhirClient:
                 self._check_same_origin(next_url)
                 page = self._get(session, next_url, result.calls)
                 if page.get("resourceType") != "Bundle":
-                    raise FhirFetchError("a next page was not a Bundle")
+                    raise FhirFetchError("a next page was not a Bundle", "bad-json")
                 entries.extend(page.get("entry") or [])
                 result.pages += 1
                 next_url = _next_link(page)
@@ -72,31 +80,43 @@ class FhirClient:
     def _check_same_origin(self, url: str) -> None:
         base, other = urlsplit(self.base_url), urlsplit(url)
         if (base.scheme, base.netloc) != (other.scheme, other.netloc):
-            raise FhirFetchError("a next link points outside the FHIR server; not following it with the token")
+            raise FhirFetchError("a next link points outside the FHIR server; not following it with the token",
+                                 "bad-json")
 
     def _get(self, session: requests.Session, url: str, calls: list[float]) -> dict[str, Any]:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise FhirFetchError("FHIR time budget exhausted")
+            raise FhirFetchError("FHIR time budget exhausted", "timeout")
         started = time.monotonic()
+        failure: str | None = None
+        try:
+            return self._get_resource(session, url, remaining)
+        except FhirFetchError as error:
+            failure = error.reason
+            raise
+        finally:
+            seconds = time.monotonic() - started
+            calls.append(seconds)
+            if self.on_call is not None:
+                self.on_call(seconds, failure)
+
+    def _get_resource(self, session: requests.Session, url: str, remaining: float) -> dict[str, Any]:
         try:
             response = session.get(url, timeout=(min(self.connect_timeout, remaining), remaining))
         except requests.Timeout as exc:
-            raise FhirFetchError("FHIR server timed out") from exc
+            raise FhirFetchError("FHIR server timed out", "timeout") from exc
         except requests.RequestException as exc:
-            raise FhirFetchError(f"FHIR server unreachable ({type(exc).__name__})") from exc
-        finally:
-            calls.append(time.monotonic() - started)
+            raise FhirFetchError(f"FHIR server unreachable ({type(exc).__name__})", "connect") from exc
         if response.status_code >= 400:
-            raise FhirFetchError(f"FHIR server answered HTTP {response.status_code}")
+            raise FhirFetchError(f"FHIR server answered HTTP {response.status_code}", "http-status")
         try:
             data = response.json()
         except ValueError as exc:
-            raise FhirFetchError("FHIR server answered with a body that is not JSON") from exc
+            raise FhirFetchError("FHIR server answered with a body that is not JSON", "bad-json") from exc
         if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
-            raise FhirFetchError("FHIR server answered with JSON that is not a FHIR resource")
+            raise FhirFetchError("FHIR server answered with JSON that is not a FHIR resource", "bad-json")
         if data["resourceType"] == "OperationOutcome":
-            raise FhirFetchError("FHIR server answered with an OperationOutcome instead of data")
+            raise FhirFetchError("FHIR server answered with an OperationOutcome instead of data", "bad-json")
         return data
 
 

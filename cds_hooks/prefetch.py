@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .fhir_client import FetchResult, FhirClient, FhirFetchError
+from .fhir_client import CallObserver, FetchResult, FhirClient, FhirFetchError
 from .operation_outcome import ApiError, operation_outcome
 from .request_models import HookRequest
 
@@ -92,7 +92,7 @@ def classify(request: HookRequest, templates: dict[str, str]) -> tuple[dict[str,
 
 
 def resolve(request: HookRequest, templates: dict[str, str], *, budget_seconds: float,
-            connect_timeout: float, max_pages: int) -> ResolvedPrefetch:
+            connect_timeout: float, max_pages: int, on_call: CallObserver | None = None) -> ResolvedPrefetch:
     """Blocking: call it from a worker thread (FastAPI's threadpool), never on the event loop."""
     usable, missing = classify(request, templates)
     resolved = ResolvedPrefetch(data=usable)
@@ -106,7 +106,7 @@ def resolve(request: HookRequest, templates: dict[str, str], *, budget_seconds: 
     client = FhirClient(
         base_url=str(request.fhirServer),
         access_token=request.fhirAuthorization.access_token if request.fhirAuthorization else None,
-        deadline=deadline, connect_timeout=connect_timeout, max_pages=max_pages,
+        deadline=deadline, connect_timeout=connect_timeout, max_pages=max_pages, on_call=on_call,
     )
     try:
         queries = {key: render_template(templates[key], request.context) for key in missing}

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -42,6 +42,20 @@ CREATE TABLE IF NOT EXISTS evaluation (
 CREATE INDEX IF NOT EXISTS evaluation_hook_instance ON evaluation (hook_instance);
 """
 
+# Versioned migrations: MIGRATIONS[n] takes a database from version n to n + 1. Never edit a shipped
+# migration; add the next one.
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE IF NOT EXISTS card (
+    card_uuid TEXT PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    rule_version TEXT NOT NULL,
+    hook_instance TEXT NOT NULL,
+    evaluated_at TEXT NOT NULL
+)
+""",
+}
+
 
 def _json_or_none(value: list[Any]) -> str | None:
     return json.dumps(value) if value else None
@@ -54,7 +68,13 @@ class Store(Protocol):
     def list_feedback(self, service_id: str | None = None) -> list[dict[str, Any]]: ...
 
     def record_evaluation(self, evaluated_at: datetime, hook_instance: str, service_id: str,
-                          fired: list[dict[str, Any]], card_uuids: list[str]) -> None: ...
+                          fired: list[dict[str, Any]], card_uuids: list[str],
+                          card_rules: list[tuple[str, str, str]] = ()) -> None: ...
+
+    def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
+        """(rule id, rule version) of a card this service returned, for feedback and audits."""
+
+    def ping(self) -> bool: ...
 
     def list_evaluations(self, hook_instance: str | None = None) -> list[dict[str, Any]]: ...
 
@@ -100,11 +120,17 @@ class SqliteStore:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 connection.execute(statement)
             row = connection.execute("SELECT version FROM schema_version").fetchone()
+            version = 1 if row is None else row["version"]
             if row is None:
-                connection.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif row["version"] > SCHEMA_VERSION:
+                connection.execute("INSERT INTO schema_version (version) VALUES (1)")
+            if version > SCHEMA_VERSION:
                 raise SchemaVersionError(
-                    f"{self.path}: schema version {row['version']} is newer than this code ({SCHEMA_VERSION})")
+                    f"{self.path}: schema version {version} is newer than this code ({SCHEMA_VERSION})")
+            while version < SCHEMA_VERSION:
+                for statement in filter(str.strip, MIGRATIONS[version].split(";")):
+                    connection.execute(statement)
+                version += 1
+                connection.execute("UPDATE schema_version SET version = ?", (version,))
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -158,11 +184,35 @@ class SqliteStore:
         return result
 
     def record_evaluation(self, evaluated_at: datetime, hook_instance: str, service_id: str,
-                          fired: list[dict[str, Any]], card_uuids: list[str]) -> None:
-        self._connection().execute(
-            "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) VALUES (?,?,?,?,?)",
-            (evaluated_at.isoformat(), hook_instance, service_id, json.dumps(fired), json.dumps(card_uuids)),
-        )
+                          fired: list[dict[str, Any]], card_uuids: list[str],
+                          card_rules: list[tuple[str, str, str]] = ()) -> None:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute(
+                "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) "
+                "VALUES (?,?,?,?,?)",
+                (evaluated_at.isoformat(), hook_instance, service_id, json.dumps(fired), json.dumps(card_uuids)),
+            )
+            connection.executemany(
+                "INSERT OR REPLACE INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at) "
+                "VALUES (?,?,?,?,?)",
+                [(uuid, rule_id, version, hook_instance, evaluated_at.isoformat()) for uuid, rule_id, version in card_rules],
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
+        row = self._connection().execute(
+            "SELECT rule_id, rule_version FROM card WHERE card_uuid = ?", (card_uuid,)).fetchone()
+        return (row["rule_id"], row["rule_version"]) if row else None
+
+    def ping(self) -> bool:
+        """Readiness: the database answers a trivial query."""
+        self._connection().execute("SELECT 1").fetchone()
+        return True
 
     def list_evaluations(self, hook_instance: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM evaluation" + (" WHERE hook_instance = ?" if hook_instance else "") + " ORDER BY id"

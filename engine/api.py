@@ -129,6 +129,11 @@ _current: Engine | None = None
 _swap_lock = threading.Lock()
 
 
+def is_loaded() -> bool:
+    """Readiness: rules are loaded and proven (does not trigger loading)."""
+    return _current is not None
+
+
 def get_engine() -> Engine:
     global _current
     engine = _current
