@@ -93,7 +93,7 @@ def test_kps_as_quantity_is_accepted_but_fractional_ecog_is_not(term):
     ecog.pop("valueInteger")
     ecog["valueQuantity"] = {"value": 1.5}
     parsed = parse_resources([ecog], term, "p1")
-    assert parsed.observations == [] and "out of range" in issues(parsed)["Observation/e2"]
+    assert parsed.observations == [] and "whole number" in issues(parsed)["Observation/e2"]
 
 
 def test_final_score_without_value_is_reported(term):
@@ -105,7 +105,7 @@ def test_sins_answer_outside_its_component_valueset_is_rejected(term):
     answers = dict(SINS_ANSWERS_18, pain="lesion-lytic")       # a bone-lesion answer on the pain component
     parsed = parse_resources([make_sins("T12", answers, id="s1")], term, "p1")
     assert parsed.observations == []
-    assert issues(parsed) == {"Observation/s1": "SINS pain answer is not in ValueSet sins-pain"}
+    assert issues(parsed) == {"Observation/s1": "spinecds-sins-observation: SINS pain answer is not in ValueSet sins-pain"}
 
 
 def test_sins_stated_total_out_of_range(term):
@@ -170,11 +170,11 @@ def test_unrelated_observation_with_sf_code_outside_used_concepts_is_dropped(ter
 
 
 def test_subject_references_that_name_no_patient_id_are_kept(term):
-    urn = make_condition("mescc", id="c1")
+    urn = make_condition("mescc", id="c1", recorded=NOW)      # a diagnosed MESCC needs a date (profile)
     urn["subject"] = {"reference": "urn:uuid:1f0c3c9e-0000-4000-8000-000000000001"}
-    absolute = make_condition("mescc", id="c2")
+    absolute = make_condition("mescc", id="c2", recorded=NOW)
     absolute["subject"] = {"reference": "https://ehr.example/fhir/Patient/p1"}
-    other = make_condition("mescc", id="c3")
+    other = make_condition("mescc", id="c3", recorded=NOW)
     other["subject"] = {"reference": "https://ehr.example/fhir/Patient/p10"}
     parsed = parse_resources([urn, absolute, other], term, "p1")
     assert [e.ref for e in parsed.conditions] == ["Condition/c1", "Condition/c2"]
@@ -182,7 +182,7 @@ def test_subject_references_that_name_no_patient_id_are_kept(term):
 
 
 def test_status_coding_from_another_system_is_ignored(term):
-    res = make_condition("mescc", id="c1")
+    res = make_condition("mescc", id="c1", recorded=NOW)
     res["clinicalStatus"]["coding"].insert(0, {"system": "urn:local:status", "code": "zzz"})
     parsed = parse_resources([res], term, "p1")
     assert [e.ref for e in parsed.conditions] == ["Condition/c1"] and parsed.data_quality == []
