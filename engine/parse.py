@@ -204,8 +204,9 @@ class _Parser:
         return True
 
     def conforms(self, raw: dict[str, Any], ref: str) -> bool:
-        """The spinecds profiles the resource claims or matches by code; the first issue is reported."""
-        issues = self.profiles.check(raw)
+        """The spinecds profiles the resource claims or matches by code; the first error is reported.
+        Warnings are not: a data-quality item means "not used", and the facts list what is missing."""
+        issues = [issue for issue in self.profiles.check(raw) if issue.severity == "error"]
         if issues:
             more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
             self.issue(ref, f"{issues[0]}{more}")

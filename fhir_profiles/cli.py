@@ -53,9 +53,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for resource in flatten([data]):
             ref = f"{resource.get('resourceType')}/{resource.get('id', '(no id)')}"
             for issue in profiles.check(resource):
-                failed += 1
-                print(f"{name}: {ref}: {issue}")
-    print(f"{failed} issue(s)", file=sys.stderr)
+                failed += issue.severity == "error"
+                print(f"{name}: {ref}: {issue.severity}: {issue}")
+    print(f"{failed} error(s)", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -9,7 +9,8 @@ file and element, so a profile can never claim more than these checks enforce.
 
 A resource is checked against a profile when it claims it in ``meta.profile`` or when its code
 matches the profile's code (pattern or bound ValueSet). Issues name the profile and what is wrong,
-never a patient value.
+never a patient value. An issue is an error (the resource must not decide) unless it comes from an
+invariant with severity ``warning``.
 
     profiles = load_profiles()
     for issue in profiles.check(resource_json):
@@ -42,6 +43,7 @@ class ProfileError(ValueError):
 class Issue:
     profile: str        # StructureDefinition id
     reason: str         # what is wrong, without the offending value
+    severity: str = "error"     # error: the resource must not be used; warning: report, keep using it
 
     def __str__(self) -> str:
         return f"{self.profile}: {self.reason}"
@@ -122,7 +124,7 @@ class Profile:
     slices: list[_Slice] = field(default_factory=list)           # Observation.component slices
     closed_components: bool = False
     extensions: dict[str, _Extension] = field(default_factory=dict)
-    invariants: list[tuple[str, str]] = field(default_factory=list)   # (key, human)
+    invariants: list[tuple[str, str, str]] = field(default_factory=list)   # (key, severity, human)
 
     def component_slice(self, concept: Any) -> _Slice | None:
         for slc in self.slices:
@@ -215,7 +217,10 @@ class _Compiler:
                 key = constraint.get("key")
                 if key not in INVARIANTS:
                     raise self.fail(eid, f"invariant {key!r} has no Python form in profile_checks.INVARIANTS")
-                profile.invariants.append((key, constraint.get("human", key)))
+                severity = constraint.get("severity")
+                if severity not in ("error", "warning"):
+                    raise self.fail(eid, f"invariant {key!r} needs severity error or warning")
+                profile.invariants.append((key, severity, constraint.get("human", key)))
         elif profile.type == "Extension":
             if rest == "value[x]":
                 profile.value = self.value(element, eid)
@@ -295,13 +300,14 @@ class ProfileSet:
         issues: list[Issue] = []
         profiles = self.applicable(resource)
         for profile in profiles:
-            issues.extend(Issue(profile.id, reason) for reason in self._check(profile, resource))
+            issues.extend(Issue(profile.id, reason, severity) for reason, severity in self._check(profile, resource))
         if not profiles and resource.get("resourceType") == "Observation":
             issues.extend(self._check_member_component(resource))
         return issues
 
     # -------------------------------------------------------------------------------- checks
-    def _check(self, profile: Profile, resource: dict[str, Any]) -> list[str]:
+    def _check(self, profile: Profile, resource: dict[str, Any]) -> list[tuple[str, str]]:
+        """(reason, severity) pairs; only invariants can be warnings."""
         label, reasons = profile.label, []
         if profile.code is not None and not profile.code.matches(self.term, resource.get("code")):
             reasons.append(f"{label} code is not {profile.code.describe()}")
@@ -317,10 +323,11 @@ class ProfileSet:
             reasons.extend(self._check_components(profile, resource.get("component")))
         for url, ext in profile.extensions.items():
             reasons.extend(self._check_extension(ext, resource.get("extension")))
-        for key, human in profile.invariants:
+        found = [(reason, "error") for reason in reasons]
+        for key, severity, human in profile.invariants:
             if not INVARIANTS[key](resource):
-                reasons.append(f"violates {key}: {human}")
-        return reasons
+                found.append((f"violates {key}: {human}", severity))
+        return found
 
     def _check_value(self, rule: _Value, data: dict[str, Any], what: str) -> list[str]:
         keys = _value_keys(data)

@@ -135,4 +135,4 @@ def test_fhir_check_command_reports_profile_issues(tmp_path, capsys):
     path.write_text(json.dumps(bundle))
     assert main(["fhir", "check", str(path)]) == 1
     out = capsys.readouterr().out
-    assert out == f"{path}: Observation/k1: spinecds-kps-observation: KPS value out of range 0-100\n"
+    assert out == f"{path}: Observation/k1: error: spinecds-kps-observation: KPS value out of range 0-100\n"

@@ -170,11 +170,11 @@ def test_unrelated_observation_with_sf_code_outside_used_concepts_is_dropped(ter
 
 
 def test_subject_references_that_name_no_patient_id_are_kept(term):
-    urn = make_condition("mescc", id="c1", recorded=NOW)      # a diagnosed MESCC needs a date (profile)
+    urn = make_condition("mescc", id="c1")
     urn["subject"] = {"reference": "urn:uuid:1f0c3c9e-0000-4000-8000-000000000001"}
-    absolute = make_condition("mescc", id="c2", recorded=NOW)
+    absolute = make_condition("mescc", id="c2")
     absolute["subject"] = {"reference": "https://ehr.example/fhir/Patient/p1"}
-    other = make_condition("mescc", id="c3", recorded=NOW)
+    other = make_condition("mescc", id="c3")
     other["subject"] = {"reference": "https://ehr.example/fhir/Patient/p10"}
     parsed = parse_resources([urn, absolute, other], term, "p1")
     assert [e.ref for e in parsed.conditions] == ["Condition/c1", "Condition/c2"]
@@ -182,7 +182,7 @@ def test_subject_references_that_name_no_patient_id_are_kept(term):
 
 
 def test_status_coding_from_another_system_is_ignored(term):
-    res = make_condition("mescc", id="c1", recorded=NOW)
+    res = make_condition("mescc", id="c1")
     res["clinicalStatus"]["coding"].insert(0, {"system": "urn:local:status", "code": "zzz"})
     parsed = parse_resources([res], term, "p1")
     assert [e.ref for e in parsed.conditions] == ["Condition/c1"] and parsed.data_quality == []

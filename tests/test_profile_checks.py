@@ -102,7 +102,10 @@ def profiles():
 @pytest.mark.parametrize("name, good, bad, expected", CASES, ids=[c[0] for c in CASES])
 def test_each_profile_check_passes_the_conforming_and_fails_the_breaking_example(profiles, name, good, bad, expected):
     assert profiles.check(good) == []
-    assert [str(issue) for issue in profiles.check(bad)] == [expected]
+    issues = profiles.check(bad)
+    assert [str(issue) for issue in issues] == [expected]
+    # only the MESCC date is a warning: the MESCC still decides (see the StructureDefinition's comment)
+    assert issues[0].severity == ("warning" if name.startswith("mescc date") else "error")
 
 
 def test_issues_never_contain_the_offending_value(profiles):
@@ -174,3 +177,8 @@ def test_several_issues_are_counted_in_one_item(term):
     parsed = parse_resources([bad], term, "p1")
     assert parsed.data_quality == [{"resource": "Observation/s1",
                                     "issue": "spinecds-sins-observation: SINS value out of range 0-18 (+2 more)"}]
+
+
+def test_a_diagnosed_mescc_without_a_date_is_still_used_and_not_listed_as_unused(term):
+    parsed = parse_resources([make_condition("mescc", id="m1")], term, "p1")
+    assert [e.ref for e in parsed.conditions] == ["Condition/m1"] and parsed.data_quality == []
