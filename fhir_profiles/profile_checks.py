@@ -52,7 +52,7 @@ class Issue:
 def _invariant_mescc_date(resource: dict[str, Any]) -> bool:
     # A suspicion needs no date (it is untimed and the most urgent MRI tier); a diagnosis starts the clock.
     verification = resource.get("verificationStatus")
-    codes = {c.get("code") for c in _codings(verification) if isinstance(c, dict)
+    codes = {c["code"] for c in _codings(verification) if isinstance(c, dict) and isinstance(c.get("code"), str)
              and c.get("system") in (None, CONDITION_VERIFICATION)}
     if codes & {"provisional", "differential"}:
         return True
@@ -82,7 +82,7 @@ class _Codes:
 
     def matches(self, term: Terminology, concept: Any) -> bool:
         codings = [c for c in _codings(concept) if isinstance(c, dict)]
-        if self.pattern and not any((c.get("system"), c.get("code")) == self.pattern for c in codings):
+        if self.pattern and self.pattern not in _pairs(concept):
             return False
         return not self.valueset or term.matches(self.valueset, codings)
 
@@ -140,7 +140,8 @@ def _codings(concept: Any) -> list[Any]:
 
 
 def _pairs(concept: Any) -> set[tuple[Any, Any]]:
-    return {(c.get("system"), c.get("code")) for c in _codings(concept) if isinstance(c, dict)}
+    return {(c["system"], c["code"]) for c in _codings(concept)
+            if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)}
 
 
 def _max(text: Any) -> int | None:
@@ -285,7 +286,8 @@ class ProfileSet:
 
     def applicable(self, resource: dict[str, Any]) -> list[Profile]:
         """Profiles the resource claims (meta.profile) or matches by code."""
-        candidates = self._by_type.get(resource.get("resourceType"), ())
+        rtype = resource.get("resourceType")
+        candidates = self._by_type.get(rtype, ()) if isinstance(rtype, str) else ()
         meta = resource.get("meta")
         claimed = {str(url).split("|")[0] for url in (meta.get("profile") or ())} if isinstance(meta, dict) \
             and isinstance(meta.get("profile"), list) else set()
@@ -296,6 +298,8 @@ class ProfileSet:
     def check(self, resource: Any) -> list[Issue]:
         """Every profile issue of one resource (a raw dict or an R4B model)."""
         if not isinstance(resource, dict):
+            if not hasattr(resource, "model_dump"):
+                return []
             resource = resource.model_dump(mode="json", exclude_none=True)
         issues: list[Issue] = []
         profiles = self.applicable(resource)
@@ -353,7 +357,7 @@ class ProfileSet:
         if rule.codes is not None:
             if kind == "code":
                 allowed_codes = {code for _system, code in self.term.codes(rule.codes.valueset)}
-                if raw not in allowed_codes:
+                if not isinstance(raw, str) or raw not in allowed_codes:
                     return [f"{what} is not {rule.codes.describe()}"]
             elif _codings(raw) and not rule.codes.matches(self.term, raw):
                 return [f"{what} is not {rule.codes.describe()}"]

@@ -182,3 +182,18 @@ def test_several_issues_are_counted_in_one_item(term):
 def test_a_diagnosed_mescc_without_a_date_is_still_used_and_not_listed_as_unused(term):
     parsed = parse_resources([make_condition("mescc", id="m1")], term, "p1")
     assert [e.ref for e in parsed.conditions] == ["Condition/m1"] and parsed.data_quality == []
+
+
+JUNK = [None, 3, "x", [], {}, [None], {"coding": "x"}, {"coding": [None, {"system": [1], "code": {}}]}, True,
+        {"value": [1]}, [{"url": COURSE_URL, "valueCode": ["stable"]}]]
+
+
+@pytest.mark.parametrize("base", [make_kps(70), make_sins("T12", SINS_ANSWERS_18, total=3), radicular(),
+                                  make_condition("mescc")], ids=["kps", "sins", "symptom", "mescc"])
+def test_junk_anywhere_never_raises(profiles, base):
+    """The checker also serves `spinecds fhir check` on unvalidated JSON: junk is an issue, never a crash."""
+    for key in list(base) + ["meta", "extension", "component", "bodySite", "valueQuantity"]:
+        for junk in JUNK:
+            assert isinstance(profiles.check({**base, key: junk}), list)
+    for junk in JUNK:
+        assert profiles.check(junk) == []
