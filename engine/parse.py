@@ -5,8 +5,10 @@ Order of work, cheapest first:
    concept the rules use (fhir_profiles ValueSets); draft orders are always kept (kind ``other``
    is a valid order subject). Everything else never reaches pydantic.
 2. ``model_validate`` with ``fhir.resources.R4B``; failures become data-quality items.
-3. our own checks of what fhir.resources does not check: required-binding status codes, the
-   subject, value ranges (KPS 0-100, ECOG 0-5, NRS 0-10, SINS total 0-18) and SINS answer codes.
+3. our own checks of what fhir.resources does not check: required-binding status codes and the
+   subject; then the spinecds profiles (fhir_profiles/structuredefinitions, checked by
+   fhir_profiles.profile_checks): value ranges, SINS components and answers, symptom laterality and
+   course, MESCC date. The numbers live in the StructureDefinitions, not here.
 
 Nothing here raises on bad input, and no issue text contains a patient value.
 """
@@ -24,6 +26,7 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
+from fhir_profiles.profile_checks import ProfileSet, load_profiles
 from fhir_profiles.terminology import Terminology
 
 SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"
@@ -59,8 +62,9 @@ PROCEDURE_STATUS = frozenset({"preparation", "in-progress", "not-done", "on-hold
                               "entered-in-error", "unknown"})
 REQUEST_STATUS = frozenset({"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"})
 REQUEST_PRIORITY = frozenset({"routine", "urgent", "asap", "stat"})
-# Value ranges of scored Observations: concept -> (low, high), inclusive.
-VALUE_RANGES = {"kps": (0, 100), "ecog": (0, 5), "pain-nrs": (0, 10), "sins": (0, 18)}
+# Scores that must carry a number once final (their ranges are in the StructureDefinitions).
+SCORED = ("kps", "ecog", "pain-nrs")
+DECIDING = ("final", "amended", "corrected")
 
 
 @dataclass(frozen=True)
@@ -170,8 +174,9 @@ def component_answer(terminology: Terminology, component: Any) -> tuple[str | No
 
 
 class _Parser:
-    def __init__(self, terminology: Terminology, patient_id: str | None):
+    def __init__(self, terminology: Terminology, patient_id: str | None, profiles: ProfileSet):
         self.term = terminology
+        self.profiles = profiles
         self.patient_id = patient_id
         self.out = Parsed()
 
@@ -198,8 +203,17 @@ class _Parser:
         self.issue(ref, "subject is not the patient in context")
         return True
 
+    def conforms(self, raw: dict[str, Any], ref: str) -> bool:
+        """The spinecds profiles the resource claims or matches by code; the first error is reported.
+        Warnings are not: a data-quality item means "not used", and the facts list what is missing."""
+        issues = [issue for issue in self.profiles.check(raw) if issue.severity == "error"]
+        if issues:
+            more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
+            self.issue(ref, f"{issues[0]}{more}")
+        return not issues
+
     # -- per type checks: return False (after reporting) when the resource must not be used
-    def check_condition(self, model: Condition, ref: str) -> bool:
+    def check_condition(self, model: Condition, raw: dict[str, Any], ref: str) -> bool:
         clinical, present = status_code(model.clinicalStatus, CONDITION_CLINICAL)
         if present and clinical not in CLINICAL_STATUS:
             self.issue(ref, "clinicalStatus is not a condition-clinical code")
@@ -208,37 +222,21 @@ class _Parser:
         if present and verification not in VERIFICATION_STATUS:
             self.issue(ref, "verificationStatus is not a condition-ver-status code")
             return False
-        return True
+        return self.conforms(raw, ref)
 
-    def check_observation(self, model: Observation, ref: str, concepts: frozenset[str]) -> bool:
+    def check_observation(self, model: Observation, raw: dict[str, Any], ref: str,
+                          concepts: frozenset[str]) -> bool:
         if model.status not in OBSERVATION_STATUS:
             self.issue(ref, "status is not an observation-status code")
             return False
-        for concept, (low, high) in VALUE_RANGES.items():
-            if concept not in concepts:
-                continue
-            value = observation_number(model)
-            if value is None:
-                if concept != "sins" and model.status in ("final", "amended", "corrected"):
-                    self.issue(ref, f"{concept} Observation has no numeric value")
-                    return False
-            elif not (low <= value <= high) or (concept != "kps" and value != int(value)):
-                self.issue(ref, f"{concept} value out of range {low}-{high}")
-                return False
-        if "sins" in concepts or "sins-component" in concepts:
-            components = list(model.component or ()) if "sins" in concepts else [model]
-            for comp in components:
-                name, answer = component_answer(self.term, comp)
-                if name is None:
-                    if "sins" in concepts:
-                        self.issue(ref, "SINS component with a code outside SF sins-* components")
-                        return False
-                    continue
-                if answer is None and getattr(comp, "valueCodeableConcept", None) is not None:
-                    self.issue(ref, f"SINS {name[5:]} answer is not in ValueSet {name}")
-                    return False
+        if not self.conforms(raw, ref):
+            return False
+        scored = next((c for c in SCORED if c in concepts), None)
+        if scored and observation_number(model) is None and model.status in DECIDING:
+            self.issue(ref, f"{scored} Observation has no numeric value")
+            return False
         if "visceral-metastases-staging" in concepts and model.valueBoolean is None \
-                and model.status in ("final", "amended", "corrected"):
+                and model.status in DECIDING:
             self.issue(ref, "visceral metastases staging Observation has no valueBoolean")
             return False
         return True
@@ -285,9 +283,9 @@ class _Parser:
         if model is None or self.other_patient(model, ref):
             return
         entry = Entry(ref, model, raw, concepts)
-        if rtype == "Condition" and self.check_condition(model, ref):
+        if rtype == "Condition" and self.check_condition(model, raw, ref):
             self.out.conditions.append(entry)
-        elif rtype == "Observation" and self.check_observation(model, ref, concepts):
+        elif rtype == "Observation" and self.check_observation(model, raw, ref, concepts):
             self.out.observations.append(entry)
         elif rtype == "Procedure" and self.check_procedure(model, ref):
             self.out.procedures.append(entry)
@@ -303,9 +301,10 @@ def observation_number(model: Observation) -> float | None:
 
 
 def parse_resources(resources: Iterable[Any], terminology: Terminology, patient_id: str | None = None,
-                    draft_orders: Iterable[Any] = ()) -> Parsed:
-    """Filter, validate and check; never raises on bad input."""
-    parser = _Parser(terminology, patient_id)
+                    draft_orders: Iterable[Any] = (), profiles: ProfileSet | None = None) -> Parsed:
+    """Filter, validate and check; never raises on bad input. ``profiles`` defaults to the
+    StructureDefinitions next to the default terminology, checked with ``terminology``."""
+    parser = _Parser(terminology, patient_id, profiles or load_profiles(terminology=terminology))
     for raw in flatten(resources):
         parser.add(raw)
     for raw in flatten(draft_orders):

@@ -1,1 +1,1 @@
-"""FHIR terminology artefacts (CodeSystems, ValueSets) and their loader."""
+"""FHIR artefacts (CodeSystems, ValueSets, StructureDefinitions), their loaders, profile checks and export."""

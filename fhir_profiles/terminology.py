@@ -123,7 +123,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _compile_valueset(path: Path, data: dict[str, Any], exact: dict, patterns: dict, explicit: dict,
-                      displays: dict) -> str:
+                      displays: dict, unions: dict) -> str:
     if data.get("resourceType") != "ValueSet":
         raise TerminologyError(f"{path}: resourceType must be 'ValueSet'")
     concept = data.get("id")
@@ -136,6 +136,15 @@ def _compile_valueset(path: Path, data: dict[str, Any], exact: dict, patterns: d
         raise TerminologyError(f"{path}: compose.include must be a non-empty list")
     for i, include in enumerate(includes):
         where = f"{path}: compose.include[{i}]"
+        if isinstance(include, dict) and include.get("valueSet") and not include.get("system"):
+            refs = include["valueSet"]
+            if not isinstance(refs, list) or len(refs) != 1 or not isinstance(refs[0], str) \
+                    or not refs[0].startswith(VALUESET_URL_PREFIX):
+                # several valueSet entries in one include mean an intersection in FHIR: not supported
+                raise TerminologyError(f"{where}: valueSet must be one {VALUESET_URL_PREFIX}<id> "
+                                       "(write one include per ValueSet for a union)")
+            unions.setdefault(concept, []).append((where, refs[0][len(VALUESET_URL_PREFIX):]))
+            continue
         system = include.get("system") if isinstance(include, dict) else None
         if not isinstance(system, str) or not system:
             raise TerminologyError(f"{where}: needs a system")
@@ -163,6 +172,36 @@ def _compile_valueset(path: Path, data: dict[str, Any], exact: dict, patterns: d
     return concept
 
 
+def _resolve_unions(unions: dict[str, list[tuple[str, str]]], exact: dict, patterns: dict, explicit: dict,
+                    sources: dict[str, str]) -> None:
+    """A ValueSet that includes other ValueSets (``include.valueSet``) gets all their codes and filters,
+    so a union such as ``laterality`` never repeats a code list (and cannot drift from its parts)."""
+    members: dict[str, set[str]] = {}
+
+    def expand(concept: str, trail: tuple[str, ...]) -> set[str]:
+        if concept in members:
+            return members[concept]
+        found: set[str] = set()
+        for where, ref in unions.get(concept, ()):
+            if ref not in sources:
+                raise TerminologyError(f"{where}: includes unknown ValueSet {ref!r}")
+            if ref in trail:
+                raise TerminologyError(f"{where}: ValueSet {ref!r} includes itself ({' -> '.join(trail + (ref,))})")
+            found |= {ref} | expand(ref, trail + (ref,))
+        members[concept] = found
+        return found
+
+    for union in unions:
+        parts = expand(union, (union,))
+        for key, concepts in exact.items():
+            if concepts & parts:
+                concepts.add(union)
+        for system, entries in patterns.items():
+            entries.extend([_Pattern(p.regex, union) for p in entries if p.concept in parts])
+        codes = [pair for part in sorted(parts) for pair in explicit.get(part, ())]
+        explicit[union] = list(dict.fromkeys(explicit.get(union, []) + codes))
+
+
 def _build(directory: Path) -> Terminology:
     exact: dict[tuple[str, str], set[str]] = {}
     patterns: dict[str, list[_Pattern]] = {}
@@ -180,9 +219,11 @@ def _build(directory: Path) -> Terminology:
     valueset_files = sorted((directory / "valuesets").glob("*.json"))
     if not valueset_files:
         raise TerminologyError(f"{directory / 'valuesets'}: no ValueSet files")
+    unions: dict[str, list[tuple[str, str]]] = {}
     for path in valueset_files:
-        concept = _compile_valueset(path, _read_json(path), exact, patterns, explicit, displays)
+        concept = _compile_valueset(path, _read_json(path), exact, patterns, explicit, displays, unions)
         sources[concept] = str(path)
+    _resolve_unions(unions, exact, patterns, explicit, sources)
     frozen = {key: frozenset(value) for key, value in exact.items()}
     return Terminology(frozen, patterns, explicit, displays, sources)
 

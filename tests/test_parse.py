@@ -93,7 +93,7 @@ def test_kps_as_quantity_is_accepted_but_fractional_ecog_is_not(term):
     ecog.pop("valueInteger")
     ecog["valueQuantity"] = {"value": 1.5}
     parsed = parse_resources([ecog], term, "p1")
-    assert parsed.observations == [] and "out of range" in issues(parsed)["Observation/e2"]
+    assert parsed.observations == [] and "whole number" in issues(parsed)["Observation/e2"]
 
 
 def test_final_score_without_value_is_reported(term):
@@ -105,7 +105,7 @@ def test_sins_answer_outside_its_component_valueset_is_rejected(term):
     answers = dict(SINS_ANSWERS_18, pain="lesion-lytic")       # a bone-lesion answer on the pain component
     parsed = parse_resources([make_sins("T12", answers, id="s1")], term, "p1")
     assert parsed.observations == []
-    assert issues(parsed) == {"Observation/s1": "SINS pain answer is not in ValueSet sins-pain"}
+    assert issues(parsed) == {"Observation/s1": "spinecds-sins-observation: SINS pain answer is not in ValueSet sins-pain"}
 
 
 def test_sins_stated_total_out_of_range(term):
