@@ -179,16 +179,24 @@ class _Compiler:
         binding = element.get("binding")
         if binding is not None:
             url = binding.get("valueSet", "")
-            if binding.get("strength") != "required" or not url.startswith(VALUESET_URL_PREFIX):
-                raise self.fail(where, f"only required bindings to {VALUESET_URL_PREFIX}<id> are checked")
-            codes.valueset = url[len(VALUESET_URL_PREFIX):]
+            strength = binding.get("strength")
+            if strength not in ("required", "extensible", "preferred", "example"):
+                raise self.fail(where, f"binding strength {strength!r} is not a FHIR binding strength")
+            if not url.startswith(VALUESET_URL_PREFIX):
+                raise self.fail(where, f"bindings must point to {VALUESET_URL_PREFIX}<id>")
+            # Only a required binding rejects a resource. Extensible ones document the codes we read:
+            # an unrecognised code there is read cautiously by the facts, never dropped (dropping a
+            # symptom could lower an MRI tier).
+            if strength == "required":
+                codes.valueset = url[len(VALUESET_URL_PREFIX):]
         return codes
 
     def value(self, element: dict[str, Any], where: str) -> _Value:
         value = _Value(types=tuple(t["code"] for t in element.get("type") or ()),
                        low=element.get("minValueInteger"), high=element.get("maxValueInteger"))
         if "binding" in element:
-            value.codes = self.codes(element, where)
+            codes = self.codes(element, where)
+            value.codes = codes if (codes.valueset or codes.pattern) else None
         return value
 
     def compile(self) -> Profile:
@@ -254,7 +262,9 @@ class _Compiler:
                 raise self.fail(eid, "an extension slice needs exactly one type profile")
             profile.extensions[urls[0]] = _Extension(urls[0], urls[0].rsplit("/", 1)[-1], _max(element.get("max")))
         elif not tail and not slice_name and "binding" in element:
-            profile.bindings[name] = self.codes(element, eid)
+            codes = self.codes(element, eid)
+            if codes.valueset or codes.pattern:   # a non-required binding documents, it does not reject
+                profile.bindings[name] = codes
         elif constraining and name not in ("extension",):
             raise self.fail(eid, "this element's constraints are not checked by profile_checks")
 
