@@ -225,9 +225,10 @@ BASIC_PANEL = ("haemoglobin", "leukocytes", "platelets", "sodium", "potassium", 
 
 
 def noise_codings() -> set[tuple[str, str]]:
-    """(system, code) of every noise coding: the tests accept these besides clinical-spec section 1."""
+    """(system, code) of every coding outside clinical-spec section 1: the noise tables plus the standard
+    codes written next to an SF code (SNOMED radiotherapy). The tests accept these besides the spec."""
     found: set[tuple[str, str]] = set()
-    for table in (COMORBIDITIES, RESOLVED_EPISODES, PAST_PROCEDURES):
+    for table in (COMORBIDITIES, RESOLVED_EPISODES, PAST_PROCEDURES, PROCEDURES):
         for codings in table.values():
             found.update((system, code) for system, code, _ in codings)
     found.update((LOINC, code) for code, *_ in VITALS.values())
