@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import requests
+
 from . import hook_client, loader, patients, render
 from .transport import SandboxError, describe_failure, json_body, resolve_secret, session
 
@@ -79,7 +81,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         for ref, reason in result.failed:
             print(f"  FAILED  {ref}: {reason}")
 
-    results = loader.load_patients(base, session(token), ids, force_put=args.put, progress=report)
+    with session(token) as fhir:
+        results = loader.load_patients(base, fhir, ids, force_put=args.put, progress=report)
     failed = sum(len(r.failed) for r in results)
     total = sum(len(r.written) for r in results)
     print(f"loaded {len(results)} patient(s), {total} resources into {base}" + (f"; {failed} failed" if failed else ""))
@@ -104,14 +107,18 @@ def cmd_fire(args: argparse.Namespace) -> int:
     fhir_token = resolve_secret(args.token, FHIR_TOKEN_ENV)
     service_jwt = resolve_secret(args.service_jwt, SERVICE_JWT_ENV)
     patient_id = _patient_id(args.patient)
-    service_session = session(service_jwt, accept="application/json")
+    with session(service_jwt, accept="application/json") as service_session, session(fhir_token) as fhir_session:
+        return _fire(args, fhir_base, fhir_token, patient_id, service_session, fhir_session)
 
+
+def _fire(args: argparse.Namespace, fhir_base: str, fhir_token: str | None, patient_id: str,
+          service_session: requests.Session, fhir_session: requests.Session) -> int:
     service = hook_client.discover(service_session, args.service, args.hook, args.service_id)
     context = {"userId": hook_client.SANDBOX_USER, "patientId": patient_id}
     prefetch: dict[str, Any] | None = None
     send_fhir_server = args.no_prefetch or args.with_fhir_server
     if not args.no_prefetch:
-        resolved = hook_client.resolve_prefetch(session(fhir_token), fhir_base, service.get("prefetch") or {}, context)
+        resolved = hook_client.resolve_prefetch(fhir_session, fhir_base, service.get("prefetch") or {}, context)
         for key, why in resolved.failed.items():
             _note(f"prefetch {key} left out: {why}")
         prefetch = resolved.values

@@ -66,6 +66,12 @@ def outcome(status_code: str, text: str) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": status_code, "diagnostics": text}]}
 
 
+class _QuickServer(ThreadingHTTPServer):
+    # Keep-alive handler threads must not hold up the fixture's teardown.
+    daemon_threads = True
+    block_on_close = False
+
+
 class _Server:
     content_type = "application/fhir+json"
 
@@ -83,9 +89,9 @@ class _Server:
         raise NotImplementedError
 
     def start(self) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _QuickServer(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self  # type: ignore[attr-defined]
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def stop(self) -> None:
         if self._httpd:
