@@ -73,6 +73,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         if result.failed:
             line += f", {len(result.failed)} FAILED"
         print(line)
+        if result.skipped:
+            kinds = ", ".join(f"{n} {rtype}" for rtype, n in sorted(result.skipped.items()))
+            print(f"  skipped {kinds}: not in the server's CapabilityStatement")
         if result.fallback_reason:
             print(f"  fell back to PUT per resource: {result.fallback_reason}")
         if not args.quiet:

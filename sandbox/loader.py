@@ -23,20 +23,29 @@ class LoadResult:
     mode: str                                                     # transaction | put
     written: list[tuple[str, str]] = field(default_factory=list)  # (created|updated, Type/id)
     failed: list[tuple[str, str]] = field(default_factory=list)   # (Type/id, reason)
+    skipped: dict[str, int] = field(default_factory=dict)         # resource type the server lacks -> count
     fallback_reason: str | None = None
 
 
-def supports_transaction(s: requests.Session, base: str) -> bool | None:
-    """True/False from the CapabilityStatement; None when it does not say (then just try)."""
+@dataclass
+class Capabilities:
+    transaction: bool | None = None          # None: the server did not say (then just try)
+    resource_types: set[str] | None = None   # None: the server did not list them
+
+
+def capabilities(s: requests.Session, base: str) -> Capabilities:
+    """What the CapabilityStatement says about transactions and resource types; unknown when absent."""
     response = call(s, "GET", f"{base}/metadata", "reading the FHIR server's CapabilityStatement")
     body = json_body(response)
     if not response.ok or not isinstance(body, dict) or body.get("resourceType") != "CapabilityStatement":
-        return None
+        return Capabilities()
     rests = [rest for rest in body.get("rest") or [] if rest.get("mode", "server") == "server"]
     if not rests:
-        return None
-    return any(i.get("code") in ("transaction", "batch-transaction")
-               for rest in rests for i in rest.get("interaction") or [])
+        return Capabilities()
+    transaction = any(i.get("code") in ("transaction", "batch-transaction")
+                      for rest in rests for i in rest.get("interaction") or [])
+    types = {r.get("type") for rest in rests for r in rest.get("resource") or [] if r.get("type")}
+    return Capabilities(transaction, types or None)
 
 
 def _outcome(status: str) -> str:
@@ -77,11 +86,22 @@ def load_patients(base: str, s: requests.Session, patient_ids: list[str], now: d
                   force_put: bool = False, progress: Callable[[LoadResult], None] | None = None) -> list[LoadResult]:
     """Load each patient; raises SandboxError when the server cannot be reached."""
     base = base.rstrip("/")
-    use_transaction = not force_put and supports_transaction(s, base) is not False
+    caps = capabilities(s, base)
+    use_transaction = not force_put and caps.transaction is not False
     results = []
     for pid in patient_ids:
         bundle = patients.build_bundle(pid, now, base_url=base)
         result = LoadResult(pid, "transaction" if use_transaction else "put")
+        if caps.resource_types is not None:
+            # A server without e.g. Procedure would reject the whole transaction: leave those out.
+            kept = []
+            for entry in bundle["entry"]:
+                rtype = entry["resource"]["resourceType"]
+                if rtype in caps.resource_types:
+                    kept.append(entry)
+                else:
+                    result.skipped[rtype] = result.skipped.get(rtype, 0) + 1
+            bundle["entry"] = kept
         if not use_transaction:
             result.fallback_reason = "forced with --put" if force_put else "the server's CapabilityStatement lists no transaction"
             _put_each(s, base, bundle, result)

@@ -107,9 +107,10 @@ class TinyFhirServer(_Server):
     CapabilityStatement; POST answers 405).
     """
 
-    def __init__(self, transactions: str = "ok", base_path: str = "/fhir") -> None:
+    def __init__(self, transactions: str = "ok", base_path: str = "/fhir", resource_types: tuple[str, ...] | None = None) -> None:
         super().__init__()
         self.transactions = transactions
+        self.resource_types = resource_types  # None: any type, not listed in the CapabilityStatement
         self.base_path = base_path
         self.store: dict[str, dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -138,7 +139,10 @@ class TinyFhirServer(_Server):
             interactions = [{"code": "transaction"}, {"code": "batch"}] if self.transactions != "absent" else []
             return 200, {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
                          "fhirVersion": "4.0.1", "format": ["json"],
-                         "rest": [{"mode": "server", "interaction": interactions}]}
+                         "rest": [{"mode": "server", "interaction": interactions,
+                                   "resource": [{"type": t} for t in self.resource_types or ()]}]}
+        if self.resource_types is not None and segments and segments[0] not in self.resource_types:
+            return 404, outcome("not-supported", f"resource type {segments[0]} is not supported")
         if method == "POST" and not segments:
             return self._transaction(body)
         if method == "PUT" and len(segments) == 2:

@@ -66,6 +66,15 @@ def test_server_without_transaction_in_capability_statement_gets_puts_only(capsy
         assert "CapabilityStatement lists no transaction" in capsys.readouterr().out
 
 
+def test_resource_types_the_server_lacks_are_skipped_not_failed(capsys):
+    with running(TinyFhirServer(transactions="absent", resource_types=("Patient", "Condition", "Observation"))) as fhir:
+        assert cli.main(["sandbox", "load", "--fhir-server", fhir.base, "--patient", "p07", "-q"]) == 0
+        assert "Procedure" not in fhir.store and not [s for s in fhir.seen if "/Procedure/" in s.path]
+        procedures = len(patients.build_resources("p07")) - fhir.count()
+    assert procedures == 2
+    assert "skipped 2 Procedure: not in the server's CapabilityStatement" in capsys.readouterr().out
+
+
 def test_token_is_sent_as_bearer_and_full_urls_point_at_the_server(fhir, monkeypatch):
     monkeypatch.setenv("SANDBOX_TEST_TOKEN", "s3cret")
     assert cli.main(["sandbox", "load", "--fhir-server", fhir.base, "--patient", "p02", "--token", "env:SANDBOX_TEST_TOKEN", "-q"]) == 0
