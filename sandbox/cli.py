@@ -1,4 +1,4 @@
-"""`spinecds sandbox load | fire | list | export`: test the CDS service against a FHIR sandbox.
+"""`spinecds sandbox load | fire | check | list | export`: test the CDS service against a FHIR sandbox.
 
 The main CLI registers these with `add_sandbox_commands(subparsers)`; standalone:
 `python -m sandbox.cli sandbox list`.
@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import requests
 
-from . import hook_client, loader, patients, render
+from . import expectations, hook_client, loader, patients, render
 from .transport import SandboxError, describe_failure, json_body, resolve_secret, session
 
 FHIR_TOKEN_ENV = "SPINECDS_FHIR_TOKEN"
@@ -106,41 +106,10 @@ def _patient_id(value: str) -> str:
 def cmd_fire(args: argparse.Namespace) -> int:
     if args.draft_order and args.hook not in hook_client.ORDER_HOOKS:
         raise SandboxError(f"--draft-order applies to order-select / order-sign, not {args.hook}")
-    fhir_base = args.fhir_server.rstrip("/")
-    fhir_token = resolve_secret(args.token, FHIR_TOKEN_ENV)
-    service_jwt = resolve_secret(args.service_jwt, SERVICE_JWT_ENV)
     patient_id = _patient_id(args.patient)
-    with session(service_jwt, accept="application/json") as service_session, session(fhir_token) as fhir_session:
-        return _fire(args, fhir_base, fhir_token, patient_id, service_session, fhir_session)
-
-
-def _fire(args: argparse.Namespace, fhir_base: str, fhir_token: str | None, patient_id: str,
-          service_session: requests.Session, fhir_session: requests.Session) -> int:
-    service = hook_client.discover(service_session, args.service, args.hook, args.service_id)
-    context = {"userId": hook_client.SANDBOX_USER, "patientId": patient_id}
-    prefetch: dict[str, Any] | None = None
-    send_fhir_server = args.no_prefetch or args.with_fhir_server
-    if not args.no_prefetch:
-        resolved = hook_client.resolve_prefetch(fhir_session, fhir_base, service.get("prefetch") or {}, context)
-        for key, why in resolved.failed.items():
-            _note(f"prefetch {key} left out: {why}")
-        prefetch = resolved.values
-    access_token = fhir_token
-    if send_fhir_server and not access_token:
-        _note(f"no --token: fhirAuthorization carries the placeholder {PLACEHOLDER_TOKEN!r} (fine for an open sandbox)")
-        access_token = PLACEHOLDER_TOKEN
-    request = hook_client.build_request(
-        args.hook, patient_id, prefetch=prefetch,
-        fhir_server=fhir_base if send_fhir_server else None, fhir_token=access_token,
-        draft_order_file=args.draft_order)
-    if args.show_request:
-        shown = json.loads(json.dumps(request))
-        if "fhirAuthorization" in shown:
-            shown["fhirAuthorization"]["access_token"] = "***"
-        print(json.dumps(shown, indent=2), file=sys.stderr)
-
-    response = hook_client.post_hook(service_session, args.service, service["id"], request)
-    body = json_body(response)
+    with _Client(args) as client:
+        service = hook_client.discover(client.service_session, args.service, args.hook, args.service_id)
+        response, body = client.call(service, args.hook, patient_id, args.draft_order, args.show_request)
     if not response.ok:
         _err(f"CDS service {service['id']} refused the {args.hook} request: {describe_failure(response)}")
         return 1
@@ -150,10 +119,79 @@ def _fire(args: argparse.Namespace, fhir_base: str, fhir_token: str | None, pati
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
     else:
-        mode = "fhirServer (no prefetch)" if args.no_prefetch else f"prefetch {sorted(prefetch or {})}"
+        mode = "fhirServer (no prefetch)" if args.no_prefetch else "prefetch"
         print(f"{service['id']} ({args.hook}) for Patient/{patient_id} via {mode}")
         print(render.render_response(body))
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Fire patient-view for each sandbox patient and compare the cards with INDEX.md's expectations."""
+    ids = loader.resolve_patient_ids(args.patient)
+    failed = 0
+    with _Client(args) as client:
+        service = hook_client.discover(client.service_session, args.service, "patient-view", args.service_id)
+        for pid in ids:
+            response, body = client.call(service, "patient-view", pid, None, False)
+            if not response.ok or not isinstance(body, dict) or not isinstance(body.get("cards"), list):
+                problems = [f"service answered {describe_failure(response)}"]
+            else:
+                problems = expectations.compare(patients.description(pid).get("expect") or {}, body["cards"])
+            failed += bool(problems)
+            print(f"{'FAIL' if problems else 'PASS'}  {pid}")
+            for problem in problems:
+                print(f"      {problem}")
+    print(f"{len(ids) - failed} of {len(ids)} patients give the expected cards")
+    return 1 if failed else 0
+
+
+class _Client:
+    """The two HTTP sessions of a CDS client (to the service, to the FHIR server) and one hook call."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.fhir_base = args.fhir_server.rstrip("/")
+        self.fhir_token = resolve_secret(args.token, FHIR_TOKEN_ENV)
+        service_jwt = resolve_secret(args.service_jwt, SERVICE_JWT_ENV)
+        self.service_session = session(service_jwt, accept="application/json")
+        self.fhir_session = session(self.fhir_token)
+        self._warned = False
+
+    def __enter__(self) -> "_Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.service_session.close()
+        self.fhir_session.close()
+
+    def call(self, service: dict[str, Any], hook: str, patient_id: str, draft_order: str | None,
+             show_request: bool) -> tuple[requests.Response, Any]:
+        args = self.args
+        context = {"userId": hook_client.SANDBOX_USER, "patientId": patient_id}
+        prefetch: dict[str, Any] | None = None
+        if not args.no_prefetch:
+            resolved = hook_client.resolve_prefetch(self.fhir_session, self.fhir_base, service.get("prefetch") or {}, context)
+            for key, why in resolved.failed.items():
+                _note(f"prefetch {key} left out: {why}")
+            prefetch = resolved.values
+        send_fhir_server = args.no_prefetch or args.with_fhir_server
+        access_token = self.fhir_token
+        if send_fhir_server and not access_token:
+            if not self._warned:
+                _note(f"no --token: fhirAuthorization carries the placeholder {PLACEHOLDER_TOKEN!r} (fine for an open sandbox)")
+                self._warned = True
+            access_token = PLACEHOLDER_TOKEN
+        request = hook_client.build_request(
+            hook, patient_id, prefetch=prefetch,
+            fhir_server=self.fhir_base if send_fhir_server else None, fhir_token=access_token,
+            draft_order_file=draft_order)
+        if show_request:
+            shown = json.loads(json.dumps(request))
+            if "fhirAuthorization" in shown:
+                shown["fhirAuthorization"]["access_token"] = "***"
+            print(json.dumps(shown, indent=2), file=sys.stderr)
+        response = hook_client.post_hook(self.service_session, args.service, service["id"], request)
+        return response, json_body(response)
 
 
 # ---------------------------------------------------------------- wiring
@@ -191,23 +229,33 @@ def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
     load.set_defaults(func=_guard(cmd_load))
 
     fire = commands.add_parser("fire", help="act as the EHR: call the CDS service for one patient and print the cards")
-    fire.add_argument("--fhir-server", required=True, metavar="URL", help="FHIR base URL holding the patient")
+    _client_options(fire, "FHIR base URL holding the patient")
     fire.add_argument("--patient", required=True, metavar="ID", help="p01, spinecds-p01 or any Patient id on the server")
     fire.add_argument("--hook", required=True, choices=hook_client.HOOKS)
-    fire.add_argument("--service", default="http://127.0.0.1:8000", metavar="URL",
-                      help="CDS service base URL (default: http://127.0.0.1:8000)")
-    fire.add_argument("--service-id", help="call this service id instead of the first one for the hook")
-    fire.add_argument("--no-prefetch", action="store_true",
-                      help="send no prefetch; send fhirServer + fhirAuthorization so the service fetches")
-    fire.add_argument("--with-fhir-server", action="store_true",
-                      help="with prefetch, also send fhirServer + fhirAuthorization (for keys that failed)")
     fire.add_argument("--draft-order", metavar="FILE",
-                      help="ServiceRequest or Bundle JSON for order hooks (default: a routine MRI spine due in 14 days)")
-    fire.add_argument("--token", help=f"FHIR access token (prefetch reads, fhirAuthorization), or env:NAME (default: ${FHIR_TOKEN_ENV})")
-    fire.add_argument("--service-jwt", help=f"JWT for the CDS service's Authorization header, or env:NAME (default: ${SERVICE_JWT_ENV})")
+                      help="ServiceRequest or Bundle JSON for order hooks (default: a routine MRI spine due in 14 days); "
+                           "samples in sandbox/orders/")
     fire.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     fire.add_argument("--show-request", action="store_true", help="print the hook request (token masked) to stderr")
     fire.set_defaults(func=_guard(cmd_fire))
+
+    check = commands.add_parser("check", help="fire patient-view for every loaded sandbox patient and compare with INDEX.md")
+    _client_options(check, "FHIR base URL the sandbox patients were loaded into")
+    check.add_argument("--patient", nargs="+", metavar="ID", help="only these patients (default: all)")
+    check.set_defaults(func=_guard(cmd_check))
+
+
+def _client_options(parser: argparse.ArgumentParser, fhir_help: str) -> None:
+    parser.add_argument("--fhir-server", required=True, metavar="URL", help=fhir_help)
+    parser.add_argument("--service", default="http://127.0.0.1:8000", metavar="URL",
+                        help="CDS service base URL (default: http://127.0.0.1:8000)")
+    parser.add_argument("--service-id", help="call this service id instead of the first one for the hook")
+    parser.add_argument("--no-prefetch", action="store_true",
+                        help="send no prefetch; send fhirServer + fhirAuthorization so the service fetches")
+    parser.add_argument("--with-fhir-server", action="store_true",
+                        help="with prefetch, also send fhirServer + fhirAuthorization (for keys that failed)")
+    parser.add_argument("--token", help=f"FHIR access token (prefetch reads, fhirAuthorization), or env:NAME (default: ${FHIR_TOKEN_ENV})")
+    parser.add_argument("--service-jwt", help=f"JWT for the CDS service's Authorization header, or env:NAME (default: ${SERVICE_JWT_ENV})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -221,6 +221,7 @@ class StubCdsService(_Server):
 
     prefetch: dict[str, str] = field(default_factory=lambda: dict(PREFETCH))
     fail_with: tuple[int, Any] | None = None
+    cards_for: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None  # request -> cards
 
     def __post_init__(self) -> None:
         _Server.__init__(self)
@@ -237,7 +238,7 @@ class StubCdsService(_Server):
         if method == "POST" and path.startswith("/cds-services/stub-"):
             if self.fail_with:
                 return self.fail_with
-            return 200, {"cards": [CANNED_CARD]}
+            return 200, {"cards": self.cards_for(body) if self.cards_for else [CANNED_CARD]}
         return 404, outcome("not-found", path)
 
 
