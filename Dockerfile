@@ -26,6 +26,7 @@ COPY engine/ engine/
 COPY cds_hooks/ cds_hooks/
 COPY fhir_profiles/ fhir_profiles/
 COPY rules/ rules/
+COPY sandbox/ sandbox/
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # ---- runtime: the wheels installed, nothing to compile with, a non-root user ----
