@@ -37,6 +37,7 @@ from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
 from .services import SERVICES, CdsService
 from .settings import Settings
+from .version import SERVICE_VERSION
 from .store import SqliteStore, Store
 from .validation import parse_json_body, validate
 
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                 watcher.stop()
             store.close()
 
-    app = FastAPI(title="spinecds CDS Hooks service", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="spinecds CDS Hooks service", version=SERVICE_VERSION, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics
@@ -156,7 +157,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     @app.get("/cds-services", dependencies=[Depends(authenticate)])
     async def discovery() -> JSONResponse:
-        return JSONResponse(strip_empty({"services": [s.discovery_entry() for s in SERVICES.values()]}))
+        # CDS Hooks discovery has no version member; ours rides in each service's `extension`
+        # (allowed on every spec object) so integrators can see which release and rules answer them.
+        rules = engine_api.get_engine().rule_versions
+        return JSONResponse(strip_empty({"services": [s.discovery_entry(SERVICE_VERSION, rules) for s in SERVICES.values()]}))
 
     @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)])
     async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:  # type: ignore[no-untyped-def]

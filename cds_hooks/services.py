@@ -21,8 +21,9 @@ class CdsService:
     usage_requirements: str = USAGE
     prefetch: dict[str, str] = field(default_factory=prefetch_templates)
 
-    def discovery_entry(self) -> dict[str, object]:
+    def discovery_entry(self, version: str = "", rule_versions: dict[str, str] | None = None) -> dict[str, object]:
         return {
+            "extension": {"spinecds": {"version": version, "rules": dict(rule_versions or {})}},
             "hook": self.hook,
             "title": self.title,
             "description": self.description,

@@ -103,3 +103,13 @@ def test_service_settings_from_environment(monkeypatch) -> None:  # type: ignore
     defaults = Settings()
     assert (defaults.cors_origins, defaults.fhir_timeout_seconds, defaults.allow_trace) == (["*"], 2.5, False)
     assert str(defaults.database_path) == "var/spinecds.sqlite3" and defaults.max_body_bytes == 5 * 1024 * 1024
+
+
+def test_discovery_names_the_release_and_the_rule_versions(client) -> None:  # type: ignore[no-untyped-def]
+    from cds_hooks.version import SERVICE_VERSION
+
+    for service in client.get("/cds-services").json()["services"]:
+        extension = service["extension"]["spinecds"]
+        assert extension["version"] == SERVICE_VERSION
+        assert extension["rules"]["mri-urgency"] == "1.0.0"
+    assert client.get("/health").json()["version"] == SERVICE_VERSION
