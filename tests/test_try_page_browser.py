@@ -105,3 +105,23 @@ def test_try_page_order_sign_with_a_sample_order(service, page):
     warning = page.locator("article.card.warning", has_text="Spinal surgery signed")
     assert warning.locator(".badge").inner_text().strip().lower() == "warning"
     assert "sandbox-draft-spinal-surgery" in page.locator("#request").text_content()
+
+
+def test_card_text_from_the_service_is_never_executed_as_html(service, page):
+    page.goto(service + "/")
+    page.wait_for_selector("#patient option", state="attached")
+    hostile = {
+        "summary": "<img src=x onerror=window.pwned=1>", "indicator": "critical",
+        "detail": "**bold** <script>window.pwned=2</script>\n- [x](javascript:window.pwned=3)\n- <b onclick=1>item</b>",
+        "source": {"label": "<i>src</i>", "url": "javascript:window.pwned=4"},
+        "links": [{"label": "bad", "url": "javascript:window.pwned=5", "type": "absolute"}],
+    }
+    page.evaluate("card => renderCards([card])", hostile)
+    card = page.locator("article.card.critical")
+    assert card.locator("h3").inner_text() == hostile["summary"]              # shown as text
+    assert card.locator("img, script, b, i").count() == 0
+    assert card.locator(".detail strong").inner_text() == "bold"               # markdown still works
+    assert card.locator(".detail li").count() == 2
+    assert card.locator("a[href^='javascript']").count() == 0
+    assert card.locator(".source").inner_text() == "Source: <i>src</i>"
+    assert page.evaluate("window.pwned") is None
