@@ -5,6 +5,7 @@ answers, even the 401 of a call without a JWT."""
 from __future__ import annotations
 
 import pytest
+import requests
 from fastapi.testclient import TestClient
 
 from cds_hooks.app import create_app
@@ -46,3 +47,13 @@ def test_answers_are_readable_cross_origin_even_when_refused(tmp_path):
     assert refused.status_code == 401
     assert refused.headers["access-control-allow-origin"] in ("*", SANDBOX_ORIGIN)
     assert "x-request-id" in refused.headers["access-control-expose-headers"].lower()
+
+
+def test_local_fhir_server_is_readable_from_the_sandbox_page(fhir_server):
+    # The CDS Hooks Sandbox checks /metadata and prefetches from the browser: cross-origin reads.
+    metadata = requests.get(f"{fhir_server.base_url}/metadata", headers={"Origin": SANDBOX_ORIGIN}, timeout=5)
+    assert metadata.status_code == 200 and metadata.headers["access-control-allow-origin"] == "*"
+    preflight = requests.options(f"{fhir_server.base_url}/Patient/p1", timeout=5, headers={
+        "Origin": SANDBOX_ORIGIN, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization"})
+    assert preflight.status_code == 200 and "authorization" in preflight.headers["access-control-allow-headers"].lower()

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
@@ -175,6 +176,11 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
                  "issue": [{"severity": "error", "code": "exception", "diagnostics": "injected fault"}]},
                 status_code=faults.status, media_type="application/fhir+json")
         return await call_next(request)
+
+    # Browser-based clients (the public CDS Hooks Sandbox, SMART apps) read this server from their own
+    # origin; synthetic data on a local port, so any origin may read it.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+                       allow_headers=["Accept", "Authorization", "Content-Type", "Prefer"])
 
     provider = FHIRProvider()
     models = {"Patient": Patient, "Condition": Condition, "Observation": Observation, "Procedure": Procedure}
