@@ -8,7 +8,8 @@ routes are unauthenticated: they hand out synthetic patients only, never anythin
 - `GET /try/patients/{id}/request?hook=...&order=...`: a complete CDS Hooks request for that
   patient at the current time, its prefetch answered from the patient's synthetic record exactly
   as the service's templates ask (sandbox.fhir_search), with a draft order for order hooks; the
-  id of the service to call is in the X-SpineCDS-Service-Id header. The page shows it and POSTs it to /cds-services/{id} itself, as an EHR would.
+  id of the service to call is in the X-SpineCDS-Service-Id header. The page shows it and POSTs
+  it to /cds-services/{id} itself, as an EHR would.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 SERVICE_HEADER = "X-SpineCDS-Service-Id"
 # The page loads only its own files: even a rendering slip cannot pull in or run foreign code.
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                               "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
@@ -87,7 +90,8 @@ def install_try_page(app: FastAPI) -> None:
         try:
             desc = patients.description(patient_id)
         except KeyError:
-            raise ApiError(404, "not-found", f"unknown synthetic patient '{patient_id}'; see GET /try/patients") from None
+            raise ApiError(404, "not-found",
+                           f"unknown synthetic patient '{patient_id}'; see GET /try/patients") from None
         if order is not None and order not in order_files:
             raise ApiError(400, "invalid", f"unknown draft order '{order}'; one of: {', '.join(order_files)}",
                            expression=["order"])

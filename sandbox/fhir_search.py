@@ -83,6 +83,7 @@ def answer(relative_url: str, resources: list[dict[str, Any]]) -> dict[str, Any]
     if unknown:
         raise ValueError(f"search parameters {sorted(unknown)} are not supported")
     of_type = [r for r in resources if r.get("resourceType") == path]
-    found = select(of_type, (params.get("patient") or [None])[-1], params.get("code"), (params.get("_sort") or [None])[-1])
+    patient, sort = (params.get("patient") or [None])[-1], (params.get("_sort") or [None])[-1]
+    found = select(of_type, patient, params.get("code"), sort)
     count = int(params["_count"][-1]) if params.get("_count") else len(found)
     return searchset(found[:count], total=len(found))

@@ -68,7 +68,7 @@ def test_fhir_server_command_no_preload_starts_empty():
 
 def test_fhir_server_command_reports_a_taken_port():
     port = closed_port()
-    process, lines = _start("--port", str(port))
+    process, _ = _start("--port", str(port))
     try:
         second, second_lines = _start("--port", str(port), "--no-preload")
         assert second.wait(timeout=20) == 2

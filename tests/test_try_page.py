@@ -82,7 +82,8 @@ def test_order_hooks_get_a_draft_order_sample_or_the_default_mri(try_client):
 
     default = try_client.get("/try/patients/spinecds-p04/request", params={"hook": "order-sign"})
     assert default.headers["x-spinecds-service-id"] == "spinecds-order-sign"
-    assert default.json()["context"]["draftOrders"]["entry"][0]["resource"]["code"]["coding"][0]["code"] == "mri-whole-spine"
+    (default_entry,) = default.json()["context"]["draftOrders"]["entry"]
+    assert default_entry["resource"]["code"]["coding"][0]["code"] == "mri-whole-spine"
 
 
 @pytest.mark.parametrize("path, params, status, message", [

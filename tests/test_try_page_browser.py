@@ -8,8 +8,6 @@ Leaves a screenshot in test-artifacts/try-page.png.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
