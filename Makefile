@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install serve test bench clean
+.PHONY: install serve fhir-server test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ install: $(VENV)/.installed
 
 serve: install
 	@echo "make serve: development mode, client authentication OFF (see docs/security.md for production)"
-	SPINECDS_AUTH_ENABLED=$${SPINECDS_AUTH_ENABLED:-false} $(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
+	SPINECDS_AUTH_ENABLED=$${SPINECDS_AUTH_ENABLED:-false} SPINECDS_TRY_PAGE=$${SPINECDS_TRY_PAGE:-true} \
+	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} \
+	$(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
+
+# The local EHR stand-in: an in-memory FHIR R4 server with the synthetic patients (run beside `make serve`).
+FHIR_PORT ?= 8080
+fhir-server: install
+	$(BIN)/spinecds sandbox fhir-server --host $(HOST) --port $(FHIR_PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -39,6 +39,7 @@ from .services import SERVICES, CdsService
 from .settings import Settings
 from .version import SERVICE_VERSION
 from .store import SqliteStore, Store
+from .try_page import install_try_page
 from .validation import parse_json_body, validate
 
 log = logging.getLogger("spinecds.service")
@@ -154,6 +155,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         if path is None:
             raise ApiError(404, "not-found", f"unknown patient sheet '{sheet}'")
         return HTMLResponse(path.read_text(encoding="utf-8"))
+
+    if settings.try_page:
+        install_try_page(app)
 
     @app.get("/cds-services", dependencies=[Depends(authenticate)])
     async def discovery() -> JSONResponse:

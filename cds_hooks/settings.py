@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         description="Development only: honour the `X-SpineCDS-Trace: true` request header and return the "
                     "engine's rule trace in the response's extension.spinecds.trace.",
     )
+    try_page: bool = Field(
+        False,
+        description="Development and demos: serve the try-it page at `/` and its synthetic-patient endpoints "
+                    "`/try/...` (no authentication, synthetic data only). `make serve` turns it on; keep it off "
+                    "in production.",
+    )
     max_body_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger bodies get 413.",
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -167,13 +168,6 @@ class _Client:
     def call(self, service: dict[str, Any], hook: str, patient_id: str, draft_order: str | None,
              show_request: bool) -> tuple[requests.Response, Any]:
         args = self.args
-        context = {"userId": hook_client.SANDBOX_USER, "patientId": patient_id}
-        prefetch: dict[str, Any] | None = None
-        if not args.no_prefetch:
-            resolved = hook_client.resolve_prefetch(self.fhir_session, self.fhir_base, service.get("prefetch") or {}, context)
-            for key, why in resolved.failed.items():
-                _note(f"prefetch {key} left out: {why}")
-            prefetch = resolved.values
         send_fhir_server = args.no_prefetch or args.with_fhir_server
         access_token = self.fhir_token
         if send_fhir_server and not access_token:
@@ -181,17 +175,53 @@ class _Client:
                 _note(f"no --token: fhirAuthorization carries the placeholder {PLACEHOLDER_TOKEN!r} (fine for an open sandbox)")
                 self._warned = True
             access_token = PLACEHOLDER_TOKEN
-        request = hook_client.build_request(
-            hook, patient_id, prefetch=prefetch,
-            fhir_server=self.fhir_base if send_fhir_server else None, fhir_token=access_token,
-            draft_order_file=draft_order)
+        sent = hook_client.fire(
+            self.service_session, args.service, service, hook, patient_id,
+            fhir_session=self.fhir_session, fhir_base=self.fhir_base, prefetch=not args.no_prefetch,
+            send_fhir_server=send_fhir_server, fhir_token=access_token, draft_order_file=draft_order)
+        for key, why in sent.prefetch_failed.items():
+            _note(f"prefetch {key} left out: {why}")
         if show_request:
-            shown = json.loads(json.dumps(request))
+            shown = json.loads(json.dumps(sent.request))
             if "fhirAuthorization" in shown:
                 shown["fhirAuthorization"]["access_token"] = "***"
             print(json.dumps(shown, indent=2), file=sys.stderr)
-        response = hook_client.post_hook(self.service_session, args.service, service["id"], request)
-        return response, json_body(response)
+        return sent.response, sent.body
+
+
+# ---------------------------------------------------------------- fhir-server
+
+def cmd_fhir_server(args: argparse.Namespace) -> int:
+    """The local FHIR server in the foreground, with every synthetic patient loaded, until Ctrl-C."""
+    # fhirstarter's own use of deprecated FastAPI/Starlette names is not the user's concern.
+    warnings.filterwarnings("ignore", module=r"fhirstarter(\.|$)")
+    try:
+        from . import fhir_server  # fhirstarter is optional: pip install 'spinecds[sandbox]'
+    except ModuleNotFoundError as exc:
+        raise SandboxError(f"the local FHIR server needs {exc.name}: pip install 'spinecds[sandbox]'") from None
+    store = fhir_server.ResourceStore()
+    ids = [] if args.no_preload else fhir_server.preload_sandbox_patients(store)
+    try:
+        running = fhir_server.start_server(store, host=args.host, port=args.port)
+    except (RuntimeError, OSError) as exc:
+        raise SandboxError(f"{exc} - is the port already in use? Try --port") from None
+    print(f"FHIR R4 server (in memory) at {running.base_url}", flush=True)
+    if ids:
+        print(f"{len(ids)} synthetic patients, dates relative to now: {', '.join(ids)}")
+        print(f"  e.g. {running.base_url}/Patient/{ids[0]}")
+        print(f"with the service running (make serve): spinecds sandbox fire --fhir-server {running.base_url} "
+              "--patient spinecds-p04 --hook patient-view")
+    else:
+        print("empty; load patients with: spinecds sandbox load --fhir-server " + running.base_url)
+    print("Ctrl-C stops it (the data is not kept).", flush=True)
+    try:
+        while running.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        print("\nstopping")
+    finally:
+        running.stop()
+    return 0
 
 
 # ---------------------------------------------------------------- wiring
@@ -243,6 +273,12 @@ def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
     _client_options(check, "FHIR base URL the sandbox patients were loaded into")
     check.add_argument("--patient", nargs="+", metavar="ID", help="only these patients (default: all)")
     check.set_defaults(func=_guard(cmd_check))
+
+    server = commands.add_parser("fhir-server", help="run a local in-memory FHIR R4 server preloaded with the synthetic patients")
+    server.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
+    server.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
+    server.add_argument("--no-preload", action="store_true", help="start empty (then use `sandbox load`)")
+    server.set_defaults(func=_guard(cmd_fhir_server))
 
 
 def _client_options(parser: argparse.ArgumentParser, fhir_help: str) -> None:

@@ -197,3 +197,32 @@ def post_hook(s: requests.Session, service_base: str, service_id: str, request: 
     url = f"{service_base.rstrip('/')}/cds-services/{service_id}"
     return call(s, "POST", url, f"calling CDS service {service_id}", json=request,
                 headers={"Content-Type": "application/json"})
+
+
+# ---------------------------------------------------------------- one hook, as an EHR fires it
+
+@dataclass
+class HookCall:
+    request: dict[str, Any]          # what was sent (fhirAuthorization's token included: mask before showing)
+    response: requests.Response
+    body: Any                        # the parsed JSON answer, None when it is not JSON
+    prefetch_failed: dict[str, str] = field(default_factory=dict)  # key -> why it was left out
+
+
+def fire(service_session: requests.Session, service_base: str, service: dict[str, Any], hook: str,
+         patient_id: str, *, fhir_session: requests.Session, fhir_base: str, prefetch: bool = True,
+         send_fhir_server: bool = False, fhir_token: str | None = None,
+         draft_order_file: str | None = None, now: datetime | None = None) -> HookCall:
+    """Resolve the service's prefetch on the FHIR server (unless `prefetch` is False), build the
+    request (with fhirServer + fhirAuthorization when `send_fhir_server`) and POST it."""
+    context = {"userId": SANDBOX_USER, "patientId": patient_id}
+    values: dict[str, Any] | None = None
+    failed: dict[str, str] = {}
+    if prefetch:
+        resolved = resolve_prefetch(fhir_session, fhir_base, service.get("prefetch") or {}, context)
+        values, failed = resolved.values, resolved.failed
+    request = build_request(hook, patient_id, now=now, prefetch=values,
+                            fhir_server=fhir_base if send_fhir_server else None, fhir_token=fhir_token,
+                            draft_order_file=draft_order_file)
+    response = post_hook(service_session, service_base, service["id"], request)
+    return HookCall(request, response, json_body(response), failed)

@@ -15,7 +15,7 @@ from cds_hooks.app import create_app
 from cds_hooks.auth_settings import AuthSettings
 from cds_hooks.clock import get_now
 from cds_hooks.settings import Settings
-from tests.fhir_server import RunningServer, start_server
+from sandbox.fhir_server import RunningServer, start_server
 
 FIXED_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"

@@ -1,4 +1,4 @@
-"""The FHIR server app: read/create/update Patient, Condition, Observation; search by patient and code.
+"""The FHIR server app: read/create/update Patient, Condition, Observation, Procedure; search by patient and code.
 
 Storage is in memory (a `ResourceStore`), loadable from fixture resources or Bundles. Searches page
 with `_count` and a `next` link carrying `_offset`, like HAPI's paging, so clients must follow links.
@@ -15,17 +15,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.procedure import Procedure
 from fhirstarter import FHIRProvider, FHIRStarter, InteractionContext
 from fhirstarter.exceptions import FHIRBadRequestError, FHIRResourceNotFoundError
 
+from .. import fhir_search
+
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
-SEARCHABLE = ("Condition", "Observation")
 
 _CONFIG = b"""
 [app.external-documentation-examples]
@@ -38,6 +41,12 @@ uri = "http://spinecds.org/fhir/SearchParameter/offset"
 include-in-capability-statement = false
 
 [search-parameters.Observation._offset]
+type = "number"
+description = "Paging offset used in next links"
+uri = "http://spinecds.org/fhir/SearchParameter/offset"
+include-in-capability-statement = false
+
+[search-parameters.Procedure._offset]
 type = "number"
 description = "Paging offset used in next links"
 uri = "http://spinecds.org/fhir/SearchParameter/offset"
@@ -94,36 +103,12 @@ class ResourceStore:
         with self._lock:
             return [copy.deepcopy(r) for r in self._data.get(resource_type, {}).values()]
 
-
-def _matches_patient(resource: dict[str, Any], patient: str | None) -> bool:
-    if patient is None:
-        return True
-    wanted = patient if "/" in patient else f"Patient/{patient}"
-    return (resource.get("subject") or {}).get("reference") == wanted
-
-
-def _matches_code(resource: dict[str, Any], code: list[str] | None) -> bool:
-    """FHIR token search: `system|code`, `code` or `system|`; comma means OR, repeats mean AND."""
-    if not code:
-        return True
-    codings = (resource.get("code") or {}).get("coding") or []
-    for param in code:
-        alternatives = param.split(",")
-        if not any(_token_matches(alt, codings) for alt in alternatives):
-            return False
-    return True
-
-
-def _token_matches(token: str, codings: list[dict[str, Any]]) -> bool:
-    if "|" in token:
-        system, _, value = token.partition("|")
-        return any(c.get("system") == system and (not value or c.get("code") == value) for c in codings)
-    return any(c.get("code") == token for c in codings)
-
-
-def _sort_key(resource: dict[str, Any]) -> str:
-    return str(resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
-               or resource.get("recordedDate") or resource.get("onsetDateTime") or "")
+    def of_patient(self, resource_type: str, patient: str | None) -> list[dict[str, Any]]:
+        """Copies of the resources of one patient (all when None): filtering before copying keeps
+        searches fast with thousands of preloaded Observations."""
+        with self._lock:
+            return [copy.deepcopy(r) for r in self._data.get(resource_type, {}).values()
+                    if fhir_search.matches_patient(r, patient)]
 
 
 def _searchset(
@@ -159,13 +144,10 @@ def _search(
     store: ResourceStore, context: InteractionContext, resource_type: str, patient: str | None,
     code: list[str] | None, _sort: str | None, _count: str | None, _offset: str | None,
 ) -> Bundle:
-    found = [r for r in store.all(resource_type) if _matches_patient(r, patient) and _matches_code(r, code)]
-    if _sort in ("-date", "date"):
-        found.sort(key=_sort_key, reverse=_sort == "-date")
-    elif _sort:
-        raise FHIRBadRequestError(code="not-supported", details_text=f"_sort={_sort} is not supported")
-    else:
-        found.sort(key=lambda r: r["id"])  # stable order so pages never overlap
+    try:
+        found = fhir_search.select(store.of_patient(resource_type, patient), patient, code, _sort)
+    except ValueError as exc:
+        raise FHIRBadRequestError(code="not-supported", details_text=str(exc)) from exc
     return _searchset(context.request, found, _count, _offset)
 
 
@@ -195,8 +177,13 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
                 status_code=faults.status, media_type="application/fhir+json")
         return await call_next(request)
 
+    # Browser-based clients (the public CDS Hooks Sandbox, SMART apps) read this server from their own
+    # origin; synthetic data on a local port, so any origin may read it.
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+                       allow_headers=["Accept", "Authorization", "Content-Type", "Prefer"])
+
     provider = FHIRProvider()
-    models = {"Patient": Patient, "Condition": Condition, "Observation": Observation}
+    models = {"Patient": Patient, "Condition": Condition, "Observation": Observation, "Procedure": Procedure}
 
     def register_crud(resource_type: str) -> None:
         model = models[resource_type]
@@ -243,6 +230,15 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
         _sort: str | None, _count: str | None, _offset: str | None,
     ) -> Bundle:
         return _search(store, context, "Observation", patient, code, _sort, _count, _offset)
+
+    # Procedures (prior radiotherapy, past surgery) are part of the synthetic charts; the service
+    # does not read them today, but a local EHR stand-in should hold the whole record.
+    @provider.search_type(Procedure)
+    def procedure_search(  # type: ignore[no-untyped-def]
+        context: InteractionContext, patient: str | None, code: list[str] | None,
+        _sort: str | None, _count: str | None, _offset: str | None,
+    ) -> Bundle:
+        return _search(store, context, "Procedure", patient, code, _sort, _count, _offset)
 
     app.add_providers(provider)
     return app

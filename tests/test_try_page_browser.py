@@ -1,0 +1,125 @@
+"""The try-it page in a REAL headless browser (Debian's chromium driven by Playwright).
+
+Starts the real service under uvicorn (try page on, trace allowed), picks the suspected-MESCC
+patient (p05), sends patient-view, and checks what a clinician would see: the critical MRI card
+with its text label, a suggestion showing its ServiceRequest, the collapsible rule trace.
+Leaves a screenshot in test-artifacts/try-page.png.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live_service import live_service
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium (.ci/run does this in CI)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with live_service(tmp_path_factory.mktemp("service"), try_page="true", allow_trace="true") as base:
+        yield base
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        # A persistent context with a fresh folder = a fresh user-data-dir; never a downloaded browser.
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        yield page
+        context.close()
+        assert errors == [], f"browser errors: {errors}"
+
+
+def test_try_page_shows_the_critical_mri_card_for_suspected_mescc(service, page):
+    page.goto(service + "/")
+    assert page.title().startswith("spinecds")
+    page.wait_for_selector("#patient option[value='spinecds-p05']", state="attached")
+    page.get_by_label("Synthetic patient").select_option("spinecds-p05")
+    assert "suspected spinal cord compression" in page.locator("#story").inner_text()
+    page.get_by_label("Hook", exact=True).select_option("patient-view")
+    page.get_by_role("button", name="Send").click()
+
+    critical = page.locator("article.card.critical").first
+    critical.wait_for()
+    assert critical.locator(".badge").inner_text().strip().lower() == "critical"
+    summary = critical.locator("h3").inner_text()
+    assert "MRI" in summary and "12 h" in summary
+    assert "rule mri-urgency" in critical.locator(".rule").inner_text()
+    # Markdown bold rendered as markup, not as asterisks; the source links to the guideline.
+    assert critical.locator(".detail strong").count() >= 1 and "**" not in critical.locator(".detail").inner_text()
+    assert critical.locator(".source a").get_attribute("href").startswith("https://")
+
+    sent = page.locator("#request").text_content()
+    assert '"hook": "patient-view"' in sent and '"patientId": "spinecds-p05"' in sent
+
+    critical.locator(".suggestions button").first.click()
+    action = page.locator("#action")
+    action.wait_for()
+    assert '"resourceType": "ServiceRequest"' in action.inner_text()
+    assert '"priority": "stat"' in action.inner_text()
+
+    trace_box = page.locator("#trace-box")
+    assert trace_box.is_visible() and not page.locator("#trace").is_visible()   # collapsed until asked
+    trace_box.locator("summary").click()
+    assert "mri-urgency" in page.locator("#trace").inner_text()
+    trace_box.locator("summary").click()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "try-page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
+
+
+def test_try_page_order_sign_with_a_sample_order(service, page):
+    page.goto(service + "/")
+    page.wait_for_selector("#patient option[value='spinecds-p13']", state="attached")
+    page.get_by_label("Synthetic patient").select_option("spinecds-p13")
+    assert page.get_by_label("Draft order").is_disabled()
+    page.get_by_label("Hook", exact=True).select_option("order-sign")
+    page.get_by_label("Draft order").select_option("spinal-surgery")
+    page.get_by_role("button", name="Send").click()
+    page.locator("article.card").first.wait_for()
+    warning = page.locator("article.card.warning", has_text="Spinal surgery signed")
+    assert warning.locator(".badge").inner_text().strip().lower() == "warning"
+    assert "sandbox-draft-spinal-surgery" in page.locator("#request").text_content()
+
+
+def test_card_text_from_the_service_is_never_executed_as_html(service, page):
+    page.goto(service + "/")
+    page.wait_for_selector("#patient option", state="attached")
+    hostile = {
+        "summary": "<img src=x onerror=window.pwned=1>", "indicator": "critical",
+        "detail": "**bold** <script>window.pwned=2</script>\n- [x](javascript:window.pwned=3)\n- <b onclick=1>item</b>",
+        "source": {"label": "<i>src</i>", "url": "javascript:window.pwned=4"},
+        "links": [{"label": "bad", "url": "javascript:window.pwned=5", "type": "absolute"}],
+    }
+    page.evaluate("card => renderCards([card])", hostile)
+    card = page.locator("article.card.critical")
+    assert card.locator("h3").inner_text() == hostile["summary"]              # shown as text
+    assert card.locator("img, script, b, i").count() == 0
+    assert card.locator(".detail strong").inner_text() == "bold"               # markdown still works
+    assert card.locator(".detail li").count() == 2
+    assert card.locator("a[href^='javascript']").count() == 0
+    assert card.locator(".source").inner_text() == "Source: <i>src</i>"
+    assert page.evaluate("window.pwned") is None
