@@ -227,6 +227,10 @@ def _assign_stages(parsed: list[tuple[LoadedRule, int, Outcome, tuple[Condition,
             for other_id, other_conditions, other_item, other_index in by_rule.get(ref, []):
                 if (ref, other_id) == key:
                     continue
+                # Outcomes that read their own rule's result wait for the outcomes that decide it,
+                # not for each other (they are alternatives, tried in the listed order).
+                if ref == rule_id and rule_id in _references(other_conditions, published):
+                    continue
                 stage = max(stage, 1 + stage_of(ref, other_id, other_conditions, other_item, other_index))
         visiting.discard(key)
         stages[key] = stage

@@ -183,3 +183,27 @@ def test_every_broken_file_is_reported_not_only_the_first(tmp_path):
     with pytest.raises(RuleLoadError) as caught:
         load_rules(tmp_path / "rules", VOCABULARY)
     assert len(caught.value.errors) == 2
+
+
+def test_outcomes_reading_their_own_rule_wait_for_the_deciding_ones_not_for_each_other(tmp_path):
+    path = _broken(tmp_path, HEADER + textwrap.dedent("""\
+        outcomes:
+          - id: draft-late
+            scope: order
+            when: ["order.deadline_hours > broken-rule.deadline_hours"]
+            outcome: late
+            card: {indicator: warning, summary: "Some summary", detail: "Some detail"}
+          - id: draft-on-time
+            scope: order
+            when: [{not: "order.deadline_hours > broken-rule.deadline_hours"}, {known: broken-rule.deadline_hours}]
+            outcome: on-time
+            card: {indicator: info, summary: "Some summary", detail: "Some detail"}
+          - id: decide
+            when: [{has: cancer}]
+            outcome: decided
+            sets: {deadline_hours: 12}
+            card: {indicator: info, summary: "Some summary", detail: "Some detail"}
+        """))
+    compiled = load_rules(path.parent.parent, VOCABULARY)
+    stages = {o.action: o.stage for o in compiled.outcomes if o.rule.id == "broken-rule"}
+    assert stages == {"broken-rule#decide": 0, "broken-rule#draft-late": 1, "broken-rule#draft-on-time": 1}

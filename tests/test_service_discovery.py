@@ -106,10 +106,14 @@ def test_service_settings_from_environment(monkeypatch) -> None:  # type: ignore
 
 
 def test_discovery_names_the_release_and_the_rule_versions(client) -> None:  # type: ignore[no-untyped-def]
-    from cds_hooks.version import SERVICE_VERSION
+    import yaml
 
+    from cds_hooks.version import SERVICE_VERSION
+    from engine.vocabulary import RULES_DIR
+
+    on_disk = yaml.safe_load((RULES_DIR / "mri-urgency" / "rule.yaml").read_text())["version"]
     for service in client.get("/cds-services").json()["services"]:
         extension = service["extension"]["spinecds"]
         assert extension["version"] == SERVICE_VERSION
-        assert extension["rules"]["mri-urgency"] == "1.0.0"
+        assert extension["rules"]["mri-urgency"] == on_disk
     assert client.get("/health").json()["version"] == SERVICE_VERSION
