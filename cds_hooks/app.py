@@ -37,12 +37,13 @@ from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
 from .services import SERVICES, CdsService
 from .settings import Settings
-from .store import SqliteStore, Store
+from .store import Store, StoreError, open_store
 from .validation import parse_json_body, validate
 
 log = logging.getLogger("spinecds.service")
 
 TRACE_HEADER = "x-spinecds-trace"
+FEEDBACK_RETRY_AFTER_SECONDS = 30
 # Sheets are content, so they live with the rule that links to them; the URL is the stable name.
 PATIENT_SHEETS = {
     "alarm-symptoms": engine_api.RULES_DIR / "alarm-symptom-education" / "patient-sheet.html",
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                auth_settings: AuthSettings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    store = store or SqliteStore(settings.database_path)
+    store = store or open_store(settings)
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.
     authenticate = ClientAuthenticator(auth_settings or AuthSettings())
@@ -169,7 +170,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             metrics.observe_hook(service.id, service.hook, time.perf_counter() - started)
 
     async def _answer_hook(service: CdsService, request: Request, now: Any, started: float) -> JSONResponse:
-        hook_request = validate(HookRequest, parse_json_body(await request.body()))
+        hook_request = validate(HookRequest, parse_json_body(await request.body(), settings.max_json_depth))
         _log_fields(request, hookInstance=hook_request.hookInstance)
         if hook_request.hook != service.hook:
             raise ApiError(400, "invalid",
@@ -262,12 +263,23 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:  # type: ignore[no-untyped-def]
         service = _service(service_id)
         _log_fields(request, serviceId=service.id)
-        payload = validate(FeedbackRequest, parse_json_body(await request.body()))
+        payload = validate(FeedbackRequest, parse_json_body(await request.body(), settings.max_json_depth))
         items = [item.model_dump(mode="json", exclude_none=True) for item in payload.feedback]
-        stored = await run_in_threadpool(store.record_feedback, service.id, items, now)
+        try:
+            stored = await run_in_threadpool(store.record_feedback, service.id, items, now)
+        except StoreError as error:
+            # Never acknowledge feedback that was not stored: the EHR may retry after Retry-After.
+            log.error("feedback not stored: database unavailable", extra={"error": str(error)})
+            _log_fields(request, feedbackItems=len(items), feedbackStored=0)
+            response = outcome_response(503, "transient", "feedback not stored: database unavailable; retry later")
+            response.headers["Retry-After"] = str(FEEDBACK_RETRY_AFTER_SECONDS)
+            return response
         for item in items:
             # Label by our own rule id, looked up from the card uuid; never by client-sent strings.
-            known = await run_in_threadpool(store.rule_of_card, item["card"])
+            try:
+                known = await run_in_threadpool(store.rule_of_card, item["card"])
+            except StoreError:
+                known = None  # stored already: a label lookup failing must not turn that into an error
             metrics.count_feedback(known[0] if known else None, item["outcome"])
         _log_fields(request, feedbackItems=len(items), feedbackStored=stored)
         # The spec asks only for a 200; an empty body avoids sending an empty JSON object.
