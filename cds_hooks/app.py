@@ -33,6 +33,7 @@ from .feedback_models import FeedbackRequest
 from .json_clean import strip_empty
 from .logging_json import configure_logging
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .openapi_doc import FEEDBACK_EXAMPLE, HOOK_EXAMPLE, install_component_schemas, request_body
 from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
 from .services import SERVICES, CdsService
@@ -159,7 +160,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     async def discovery() -> JSONResponse:
         return JSONResponse(strip_empty({"services": [s.discovery_entry() for s in SERVICES.values()]}))
 
-    @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)])
+    @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)],
+              openapi_extra=request_body(HookRequest, HOOK_EXAMPLE))
     async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         service = _service(service_id)
@@ -259,7 +261,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         # body["cards"] stays even when empty: the spec's "no guidance" answer is {"cards": []}.
         return JSONResponse(body)
 
-    @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)])
+    @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)],
+              openapi_extra=request_body(FeedbackRequest, FEEDBACK_EXAMPLE))
     async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:  # type: ignore[no-untyped-def]
         service = _service(service_id)
         _log_fields(request, serviceId=service.id)
@@ -285,6 +288,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         # The spec asks only for a 200; an empty body avoids sending an empty JSON object.
         return Response(status_code=200)
 
+    install_component_schemas(app, {"service_id": list(SERVICES), "sheet": list(PATIENT_SHEETS)})
     return app
 
 
