@@ -26,12 +26,12 @@ from . import prefetch
 from .auth import ClientAuthenticator
 from .auth_settings import AuthSettings
 from .cards import build_cards
-from .health import health_router
-from .metrics import ServiceMetrics, metrics_router
 from .clock import get_now
 from .feedback_models import FeedbackRequest
+from .health import health_router
 from .json_clean import strip_empty
 from .logging_json import configure_logging
+from .metrics import ServiceMetrics, metrics_router
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .openapi_doc import FEEDBACK_EXAMPLE, HOOK_EXAMPLE, install_component_schemas, request_body
 from .operation_outcome import ApiError, outcome_response

@@ -14,15 +14,17 @@ import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from .settings import Settings
 
 SCHEMA_VERSION = 2
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Version 1, written in the SQL both SQLite and PostgreSQL accept; only the auto-numbered key
 # differs ({id_column}). Existing SQLite files keep their tables (IF NOT EXISTS).
@@ -116,7 +118,7 @@ def evaluation_item(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def card_rows(evaluated_at: datetime, hook_instance: str,
-              card_rules: list[tuple[str, str, str]]) -> list[tuple[str, str, str, str, str]]:
+              card_rules: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str, str, str]]:
     return [(uuid, rule_id, version, hook_instance, evaluated_at.isoformat()) for uuid, rule_id, version in card_rules]
 
 
@@ -128,7 +130,7 @@ class Store(Protocol):
 
     def record_evaluation(self, evaluated_at: datetime, hook_instance: str, service_id: str,
                           fired: list[dict[str, Any]], card_uuids: list[str],
-                          card_rules: list[tuple[str, str, str]] = ()) -> None: ...
+                          card_rules: Sequence[tuple[str, str, str]] = ()) -> None: ...
 
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
         """(rule id, rule version) of a card this service returned, for feedback and audits."""
@@ -163,12 +165,12 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(settings.database_path)
 
 
-def _sqlite_errors(method):  # type: ignore[no-untyped-def]
+def _sqlite_errors(method: Callable[P, R]) -> Callable[P, R]:
     """Driver and file-system errors become StoreError (the service's 503); bugs stay what they are."""
     @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return method(self, *args, **kwargs)
+            return method(*args, **kwargs)
         except (sqlite3.Error, OSError) as error:
             raise StoreError(f"SQLite store unavailable: {type(error).__name__}") from error
     return wrapper
@@ -180,6 +182,11 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # SQLite has one writer at a time. Threads of this process queue here rather than in
+        # SQLite's busy handler, which polls with growing sleeps and under load let a writer starve
+        # past busy_timeout (measured: 50 clients lost audit rows and got a feedback 503).
+        # busy_timeout still arbitrates between processes.
+        self._write_lock = threading.Lock()
         self._initialised = False
 
     def _connection(self) -> sqlite3.Connection:
@@ -229,19 +236,20 @@ class SqliteStore:
     def record_feedback(self, service_id: str, items: list[dict[str, Any]], received_at: datetime) -> int:
         connection = self._connection()
         stored = 0
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for item in items:
-                cursor = connection.execute(
-                    "INSERT OR IGNORE INTO feedback (service_id, card_uuid, outcome, outcome_timestamp, "
-                    "accepted_suggestions, override_reason, user_comment, received_at) VALUES (?,?,?,?,?,?,?,?)",
-                    feedback_row(service_id, item, received_at),
-                )
-                stored += cursor.rowcount
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for item in items:
+                    cursor = connection.execute(
+                        "INSERT OR IGNORE INTO feedback (service_id, card_uuid, outcome, outcome_timestamp, "
+                        "accepted_suggestions, override_reason, user_comment, received_at) VALUES (?,?,?,?,?,?,?,?)",
+                        feedback_row(service_id, item, received_at),
+                    )
+                    stored += cursor.rowcount
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
         return stored
 
     @_sqlite_errors
@@ -253,24 +261,25 @@ class SqliteStore:
     @_sqlite_errors
     def record_evaluation(self, evaluated_at: datetime, hook_instance: str, service_id: str,
                           fired: list[dict[str, Any]], card_uuids: list[str],
-                          card_rules: list[tuple[str, str, str]] = ()) -> None:
+                          card_rules: Sequence[tuple[str, str, str]] = ()) -> None:
         connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            connection.execute(
-                "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) "
-                "VALUES (?,?,?,?,?)",
-                (evaluated_at.isoformat(), hook_instance, service_id, json.dumps(fired), json.dumps(card_uuids)),
-            )
-            connection.executemany(
-                "INSERT OR REPLACE INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at) "
-                "VALUES (?,?,?,?,?)",
-                card_rows(evaluated_at, hook_instance, list(card_rules)),
-            )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute(
+                    "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) "
+                    "VALUES (?,?,?,?,?)",
+                    (evaluated_at.isoformat(), hook_instance, service_id, json.dumps(fired), json.dumps(card_uuids)),
+                )
+                connection.executemany(
+                    "INSERT OR REPLACE INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at) "
+                    "VALUES (?,?,?,?,?)",
+                    card_rows(evaluated_at, hook_instance, list(card_rules)),
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
 
     @_sqlite_errors
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:

@@ -23,8 +23,11 @@ SUPERUSER = "spinecds"
 
 def find_bin_dir() -> Path | None:
     """The newest /usr/lib/postgresql/<version>/bin with initdb and pg_ctl, or a PATH entry with them."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda path: int(Path(path).parent.parent.name) if Path(path).parent.parent.name.isdigit() else 0)
+    def version(initdb: str) -> int:
+        name = Path(initdb).parent.parent.name
+        return int(name) if name.isdigit() else 0
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=version)
     for initdb in reversed(candidates):
         bin_dir = Path(initdb).parent
         if (bin_dir / "pg_ctl").exists():

@@ -52,8 +52,8 @@ value = st.one_of(
 
 @st.composite
 def condition(draw: st.DrawFn, n: int) -> dict[str, Any]:
-    resource: dict[str, Any] = {"resourceType": "Condition", "id": f"c{n}", "subject": {"reference": f"Patient/{PATIENT}"},
-                                "code": draw(concept)}
+    resource: dict[str, Any] = {"resourceType": "Condition", "id": f"c{n}",
+                                "subject": {"reference": f"Patient/{PATIENT}"}, "code": draw(concept)}
     optional = {
         "clinicalStatus": status_concept("http://terminology.hl7.org/CodeSystem/condition-clinical",
                                          ["active", "recurrence", "relapse", "inactive", "remission", "resolved", "x"]),

@@ -54,7 +54,9 @@ def test_openapi_documents_the_request_bodies(api_schema) -> None:  # type: igno
 # Schema-violating requests only where the schema constrains something a client sends (the bodies);
 # for a GET without parameters there is nothing to violate.
 CASES = [pytest.param(label, GenerationMode.POSITIVE, id=f"{label} valid") for label in OPERATIONS] + [
-    pytest.param(label, GenerationMode.NEGATIVE, id=f"{label} invalid") for label in OPERATIONS if label.startswith("POST")]
+    pytest.param(label, GenerationMode.NEGATIVE, id=f"{label} invalid")
+    for label in OPERATIONS if label.startswith("POST")
+]
 
 
 @pytest.mark.parametrize(("label", "mode"), CASES)

@@ -11,8 +11,8 @@ from cds_hooks.auth_settings import AuthSettings
 from cds_hooks.settings import Settings
 from cds_hooks.store import SqliteStore, StoreError
 from cds_hooks.validation import nesting_within
-from tests.synthetic_requests import hook_request_for
 from tests.service_fixtures import FIXED_NOW
+from tests.synthetic_requests import hook_request_for
 
 HOOK = "/cds-services/spinecds-patient-view"
 FEEDBACK = HOOK + "/feedback"
