@@ -26,25 +26,27 @@ from . import prefetch
 from .auth import ClientAuthenticator
 from .auth_settings import AuthSettings
 from .cards import build_cards
-from .health import health_router
-from .metrics import ServiceMetrics, metrics_router
 from .clock import get_now
 from .feedback_models import FeedbackRequest
+from .health import health_router
 from .json_clean import strip_empty
 from .logging_json import configure_logging
+from .metrics import ServiceMetrics, metrics_router
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .openapi_doc import FEEDBACK_EXAMPLE, HOOK_EXAMPLE, install_component_schemas, request_body
 from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
 from .services import SERVICES, CdsService
 from .settings import Settings
-from .version import SERVICE_VERSION
-from .store import SqliteStore, Store
+from .store import Store, StoreError, open_store
 from .try_page import install_try_page
+from .version import SERVICE_VERSION
 from .validation import parse_json_body, validate
 
 log = logging.getLogger("spinecds.service")
 
 TRACE_HEADER = "x-spinecds-trace"
+FEEDBACK_RETRY_AFTER_SECONDS = 30
 # Sheets are content, so they live with the rule that links to them; the URL is the stable name.
 PATIENT_SHEETS = {
     "alarm-symptoms": engine_api.RULES_DIR / "alarm-symptom-education" / "patient-sheet.html",
@@ -67,7 +69,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                auth_settings: AuthSettings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    store = store or SqliteStore(settings.database_path)
+    store = store or open_store(settings)
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.
     authenticate = ClientAuthenticator(auth_settings or AuthSettings())
@@ -166,7 +168,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         rules = engine_api.get_engine().rule_versions
         return JSONResponse(strip_empty({"services": [s.discovery_entry(SERVICE_VERSION, rules) for s in SERVICES.values()]}))
 
-    @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)])
+    @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)],
+              openapi_extra=request_body(HookRequest, HOOK_EXAMPLE))
     async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         service = _service(service_id)
@@ -177,7 +180,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             metrics.observe_hook(service.id, service.hook, time.perf_counter() - started)
 
     async def _answer_hook(service: CdsService, request: Request, now: Any, started: float) -> JSONResponse:
-        hook_request = validate(HookRequest, parse_json_body(await request.body()))
+        hook_request = validate(HookRequest, parse_json_body(await request.body(), settings.max_json_depth))
         _log_fields(request, hookInstance=hook_request.hookInstance)
         if hook_request.hook != service.hook:
             raise ApiError(400, "invalid",
@@ -266,21 +269,34 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         # body["cards"] stays even when empty: the spec's "no guidance" answer is {"cards": []}.
         return JSONResponse(body)
 
-    @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)])
+    @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)],
+              openapi_extra=request_body(FeedbackRequest, FEEDBACK_EXAMPLE))
     async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:  # type: ignore[no-untyped-def]
         service = _service(service_id)
         _log_fields(request, serviceId=service.id)
-        payload = validate(FeedbackRequest, parse_json_body(await request.body()))
+        payload = validate(FeedbackRequest, parse_json_body(await request.body(), settings.max_json_depth))
         items = [item.model_dump(mode="json", exclude_none=True) for item in payload.feedback]
-        stored = await run_in_threadpool(store.record_feedback, service.id, items, now)
+        try:
+            stored = await run_in_threadpool(store.record_feedback, service.id, items, now)
+        except StoreError as error:
+            # Never acknowledge feedback that was not stored: the EHR may retry after Retry-After.
+            log.error("feedback not stored: database unavailable", extra={"error": str(error)})
+            _log_fields(request, feedbackItems=len(items), feedbackStored=0)
+            response = outcome_response(503, "transient", "feedback not stored: database unavailable; retry later")
+            response.headers["Retry-After"] = str(FEEDBACK_RETRY_AFTER_SECONDS)
+            return response
         for item in items:
             # Label by our own rule id, looked up from the card uuid; never by client-sent strings.
-            known = await run_in_threadpool(store.rule_of_card, item["card"])
+            try:
+                known = await run_in_threadpool(store.rule_of_card, item["card"])
+            except StoreError:
+                known = None  # stored already: a label lookup failing must not turn that into an error
             metrics.count_feedback(known[0] if known else None, item["outcome"])
         _log_fields(request, feedbackItems=len(items), feedbackStored=stored)
         # The spec asks only for a 200; an empty body avoids sending an empty JSON object.
         return Response(status_code=200)
 
+    install_component_schemas(app, {"service_id": list(SERVICES), "sheet": list(PATIENT_SHEETS)})
     return app
 
 

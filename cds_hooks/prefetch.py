@@ -10,14 +10,14 @@ the service cannot decide safely and answers 412 Precondition Failed.
 
 from __future__ import annotations
 
-from engine import bundles
-
 import logging
 import re
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
+
+from engine import bundles
 
 from .fhir_client import CallObserver, FetchResult, FhirClient, FhirFetchError
 from .operation_outcome import ApiError, operation_outcome

@@ -5,18 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SPINECDS_", extra="ignore")
+    # hide_input_in_errors: a bad SPINECDS_DATABASE_URL must not print its password at start-up.
+    model_config = SettingsConfigDict(env_prefix="SPINECDS_", extra="ignore", hide_input_in_errors=True)
 
     host: str = Field("127.0.0.1", description="Interface uvicorn binds to (SPINECDS_HOST).")
     port: int = Field(8000, ge=1, le=65535, description="TCP port uvicorn listens on (SPINECDS_PORT).")
     database_path: Path = Field(
         Path("./var/spinecds.sqlite3"),
         description="SQLite file for feedback and the evaluation audit trail; its folder is created on first use.",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL instead of SQLite: a libpq URL `postgresql://user:password@host:5432/dbname` "
+                    "(needs the `postgres` extra). Secret: never logged or shown in reprs.",
     )
     fhir_timeout_seconds: float = Field(
         2.5, gt=0, le=60,
@@ -59,6 +65,21 @@ class Settings(BaseSettings):
     )
     rules_watch_interval_seconds: float = Field(2.0, gt=0, description="How often the rules watcher looks.")
     log_level: str = Field("INFO", description="stdlib logging level of the JSON-lines log on stderr.")
+    max_json_depth: int = Field(
+        64, ge=8, le=1000,
+        description="Deepest nesting of JSON arrays/objects accepted in a request body; deeper bodies get 400 "
+                    "(CDS Hooks requests with FHIR resources need about 15).",
+    )
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        # After SecretStr wrapping, so the error shows '**********', never the password.
+        if value is None or not value.get_secret_value().strip():
+            return None  # SPINECDS_DATABASE_URL= (empty) means SQLite
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// (or postgres://) URL")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

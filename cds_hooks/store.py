@@ -1,26 +1,37 @@
 """Durable storage of card feedback and the evaluation audit trail.
 
-`Store` is the interface (a PostgreSQL implementation can follow it later); `SqliteStore` is the one
-we ship: WAL mode, one connection per thread, a schema version table. Every write is committed
-before the HTTP answer, so a restart loses nothing that was acknowledged. Nothing here stores FHIR
+`Store` is the interface. `SqliteStore` (the default: WAL mode, one connection per thread) and
+`PostgresStore` (cds_hooks/store_postgres.py, chosen by SPINECDS_DATABASE_URL; see `open_store`)
+share the schema and the versioned migrations below. Every write is committed before the HTTP
+answer, so a restart loses nothing that was acknowledged. A database that cannot be reached or
+written raises `StoreError`; the service answers 503 for it rather than pretending success. Nothing here stores FHIR
 resources or patient identifiers: feedback is keyed by card uuid, the audit by hookInstance.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 SCHEMA_VERSION = 2
+P = ParamSpec("P")
+R = TypeVar("R")
 
-_SCHEMA = """
+# Version 1, written in the SQL both SQLite and PostgreSQL accept; only the auto-numbered key
+# differs ({id_column}). Existing SQLite files keep their tables (IF NOT EXISTS).
+BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY,
+    id {id_column},
     service_id TEXT NOT NULL,
     card_uuid TEXT NOT NULL,
     outcome TEXT NOT NULL,
@@ -32,7 +43,7 @@ CREATE TABLE IF NOT EXISTS feedback (
     UNIQUE (card_uuid, outcome)
 );
 CREATE TABLE IF NOT EXISTS evaluation (
-    id INTEGER PRIMARY KEY,
+    id {id_column},
     evaluated_at TEXT NOT NULL,
     hook_instance TEXT NOT NULL,
     service_id TEXT NOT NULL,
@@ -42,8 +53,11 @@ CREATE TABLE IF NOT EXISTS evaluation (
 CREATE INDEX IF NOT EXISTS evaluation_hook_instance ON evaluation (hook_instance);
 """
 
+SQLITE_ID_COLUMN = "INTEGER PRIMARY KEY"
+_SCHEMA = BASE_SCHEMA.replace("{id_column}", SQLITE_ID_COLUMN)
+
 # Versioned migrations: MIGRATIONS[n] takes a database from version n to n + 1. Never edit a shipped
-# migration; add the next one.
+# migration; add the next one, in SQL both dialects accept (or give it a dialect-specific variant).
 MIGRATIONS: dict[int, str] = {
     1: """
 CREATE TABLE IF NOT EXISTS card (
@@ -57,8 +71,55 @@ CREATE TABLE IF NOT EXISTS card (
 }
 
 
+def statements(script: str) -> Iterator[str]:
+    """The statements of a schema script, one by one (none of ours has a `;` inside a statement)."""
+    return (statement for statement in script.split(";") if statement.strip())
+
+
 def _json_or_none(value: list[Any]) -> str | None:
     return json.dumps(value) if value else None
+
+
+def feedback_row(service_id: str, item: dict[str, Any], received_at: datetime) -> tuple[Any, ...]:
+    """The feedback table's columns (after `id`) for one spec-shaped feedback item."""
+    override = item.get("overrideReason") or {}
+    return (
+        service_id, item["card"], item["outcome"], item["outcomeTimestamp"],
+        _json_or_none([s["id"] for s in item.get("acceptedSuggestions") or []]),
+        json.dumps(override["reason"]) if override.get("reason") else None,
+        override.get("userComment"),
+        received_at.isoformat(),
+    )
+
+
+def feedback_item(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored feedback row back in spec shape (plus serviceId and receivedAt)."""
+    item: dict[str, Any] = {
+        "serviceId": row["service_id"], "card": row["card_uuid"], "outcome": row["outcome"],
+        "outcomeTimestamp": row["outcome_timestamp"], "receivedAt": row["received_at"],
+    }
+    accepted = json.loads(row["accepted_suggestions"] or "[]")
+    if accepted:
+        item["acceptedSuggestions"] = [{"id": uuid} for uuid in accepted]
+    override: dict[str, Any] = {}
+    if row["override_reason"]:
+        override["reason"] = json.loads(row["override_reason"])
+    if row["user_comment"]:
+        override["userComment"] = row["user_comment"]
+    if override:
+        item["overrideReason"] = override
+    return item
+
+
+def evaluation_item(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"evaluatedAt": row["evaluated_at"], "hookInstance": row["hook_instance"],
+            "serviceId": row["service_id"], "fired": json.loads(row["fired"]),
+            "cardUuids": json.loads(row["card_uuids"])}
+
+
+def card_rows(evaluated_at: datetime, hook_instance: str,
+              card_rules: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str, str, str]]:
+    return [(uuid, rule_id, version, hook_instance, evaluated_at.isoformat()) for uuid, rule_id, version in card_rules]
 
 
 class Store(Protocol):
@@ -69,7 +130,7 @@ class Store(Protocol):
 
     def record_evaluation(self, evaluated_at: datetime, hook_instance: str, service_id: str,
                           fired: list[dict[str, Any]], card_uuids: list[str],
-                          card_rules: list[tuple[str, str, str]] = ()) -> None: ...
+                          card_rules: Sequence[tuple[str, str, str]] = ()) -> None: ...
 
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
         """(rule id, rule version) of a card this service returned, for feedback and audits."""
@@ -81,8 +142,38 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+    def schema_version(self) -> int:
+        """The migration version the database is at (SCHEMA_VERSION once opened by this code)."""
+
+
 class SchemaVersionError(RuntimeError):
     pass
+
+
+class StoreError(RuntimeError):
+    """The database cannot be reached or written: the operation did not happen. The message names
+    the database kind and the driver's error type only (never connection strings or row content)."""
+
+
+def open_store(settings: Settings) -> Store:
+    """PostgreSQL when SPINECDS_DATABASE_URL is set, else the SQLite file at SPINECDS_DATABASE_PATH.
+    Neither connects here: the database is opened on first use."""
+    if settings.database_url is not None:
+        from .store_postgres import PostgresStore  # psycopg is an optional extra: import only when used
+
+        return PostgresStore(settings.database_url.get_secret_value())
+    return SqliteStore(settings.database_path)
+
+
+def _sqlite_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Driver and file-system errors become StoreError (the service's 503); bugs stay what they are."""
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(f"SQLite store unavailable: {type(error).__name__}") from error
+    return wrapper
 
 
 class SqliteStore:
@@ -91,6 +182,11 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # SQLite has one writer at a time. Threads of this process queue here rather than in
+        # SQLite's busy handler, which polls with growing sleeps and under load let a writer starve
+        # past busy_timeout (measured: 50 clients lost audit rows and got a feedback 503).
+        # busy_timeout still arbitrates between processes.
+        self._write_lock = threading.Lock()
         self._initialised = False
 
     def _connection(self) -> sqlite3.Connection:
@@ -117,7 +213,7 @@ class SqliteStore:
         connection.execute("BEGIN IMMEDIATE")
         try:
             # Statement by statement: executescript() would commit the open transaction.
-            for statement in filter(str.strip, _SCHEMA.split(";")):
+            for statement in statements(_SCHEMA):
                 connection.execute(statement)
             row = connection.execute("SELECT version FROM schema_version").fetchone()
             version = 1 if row is None else row["version"]
@@ -127,7 +223,7 @@ class SqliteStore:
                 raise SchemaVersionError(
                     f"{self.path}: schema version {version} is newer than this code ({SCHEMA_VERSION})")
             while version < SCHEMA_VERSION:
-                for statement in filter(str.strip, MIGRATIONS[version].split(";")):
+                for statement in statements(MIGRATIONS[version]):
                     connection.execute(statement)
                 version += 1
                 connection.execute("UPDATE schema_version SET version = ?", (version,))
@@ -136,92 +232,76 @@ class SqliteStore:
             connection.execute("ROLLBACK")
             raise
 
+    @_sqlite_errors
     def record_feedback(self, service_id: str, items: list[dict[str, Any]], received_at: datetime) -> int:
         connection = self._connection()
         stored = 0
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for item in items:
-                override = item.get("overrideReason") or {}
-                cursor = connection.execute(
-                    "INSERT OR IGNORE INTO feedback (service_id, card_uuid, outcome, outcome_timestamp, "
-                    "accepted_suggestions, override_reason, user_comment, received_at) VALUES (?,?,?,?,?,?,?,?)",
-                    (
-                        service_id, item["card"], item["outcome"], item["outcomeTimestamp"],
-                        _json_or_none([s["id"] for s in item.get("acceptedSuggestions") or []]),
-                        json.dumps(override["reason"]) if override.get("reason") else None,
-                        override.get("userComment"),
-                        received_at.isoformat(),
-                    ),
-                )
-                stored += cursor.rowcount
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for item in items:
+                    cursor = connection.execute(
+                        "INSERT OR IGNORE INTO feedback (service_id, card_uuid, outcome, outcome_timestamp, "
+                        "accepted_suggestions, override_reason, user_comment, received_at) VALUES (?,?,?,?,?,?,?,?)",
+                        feedback_row(service_id, item, received_at),
+                    )
+                    stored += cursor.rowcount
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
         return stored
 
+    @_sqlite_errors
     def list_feedback(self, service_id: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM feedback" + (" WHERE service_id = ?" if service_id else "") + " ORDER BY id"
         rows = self._connection().execute(query, (service_id,) if service_id else ()).fetchall()
-        result = []
-        for row in rows:
-            item: dict[str, Any] = {
-                "serviceId": row["service_id"], "card": row["card_uuid"], "outcome": row["outcome"],
-                "outcomeTimestamp": row["outcome_timestamp"], "receivedAt": row["received_at"],
-            }
-            accepted = json.loads(row["accepted_suggestions"] or "[]")
-            if accepted:
-                item["acceptedSuggestions"] = [{"id": uuid} for uuid in accepted]
-            override: dict[str, Any] = {}
-            if row["override_reason"]:
-                override["reason"] = json.loads(row["override_reason"])
-            if row["user_comment"]:
-                override["userComment"] = row["user_comment"]
-            if override:
-                item["overrideReason"] = override
-            result.append(item)
-        return result
+        return [feedback_item(row) for row in rows]
 
+    @_sqlite_errors
     def record_evaluation(self, evaluated_at: datetime, hook_instance: str, service_id: str,
                           fired: list[dict[str, Any]], card_uuids: list[str],
-                          card_rules: list[tuple[str, str, str]] = ()) -> None:
+                          card_rules: Sequence[tuple[str, str, str]] = ()) -> None:
         connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            connection.execute(
-                "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) "
-                "VALUES (?,?,?,?,?)",
-                (evaluated_at.isoformat(), hook_instance, service_id, json.dumps(fired), json.dumps(card_uuids)),
-            )
-            connection.executemany(
-                "INSERT OR REPLACE INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at) "
-                "VALUES (?,?,?,?,?)",
-                [(uuid, rule_id, version, hook_instance, evaluated_at.isoformat()) for uuid, rule_id, version in card_rules],
-            )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute(
+                    "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) "
+                    "VALUES (?,?,?,?,?)",
+                    (evaluated_at.isoformat(), hook_instance, service_id, json.dumps(fired), json.dumps(card_uuids)),
+                )
+                connection.executemany(
+                    "INSERT OR REPLACE INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at) "
+                    "VALUES (?,?,?,?,?)",
+                    card_rows(evaluated_at, hook_instance, list(card_rules)),
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
 
+    @_sqlite_errors
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
         row = self._connection().execute(
             "SELECT rule_id, rule_version FROM card WHERE card_uuid = ?", (card_uuid,)).fetchone()
         return (row["rule_id"], row["rule_version"]) if row else None
 
+    @_sqlite_errors
     def ping(self) -> bool:
         """Readiness: the database answers a trivial query."""
         self._connection().execute("SELECT 1").fetchone()
         return True
 
+    @_sqlite_errors
     def list_evaluations(self, hook_instance: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM evaluation" + (" WHERE hook_instance = ?" if hook_instance else "") + " ORDER BY id"
         rows = self._connection().execute(query, (hook_instance,) if hook_instance else ()).fetchall()
-        return [
-            {"evaluatedAt": r["evaluated_at"], "hookInstance": r["hook_instance"], "serviceId": r["service_id"],
-             "fired": json.loads(r["fired"]), "cardUuids": json.loads(r["card_uuids"])}
-            for r in rows
-        ]
+        return [evaluation_item(row) for row in rows]
+
+    @_sqlite_errors
+    def schema_version(self) -> int:
+        return int(self._connection().execute("SELECT version FROM schema_version").fetchone()["version"])
 
     def close(self) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -10,6 +11,11 @@ from pydantic import BaseModel, ValidationError
 from .operation_outcome import ApiError
 
 M = TypeVar("M", bound=BaseModel)
+
+DEFAULT_MAX_JSON_DEPTH = 64
+# A JSON string literal (the unrolled form: linear time, no backtracking blow-up on long strings).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_A_BRACKET = bytes(range(256)).translate(None, b"[]{}")
 
 
 def field_path(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -40,11 +46,37 @@ def validate(model: type[M], data: Any, prefix: str = "") -> M:
         raise ApiError(400, "invalid", "invalid request", issues=issues_from(exc, prefix)) from None
 
 
-def parse_json_body(body: bytes) -> Any:
+def nesting_within(body: bytes, max_depth: int) -> bool:
+    """False when arrays/objects in `body` nest deeper than `max_depth`; checked on the raw bytes
+    before parsing, so a hostile `[[[[...` never reaches the recursive JSON parser. Linear-time
+    C-level passes only (a 5 MB body takes milliseconds). Unbalanced brackets count as within:
+    the parser then reports the syntax error."""
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return True
+    skeleton = _JSON_STRING.sub(b"", body).translate(None, _NOT_A_BRACKET)
+    skeleton = skeleton.replace(b"{", b"[").replace(b"}", b"]")
+    if b"[" * (max_depth + 1) in skeleton:
+        return False
+    # Each pass removes the innermost level of every nest; whatever still nests after
+    # max_depth passes was deeper.
+    for _ in range(max_depth):
+        if b"[]" not in skeleton:
+            return True
+        skeleton = skeleton.replace(b"[]", b"")
+    return b"[]" not in skeleton
+
+
+def parse_json_body(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
     if not body:
         raise ApiError(400, "invalid", "request body is empty; expected JSON")
+    too_deep = ApiError(400, "structure", f"request body nests arrays/objects deeper than {max_depth} levels")
+    if not nesting_within(body, max_depth):
+        raise too_deep
     try:
         return json.loads(body)
+    except RecursionError:
+        # Belt and braces (e.g. a UTF-16 body the byte scan reads differently): never a 500.
+        raise too_deep from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         position = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise ApiError(400, "structure", f"request body is not valid JSON{position}") from None

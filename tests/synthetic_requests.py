@@ -1,0 +1,44 @@
+"""Hook requests for the sandbox's synthetic patients, built offline (no FHIR server): the prefetch a
+CDS client would send for the service's templates, and order hooks with a draft order."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import datetime
+from typing import Any
+
+from cds_hooks.prefetch_templates import observation_code_groups
+from sandbox.hook_client import build_request
+from sandbox.patients import build_resources
+
+
+def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+            "entry": [{"resource": copy.deepcopy(r)} for r in resources]}
+
+
+def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """Prefetch keys -> data, as the templates of cds_hooks/prefetch_templates.py would return it."""
+    (patient,) = [r for r in resources if r["resourceType"] == "Patient"]
+    prefetch: dict[str, Any] = {
+        "patient": copy.deepcopy(patient),
+        "conditions": _searchset([r for r in resources if r["resourceType"] == "Condition"]),
+    }
+    for key, codes in observation_code_groups().items():
+        wanted = set(codes)
+        prefetch[key] = _searchset([
+            r for r in resources if r["resourceType"] == "Observation"
+            and any((c.get("system"), c.get("code")) in wanted for c in (r.get("code") or {}).get("coding") or [])])
+    return prefetch
+
+
+def hook_request_for(patient_id: str, hook: str, now: datetime, *, fhir_server: str | None = None,
+                     fhir_token: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(request body, the patient's resources). With `fhir_server` the request has no prefetch
+    (the service fetches); otherwise it carries the full prefetch."""
+    resources = build_resources(patient_id, now)
+    request = build_request(hook, patient_id, now=now, prefetch=None if fhir_server else prefetch_for(resources),
+                            fhir_server=fhir_server, fhir_token=fhir_token)
+    request["hookInstance"] = str(uuid.uuid4())
+    return request, resources
