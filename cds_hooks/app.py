@@ -190,7 +190,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         _check_prefetched_patient(hook_request, context.patientId)
 
         try:
-            resolved = await run_in_threadpool(
+            # Fully prefetched (the common case): no FHIR call, so no thread hop either.
+            resolved = prefetch.resolve_prefetched(hook_request, service.prefetch) or await run_in_threadpool(
                 prefetch.resolve, hook_request, service.prefetch,
                 budget_seconds=settings.fhir_timeout_seconds,
                 connect_timeout=settings.fhir_connect_timeout_seconds,
@@ -224,12 +225,30 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             want_trace=want_trace,
             base_url=str(settings.external_base_url or request.base_url),
         )
-        with metrics.track_evaluation():
-            result: EvaluationResult = await run_in_threadpool(evaluate, evaluation)
-        evaluated_at = time.perf_counter()
-
         base_url = str(settings.external_base_url or request.base_url)
-        cards = build_cards(result.cards, base_url)
+
+        def decide_and_audit() -> tuple[EvaluationResult, list[dict[str, Any]]]:
+            # One worker-thread hop for the blocking work: the engine, card checks and the audit write.
+            result = evaluate(evaluation)
+            cards = build_cards(result.cards, base_url)
+            try:
+                store.record_evaluation(
+                    now, hook_request.hookInstance, service.id,
+                    [{k: f[k] for k in ("ruleId", "ruleVersion", "outcome") if k in f} for f in result.fired],
+                    [card["uuid"] for card in cards],
+                    _card_rules(cards),
+                )
+            except Exception as error:  # noqa: BLE001 - the clinician still gets the cards
+                metrics.count_audit_lost()
+                # The audit trail must not take the clinical answer down with it; the loss is logged
+                # (and counted) so operations can see it.
+                log.error("audit record lost", extra={"hookInstance": hook_request.hookInstance,
+                                                      "error": type(error).__name__})
+            return result, cards
+
+        with metrics.track_evaluation():
+            result, cards = await run_in_threadpool(decide_and_audit)
+        evaluated_at = time.perf_counter()
         metrics.count_cards(cards)
         body: dict[str, Any] = {"cards": cards}
         # CDS Hooks 2.0 "Extensions": an `extension` member may appear on any object the spec defines,
@@ -246,19 +265,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         if spinecds_extension:
             body["extension"] = {"spinecds": strip_empty(spinecds_extension)}
 
-        try:
-            await run_in_threadpool(
-                store.record_evaluation, now, hook_request.hookInstance, service.id,
-                [{k: f[k] for k in ("ruleId", "ruleVersion", "outcome") if k in f} for f in result.fired],
-                [card["uuid"] for card in cards],
-                _card_rules(cards),
-            )
-        except Exception as error:  # noqa: BLE001 - the clinician still gets the cards
-            metrics.count_audit_lost()
-            # The audit trail must not take the clinical answer down with it; the loss is logged
-            # (and counted) so operations can see it.
-            log.error("audit record lost", extra={"hookInstance": hook_request.hookInstance,
-                                                  "error": type(error).__name__})
         _log_fields(
             request,
             prefetchKeysSent=len(hook_request.prefetch or {}), prefetchKeysFetched=len(resolved.fetched),

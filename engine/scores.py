@@ -412,7 +412,14 @@ def _load_cached(directory: str) -> ScoreTables:
 
 def load_scores(directory: str | Path | None = None) -> ScoreTables:
     """Read and validate the score tables once per directory."""
-    return _load_cached(str(Path(directory or DEFAULT_DIRECTORY).resolve()))
+    if directory is None:  # the hot path: no filesystem call per evaluation
+        return _load_default()
+    return _load_cached(str(Path(directory).resolve()))
+
+
+@lru_cache(maxsize=1)
+def _load_default() -> ScoreTables:
+    return _load_cached(str(Path(DEFAULT_DIRECTORY).resolve()))
 
 
 # ---------------------------------------------------------------- patient-level facts
