@@ -20,15 +20,15 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -48,8 +48,21 @@ def _free_port() -> int:
 @contextmanager
 def serve(app: str, workers: int = 1, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
     port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--workers",
+        str(workers),
+    ]
     environment = {**os.environ, "SPINECDS_LOG_LEVEL": "WARNING", **(env or {})}
     process = subprocess.Popen(command, cwd=ROOT, env=environment)
     base = f"http://127.0.0.1:{port}"
@@ -70,33 +83,67 @@ def serve(app: str, workers: int = 1, env: dict[str, str] | None = None) -> Iter
 
 
 def _condition(id_: str, system: str, code: str, **extra: Any) -> dict[str, Any]:
-    return {"resourceType": "Condition", "id": id_, "subject": {"reference": "Patient/bench"},
-            "code": {"coding": [{"system": system, "code": code}]}, **extra}
+    return {
+        "resourceType": "Condition",
+        "id": id_,
+        "subject": {"reference": "Patient/bench"},
+        "code": {"coding": [{"system": system, "code": code}]},
+        **extra,
+    }
 
 
 def _observation(id_: str, system: str, code: str, when: datetime, **value: Any) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": id_, "status": "final", "subject": {"reference": "Patient/bench"},
-            "code": {"coding": [{"system": system, "code": code}]},
-            "effectiveDateTime": when.isoformat(timespec="seconds"), **value}
+    return {
+        "resourceType": "Observation",
+        "id": id_,
+        "status": "final",
+        "subject": {"reference": "Patient/bench"},
+        "code": {"coding": [{"system": system, "code": code}]},
+        "effectiveDateTime": when.isoformat(timespec="seconds"),
+        **value,
+    }
 
 
 def hook_call(total_resources: int) -> dict[str, Any]:
     """Breast cancer, progressive unilateral radicular deficit, SINS lesion, KPS, NRS, plus vitals noise."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     left = [{"coding": [{"system": "http://snomed.info/sct", "code": "7771000"}]}]
     conditions = [
         _condition("c-breast", ICD, "C50.911"),
         _condition("c-spine", ICD, "C79.51"),
-        _condition("c-deficit", SF, "radicular-deficit", bodySite=left,
-                   onsetDateTime=(now - timedelta(days=3)).isoformat(timespec="seconds"),
-                   extension=[{"url": "http://spinecds.org/fhir/StructureDefinition/symptom-course",
-                               "valueCode": "progressive"}]),
+        _condition(
+            "c-deficit",
+            SF,
+            "radicular-deficit",
+            bodySite=left,
+            onsetDateTime=(now - timedelta(days=3)).isoformat(timespec="seconds"),
+            extension=[
+                {"url": "http://spinecds.org/fhir/StructureDefinition/symptom-course", "valueCode": "progressive"}
+            ],
+        ),
     ]
-    answers = [("sins-location", "loc-junctional"), ("sins-pain", "pain-mechanical"), ("sins-bone-lesion", "lesion-lytic"),
-               ("sins-alignment", "align-normal"), ("sins-collapse", "collapse-lt50"), ("sins-posterolateral", "postero-none")]
-    sins = _observation("o-sins", SF, "sins", now - timedelta(days=1), bodySite={"text": "T12"},
-                        component=[{"code": {"coding": [{"system": SF, "code": c}]},
-                                    "valueCodeableConcept": {"coding": [{"system": SF, "code": a}]}} for c, a in answers])
+    answers = [
+        ("sins-location", "loc-junctional"),
+        ("sins-pain", "pain-mechanical"),
+        ("sins-bone-lesion", "lesion-lytic"),
+        ("sins-alignment", "align-normal"),
+        ("sins-collapse", "collapse-lt50"),
+        ("sins-posterolateral", "postero-none"),
+    ]
+    sins = _observation(
+        "o-sins",
+        SF,
+        "sins",
+        now - timedelta(days=1),
+        bodySite={"text": "T12"},
+        component=[
+            {
+                "code": {"coding": [{"system": SF, "code": c}]},
+                "valueCodeableConcept": {"coding": [{"system": SF, "code": a}]},
+            }
+            for c, a in answers
+        ],
+    )
     relevant = [
         _observation("o-kps", LOINC, "89243-0", now - timedelta(days=2), valueInteger=80),
         _observation("o-nrs1", LOINC, "72514-3", now - timedelta(days=5), valueInteger=5),
@@ -105,8 +152,13 @@ def hook_call(total_resources: int) -> dict[str, Any]:
     ]
     used = 1 + len(conditions) + len(relevant)
     vitals = [
-        _observation(f"o-vital-{i}", LOINC, ("8867-4", "8480-6", "8310-5", "9279-1")[i % 4],
-                     now - timedelta(hours=i), valueQuantity={"value": 70 + i % 30, "unit": "/min"})
+        _observation(
+            f"o-vital-{i}",
+            LOINC,
+            ("8867-4", "8480-6", "8310-5", "9279-1")[i % 4],
+            now - timedelta(hours=i),
+            valueQuantity={"value": 70 + i % 30, "unit": "/min"},
+        )
         for i in range(max(0, total_resources - used))
     ]
 
@@ -133,10 +185,11 @@ async def _load(base: str, body: dict[str, Any], clients: int, seconds: float) -
     latencies: list[float] = []
     errors = 0
     url = f"{base}/cds-services/spinecds-patient-view"
-    payload = json.dumps(body).encode()   # encoded once: the load generator must not be the bottleneck
+    payload = json.dumps(body).encode()  # encoded once: the load generator must not be the bottleneck
     stop_at = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+
         async def worker() -> None:
             nonlocal errors
             while time.perf_counter() < stop_at:
@@ -158,8 +211,10 @@ def _summary(label: str, latencies: list[float], errors: int, elapsed: float) ->
     ordered = sorted(latencies)
     pick = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))]  # noqa: E731
     result = {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "rps": len(latencies) / elapsed}
-    print(f"  {label:34s} n={len(latencies):6d} err={errors:3d}  p50 {result['p50']:6.2f} ms  "
-          f"p95 {result['p95']:6.2f} ms  p99 {result['p99']:6.2f} ms  {result['rps']:7.1f} req/s")
+    print(
+        f"  {label:34s} n={len(latencies):6d} err={errors:3d}  p50 {result['p50']:6.2f} ms  "
+        f"p95 {result['p95']:6.2f} ms  p99 {result['p99']:6.2f} ms  {result['rps']:7.1f} req/s"
+    )
     return result
 
 
@@ -192,6 +247,7 @@ async def _load_count(base: str, body: dict[str, Any], clients: int, count: int)
     url = f"{base}/cds-services/spinecds-patient-view"
     payload = json.dumps(body).encode()
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=clients), timeout=10) as client:
+
         async def worker() -> None:
             nonlocal errors, remaining
             while remaining > 0:
@@ -228,13 +284,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"HTTP benchmark, {seconds:.0f} s per step, patient-view with a 300-resource prefetch")
     results: dict[str, dict[str, float]] = {}
     with serve("bench.bare_app:app") as (bare_base, _), serve("cds_hooks.app:app", env=env) as (base, pid):
-        asyncio.run(_load(base, body300, 4, 1.0))   # warm-up: imports, caches, SQLite
+        asyncio.run(_load(base, body300, 4, 1.0))  # warm-up: imports, caches, SQLite
         asyncio.run(_load(bare_base, body300, 4, 1.0))
         for clients in (1, 8, 32):
-            results[f"spinecds@{clients}"] = _summary(f"spinecds, {clients} client(s)",
-                                                       *asyncio.run(_load(base, body300, clients, seconds)))
-            results[f"bare@{clients}"] = _summary(f"bare FastAPI, {clients} client(s)",
-                                                   *asyncio.run(_load(bare_base, body300, clients, seconds)))
+            results[f"spinecds@{clients}"] = _summary(
+                f"spinecds, {clients} client(s)", *asyncio.run(_load(base, body300, clients, seconds))
+            )
+            results[f"bare@{clients}"] = _summary(
+                f"bare FastAPI, {clients} client(s)", *asyncio.run(_load(bare_base, body300, clients, seconds))
+            )
         print("  latency vs prefetch size (1 client):")
         size_p50 = {}
         for size in (20, 100, 300, 1000):
@@ -248,8 +306,9 @@ def main(argv: list[str] | None = None) -> None:
         peak = _rss_mb(pid)
     with serve("cds_hooks.app:app", workers=2, env=env) as (base2, _):
         asyncio.run(_load(base2, body300, 8, 2.0))
-        results["spinecds-2w@8"] = _summary("spinecds, 2 workers, 8 clients",
-                                            *asyncio.run(_load(base2, body300, 8, seconds)))
+        results["spinecds-2w@8"] = _summary(
+            "spinecds, 2 workers, 8 clients", *asyncio.run(_load(base2, body300, 8, seconds))
+        )
     ratio = results["spinecds@8"]["rps"] / results["bare@8"]["rps"]
     growth = (size_p50[1000] - size_p50[20]) / (size_p50[300] - size_p50[20]) if size_p50[300] > size_p50[20] else 0
     print("  results:")

@@ -40,8 +40,8 @@ from .services import SERVICES, CdsService
 from .settings import Settings
 from .store import Store, StoreError, open_store
 from .try_page import install_try_page
-from .version import SERVICE_VERSION
 from .validation import parse_json_body, validate
+from .version import SERVICE_VERSION
 
 log = logging.getLogger("spinecds.service")
 
@@ -65,8 +65,9 @@ def _log_fields(request: Request, **fields: Any) -> None:
     request.scope.setdefault("state", {}).setdefault("log_fields", {}).update(fields)
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None,
-               auth_settings: AuthSettings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, store: Store | None = None, auth_settings: AuthSettings | None = None
+) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     store = store or open_store(settings)
@@ -91,8 +92,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         log.info("rules loaded", extra={"rules": engine.rule_versions})
         watcher = None
         if settings.rules_watch:
-            watcher = RulesWatcher(engine.rules_dir, interval=settings.rules_watch_interval_seconds,
-                                   on_reload=on_reload).start()
+            watcher = RulesWatcher(
+                engine.rules_dir, interval=settings.rules_watch_interval_seconds, on_reload=on_reload
+            ).start()
         install_sighup_reload(on_reload)
         try:
             yield
@@ -107,10 +109,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app.state.metrics = metrics
     # Operations endpoints: unauthenticated (probes and scrapers carry no EHR token), no patient data.
     app.include_router(metrics_router(metrics))
-    app.include_router(health_router(app.version, {
-        "rules": lambda: engine_api.is_loaded() or "rules not loaded",
-        "database": store.ping,
-    }))
+    app.include_router(
+        health_router(
+            app.version,
+            {
+                "rules": lambda: engine_api.is_loaded() or "rules not loaded",
+                "database": store.ping,
+            },
+        )
+    )
 
     # Added innermost first: RequestContext is outermost so even a 413 or a 500 carries X-Request-ID.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -133,8 +140,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         issues = []
         for item in exc.errors():
             path = ".".join(str(p) for p in item.get("loc", ()))
-            issues.append({"severity": "error", "code": "invalid", "diagnostics": f"{path}: {item.get('msg')}",
-                           "expression": [path]})
+            issues.append(
+                {
+                    "severity": "error",
+                    "code": "invalid",
+                    "diagnostics": f"{path}: {item.get('msg')}",
+                    "expression": [path],
+                }
+            )
         return ApiError(400, "invalid", "invalid request", issues=issues).response()
 
     @app.exception_handler(StarletteHTTPException)
@@ -166,10 +179,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         # CDS Hooks discovery has no version member; ours rides in each service's `extension`
         # (allowed on every spec object) so integrators can see which release and rules answer them.
         rules = engine_api.get_engine().rule_versions
-        return JSONResponse(strip_empty({"services": [s.discovery_entry(SERVICE_VERSION, rules) for s in SERVICES.values()]}))
+        return JSONResponse(
+            strip_empty({"services": [s.discovery_entry(SERVICE_VERSION, rules) for s in SERVICES.values()]})
+        )
 
-    @app.post("/cds-services/{service_id}", dependencies=[Depends(authenticate)],
-              openapi_extra=request_body(HookRequest, HOOK_EXAMPLE))
+    @app.post(
+        "/cds-services/{service_id}",
+        dependencies=[Depends(authenticate)],
+        openapi_extra=request_body(HookRequest, HOOK_EXAMPLE),
+    )
     async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         service = _service(service_id)
@@ -183,16 +201,21 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         hook_request = validate(HookRequest, parse_json_body(await request.body(), settings.max_json_depth))
         _log_fields(request, hookInstance=hook_request.hookInstance)
         if hook_request.hook != service.hook:
-            raise ApiError(400, "invalid",
-                           f"hook '{hook_request.hook}' does not match service '{service.id}' (hook '{service.hook}')",
-                           expression=["hook"])
+            raise ApiError(
+                400,
+                "invalid",
+                f"hook '{hook_request.hook}' does not match service '{service.id}' (hook '{service.hook}')",
+                expression=["hook"],
+            )
         context = validate(CONTEXT_MODELS[service.hook], hook_request.context, prefix="context")
         _check_prefetched_patient(hook_request, context.patientId)
 
         try:
             # Fully prefetched (the common case): no FHIR call, so no thread hop either.
             resolved = prefetch.resolve_prefetched(hook_request, service.prefetch) or await run_in_threadpool(
-                prefetch.resolve, hook_request, service.prefetch,
+                prefetch.resolve,
+                hook_request,
+                service.prefetch,
                 budget_seconds=settings.fhir_timeout_seconds,
                 connect_timeout=settings.fhir_connect_timeout_seconds,
                 max_pages=settings.fhir_max_pages,
@@ -233,7 +256,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             cards = build_cards(result.cards, base_url)
             try:
                 store.record_evaluation(
-                    now, hook_request.hookInstance, service.id,
+                    now,
+                    hook_request.hookInstance,
+                    service.id,
                     [{k: f[k] for k in ("ruleId", "ruleVersion", "outcome") if k in f} for f in result.fired],
                     [card["uuid"] for card in cards],
                     _card_rules(cards),
@@ -242,8 +267,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                 metrics.count_audit_lost()
                 # The audit trail must not take the clinical answer down with it; the loss is logged
                 # (and counted) so operations can see it.
-                log.error("audit record lost", extra={"hookInstance": hook_request.hookInstance,
-                                                      "error": type(error).__name__})
+                log.error(
+                    "audit record lost",
+                    extra={"hookInstance": hook_request.hookInstance, "error": type(error).__name__},
+                )
             return result, cards
 
         with metrics.track_evaluation():
@@ -267,16 +294,24 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
         _log_fields(
             request,
-            prefetchKeysSent=len(hook_request.prefetch or {}), prefetchKeysFetched=len(resolved.fetched),
-            resources=len(resources), draftOrders=len(evaluation.draft_orders), cards=len(cards),
-            rulesFired=len(result.fired), dataQualityItems=len(data_quality),
-            fetchMs=round((fetched_at - started) * 1000, 1), evaluateMs=round((evaluated_at - fetched_at) * 1000, 1),
+            prefetchKeysSent=len(hook_request.prefetch or {}),
+            prefetchKeysFetched=len(resolved.fetched),
+            resources=len(resources),
+            draftOrders=len(evaluation.draft_orders),
+            cards=len(cards),
+            rulesFired=len(result.fired),
+            dataQualityItems=len(data_quality),
+            fetchMs=round((fetched_at - started) * 1000, 1),
+            evaluateMs=round((evaluated_at - fetched_at) * 1000, 1),
         )
         # body["cards"] stays even when empty: the spec's "no guidance" answer is {"cards": []}.
         return JSONResponse(body)
 
-    @app.post("/cds-services/{service_id}/feedback", dependencies=[Depends(authenticate)],
-              openapi_extra=request_body(FeedbackRequest, FEEDBACK_EXAMPLE))
+    @app.post(
+        "/cds-services/{service_id}/feedback",
+        dependencies=[Depends(authenticate)],
+        openapi_extra=request_body(FeedbackRequest, FEEDBACK_EXAMPLE),
+    )
     async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:  # type: ignore[no-untyped-def]
         service = _service(service_id)
         _log_fields(request, serviceId=service.id)
@@ -319,9 +354,14 @@ def _card_rules(cards: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 def _check_prefetched_patient(hook_request: HookRequest, patient_id: str) -> None:
     """A prefetched Patient of another id means the client mixed up patients: refuse, never evaluate."""
     patient = (hook_request.prefetch or {}).get("patient")
-    if isinstance(patient, dict) and patient.get("resourceType") == "Patient" and patient.get("id") not in (None, patient_id):
-        raise ApiError(400, "invalid", "prefetch.patient.id does not match context.patientId",
-                       expression=["prefetch.patient.id"])
+    if (
+        isinstance(patient, dict)
+        and patient.get("resourceType") == "Patient"
+        and patient.get("id") not in (None, patient_id)
+    ):
+        raise ApiError(
+            400, "invalid", "prefetch.patient.id does not match context.patientId", expression=["prefetch.patient.id"]
+        )
 
 
 app = create_app()

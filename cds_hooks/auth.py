@@ -30,8 +30,15 @@ from .jwks import KeyRegistry, KeySetUnavailable
 from .replay import ReplayCache
 
 __all__ = [
-    "AuthConfigError", "AuthFailure", "AuthSettings", "ClientAuthenticator", "TokenVerifier", "TrustedClient",
-    "VerifiedClient", "expected_audience", "warn_if_disabled",
+    "AuthConfigError",
+    "AuthFailure",
+    "AuthSettings",
+    "ClientAuthenticator",
+    "TokenVerifier",
+    "TrustedClient",
+    "VerifiedClient",
+    "expected_audience",
+    "warn_if_disabled",
 ]
 
 log = logging.getLogger("spinecds.auth")
@@ -78,14 +85,23 @@ class TokenVerifier:
     Thread-safe; it may fetch a JWK Set (bounded by the fetch timeout), so call it off the event loop.
     """
 
-    def __init__(self, settings: AuthSettings, *, session: requests.Session | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
         self._keys = KeyRegistry(
-            settings.trusted_clients, ttl=settings.jwks_cache_ttl_seconds,
+            settings.trusted_clients,
+            ttl=settings.jwks_cache_ttl_seconds,
             refresh_interval=settings.jwks_refresh_interval_seconds,
             failure_backoff=settings.jwks_failure_backoff_seconds,
-            fetch_timeout=settings.jwks_fetch_timeout_seconds, clock=clock, session=session,
+            fetch_timeout=settings.jwks_fetch_timeout_seconds,
+            clock=clock,
+            session=session,
         )
         self._replay = ReplayCache(settings.replay_cache_max_entries)
         self._wall_clock = wall_clock
@@ -121,11 +137,16 @@ class TokenVerifier:
     def _verified_payload(self, token: str, key: Any, alg: str, iss: str, kid: str) -> dict[str, Any]:
         try:
             return jwt.decode(
-                token, key, algorithms=[alg], leeway=self._settings.leeway_seconds,
+                token,
+                key,
+                algorithms=[alg],
+                leeway=self._settings.leeway_seconds,
                 options={
                     "require": ["iss", "aud", "exp", "iat", "jti"],
                     # Checked below with our own reason codes (aud needs URL normalisation).
-                    "verify_aud": False, "verify_iat": False, "verify_iss": False,
+                    "verify_aud": False,
+                    "verify_iat": False,
+                    "verify_iss": False,
                 },
             )
         except jwt.InvalidSignatureError:
@@ -143,8 +164,9 @@ class TokenVerifier:
         except jwt.InvalidTokenError:
             raise AuthFailure("invalid-claim", iss, kid) from None
 
-    def _checked_claims(self, payload: dict[str, Any], client: TrustedClient, audience: str,
-                        kid: str) -> VerifiedClient:
+    def _checked_claims(
+        self, payload: dict[str, Any], client: TrustedClient, audience: str, kid: str
+    ) -> VerifiedClient:
         iss = client.iss
         settings = self._settings
         now = self._wall_clock()
@@ -169,8 +191,12 @@ class TokenVerifier:
             raise AuthFailure("replay", iss, kid)
         sub = payload.get("sub")
         return VerifiedClient(
-            iss=iss, tenant=tenant if isinstance(tenant, str) else None, sub=sub if isinstance(sub, str) else None,
-            jti=jti, kid=kid, expires_at=int(exp),
+            iss=iss,
+            tenant=tenant if isinstance(tenant, str) else None,
+            sub=sub if isinstance(sub, str) else None,
+            jti=jti,
+            kid=kid,
+            expires_at=int(exp),
         )
 
 
@@ -260,7 +286,7 @@ def expected_audience(request: Request, settings: AuthSettings) -> str:
         path = request.scope.get("path", "")
         root_path = request.scope.get("root_path", "")
         if root_path and path.startswith(root_path):
-            path = path[len(root_path):]
+            path = path[len(root_path) :]
         return settings.external_base_url + path
     scheme = request.url.scheme
     host = request.headers.get("host") or request.url.netloc
@@ -291,17 +317,25 @@ class ClientAuthenticator:
     Build one per app at start-up (it loads static key files and owns the key and replay caches).
     """
 
-    def __init__(self, settings: AuthSettings, *, session: requests.Session | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 logger: logging.Logger = log) -> None:
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        logger: logging.Logger = log,
+    ) -> None:
         self.settings = settings
         self._log = logger
         self._verifier: TokenVerifier | None = None
         if not warn_if_disabled(logger, settings):
             self._verifier = TokenVerifier(settings, session=session, clock=clock, wall_clock=wall_clock)
             if not settings.trusted_clients:
-                logger.error("no trusted CDS Clients configured (SPINECDS_TRUSTED_CLIENTS_FILE): "
-                             "every call will be rejected with 401")
+                logger.error(
+                    "no trusted CDS Clients configured (SPINECDS_TRUSTED_CLIENTS_FILE): "
+                    "every call will be rejected with 401"
+                )
 
     def warn_if_disabled(self, logger: logging.Logger | None = None) -> bool:
         return warn_if_disabled(logger or self._log, self.settings)
@@ -316,13 +350,19 @@ class ClientAuthenticator:
             if len(authorizations) > 1:
                 raise AuthFailure("not-bearer")
             client = await run_in_threadpool(
-                self._verifier.verify, authorizations[0] if authorizations else None, audience,
+                self._verifier.verify,
+                authorizations[0] if authorizations else None,
+                audience,
             )
         except AuthFailure as failure:
             level = logging.INFO if failure.reason in ROUTINE_REASONS else logging.WARNING
             self._log.log(
-                level, "client authentication failed: reason=%s iss=%s kid=%s path=%s",
-                failure.reason, _for_log(failure.iss), _for_log(failure.kid), request.url.path,
+                level,
+                "client authentication failed: reason=%s iss=%s kid=%s path=%s",
+                failure.reason,
+                _for_log(failure.iss),
+                _for_log(failure.kid),
+                request.url.path,
                 extra={"auth_reason": failure.reason},
             )
             log_fields["auth"] = failure.reason

@@ -39,13 +39,16 @@ class TrustedClient(BaseModel):
 
     iss: str = Field(min_length=1, description="Exact `iss` claim value the EHR puts in its JWTs.")
     jku_allowlist: tuple[str, ...] = Field(
-        (), description="JWK Set URLs this EHR may name in the JWT header `jku`; nothing else is ever fetched.",
+        (),
+        description="JWK Set URLs this EHR may name in the JWT header `jku`; nothing else is ever fetched.",
     )
     jwks_file: Path | None = Field(
-        None, description="JWK Set file exchanged out of band; used for tokens without a `jku` header.",
+        None,
+        description="JWK Set file exchanged out of band; used for tokens without a `jku` header.",
     )
     tenant: str | None = Field(
-        None, description="When set, the JWT `tenant` claim must equal this value.",
+        None,
+        description="When set, the JWT `tenant` claim must equal this value.",
     )
 
     @field_validator("jku_allowlist")
@@ -54,7 +57,9 @@ class TrustedClient(BaseModel):
         for url in urls:
             parts = urlsplit(url)
             # Plain http would let anyone on the path swap the keys; loopback is allowed for local test rigs.
-            if not parts.netloc or not (parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))):
+            if not parts.netloc or not (
+                parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))
+            ):
                 raise ValueError(f"jku_allowlist entry {url!r} must be an absolute https:// URL")
         return urls
 
@@ -73,31 +78,41 @@ class AuthSettings(BaseSettings):
         description="Development only: SPINECDS_AUTH_ENABLED=false accepts every call without a token.",
     )
     trusted_clients_file: Path | None = Field(
-        None, description="JSON or YAML file listing the trusted clients (SPINECDS_TRUSTED_CLIENTS_FILE).",
+        None,
+        description="JSON or YAML file listing the trusted clients (SPINECDS_TRUSTED_CLIENTS_FILE).",
     )
     trusted_clients: tuple[TrustedClient, ...] = Field(
-        (), description="Filled from trusted_clients_file when that is set; tests pass it directly.",
+        (),
+        description="Filled from trusted_clients_file when that is set; tests pass it directly.",
     )
     external_base_url: str | None = Field(
         None,
         description="Public base URL of the service, e.g. https://cds.example.org; the JWT `aud` must be this "
-                    "plus the endpoint path. Unset: derived from the request.",
+        "plus the endpoint path. Unset: derived from the request.",
     )
     trust_proxy_headers: bool = Field(
-        False, description="Derive the expected `aud` from X-Forwarded-Proto/X-Forwarded-Host (behind a proxy).",
+        False,
+        description="Derive the expected `aud` from X-Forwarded-Proto/X-Forwarded-Host (behind a proxy).",
     )
     leeway_seconds: int = Field(60, ge=0, le=300, description="Clock skew tolerated on exp, iat and nbf.")
     max_token_lifetime_seconds: int = Field(
-        3600, ge=60,
+        3600,
+        ge=60,
         description="Tokens with exp - iat above this are refused, so the replay cache need not remember them long.",
     )
-    jwks_cache_ttl_seconds: float = Field(3600, gt=0, description="How long a fetched JWK Set is used before re-fetching.")
+    jwks_cache_ttl_seconds: float = Field(
+        3600, gt=0, description="How long a fetched JWK Set is used before re-fetching."
+    )
     jwks_refresh_interval_seconds: float = Field(
-        60, ge=0, description="At most one key refresh per issuer per this interval when a token names an unknown kid.",
+        60,
+        ge=0,
+        description="At most one key refresh per issuer per this interval when a token names an unknown kid.",
     )
     jwks_fetch_timeout_seconds: float = Field(2, gt=0, le=30, description="Timeout of one JWK Set fetch.")
     jwks_failure_backoff_seconds: float = Field(
-        10, ge=0, description="After a failed fetch, that URL is not tried again for this long.",
+        10,
+        ge=0,
+        description="After a failed fetch, that URL is not tried again for this long.",
     )
     replay_cache_max_entries: int = Field(100_000, ge=100, description="Most remembered `jti` values per process.")
 
@@ -141,7 +156,9 @@ def load_trusted_clients(path: Path) -> tuple[TrustedClient, ...]:
     try:
         data: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise AuthConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {error}") from error
+        raise AuthConfigError(
+            f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {error}"
+        ) from error
     if isinstance(data, dict):
         unknown = set(data) - {"trusted_clients"}
         if unknown:

@@ -66,7 +66,7 @@ class Suggestion(_Strict):
 
 class Link(_Strict):
     label: str = Field(min_length=1)
-    url: AbsoluteUrl   # smart links too: the spec's SMART launch URL is absolute
+    url: AbsoluteUrl  # smart links too: the spec's SMART launch URL is absolute
     type: Literal["absolute", "smart"]
     appContext: str | None = None
 

@@ -23,7 +23,7 @@ def _absolute(url: Any, base_url: str) -> Any:
 
 def prepare_card(raw: dict[str, Any], base_url: str) -> dict[str, Any]:
     card = dict(raw)
-    card.setdefault("uuid", str(uuid.uuid4()))   # every card gets one: feedback refers to it
+    card.setdefault("uuid", str(uuid.uuid4()))  # every card gets one: feedback refers to it
     card["suggestions"] = [
         {**s, "uuid": s.get("uuid") or str(uuid.uuid4())} if isinstance(s, dict) else s
         for s in card.get("suggestions") or []
@@ -55,10 +55,13 @@ def build_cards(raw_cards: list[dict[str, Any]], base_url: str) -> list[dict[str
             extension = (raw.get("extension") or {}).get("spinecds") or {}
             if not isinstance(extension, dict):
                 extension = {}
-            log.error("engine card violates the CDS Hooks card spec; dropped", extra={
-                "ruleId": extension.get("ruleId"),
-                "errors": [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)],
-            })
+            log.error(
+                "engine card violates the CDS Hooks card spec; dropped",
+                extra={
+                    "ruleId": extension.get("ruleId"),
+                    "errors": [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)],
+                },
+            )
             continue
         cards.append(strip_empty(card.model_dump(mode="json", exclude_none=True)))
     return cards

@@ -26,17 +26,17 @@ class FhirFetchError(Exception):
 
     def __init__(self, message: str, reason: str = "connect"):
         super().__init__(message)
-        self.reason = reason   # timeout | connect | http-status | bad-json: the metrics label
+        self.reason = reason  # timeout | connect | http-status | bad-json: the metrics label
 
 
-CallObserver = Callable[[float, "str | None"], None]   # (seconds, failure reason or None)
+CallObserver = Callable[[float, "str | None"], None]  # (seconds, failure reason or None)
 
 
 @dataclass
 class FetchResult:
     data: dict[str, Any]
     pages: int = 1
-    truncated: bool = False      # the page cap stopped us while a `next` link remained
+    truncated: bool = False  # the page cap stopped us while a `next` link remained
     calls: list[float] = field(default_factory=list)  # seconds per HTTP call
 
 
@@ -44,10 +44,10 @@ class FetchResult:
 class FhirClient:
     base_url: str
     access_token: str | None
-    deadline: float                 # time.monotonic() value by which everything must be done
+    deadline: float  # time.monotonic() value by which everything must be done
     connect_timeout: float = 1.0
     max_pages: int = 10
-    on_call: CallObserver | None = None   # told of every HTTP call, for the FHIR latency metrics
+    on_call: CallObserver | None = None  # told of every HTTP call, for the FHIR latency metrics
 
     def fetch(self, query: str) -> FetchResult:
         """GET `query` relative to the server base, following Bundle `next` links up to max_pages."""
@@ -81,8 +81,9 @@ class FhirClient:
     def _check_same_origin(self, url: str) -> None:
         base, other = urlsplit(self.base_url), urlsplit(url)
         if (base.scheme, base.netloc) != (other.scheme, other.netloc):
-            raise FhirFetchError("a next link points outside the FHIR server; not following it with the token",
-                                 "bad-json")
+            raise FhirFetchError(
+                "a next link points outside the FHIR server; not following it with the token", "bad-json"
+            )
 
     def _get(self, session: requests.Session, url: str, calls: list[float]) -> dict[str, Any]:
         remaining = self.deadline - time.monotonic()

@@ -35,8 +35,9 @@ def run_checks(checks: Mapping[str, ReadinessCheck]) -> tuple[bool, dict[str, st
             outcome = check()
         except Exception as error:  # noqa: BLE001 - a failing check means "not ready", never a 500
             # The exception type only: messages can carry connection strings or paths.
-            log.warning("readiness check failed with an exception", extra={"check": name,
-                                                                           "exception": type(error).__name__})
+            log.warning(
+                "readiness check failed with an exception", extra={"check": name, "exception": type(error).__name__}
+            )
             results[name] = f"error: {type(error).__name__}"
             continue
         if outcome is True:

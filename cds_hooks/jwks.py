@@ -127,7 +127,9 @@ class KeySource:
             except OSError as error:
                 raise KeySetUnavailable(f"{path}: cannot read JWK Set: {error.strerror}") from None
             except json.JSONDecodeError as error:
-                raise KeySetUnavailable(f"{path}: JWK Set is not valid JSON: line {error.lineno}: {error.msg}") from None
+                raise KeySetUnavailable(
+                    f"{path}: JWK Set is not valid JSON: line {error.lineno}: {error.msg}"
+                ) from None
 
         return cls(str(path), load)
 
@@ -136,8 +138,9 @@ class KeySource:
         def load() -> Any:
             try:
                 # No redirects: the allowlist names the exact URL, a redirect would fetch something else.
-                with session.get(url, timeout=timeout, allow_redirects=False, stream=True,
-                                 headers={"Accept": "application/json"}) as response:
+                with session.get(
+                    url, timeout=timeout, allow_redirects=False, stream=True, headers={"Accept": "application/json"}
+                ) as response:
                     if response.status_code != 200:
                         raise KeySetUnavailable(f"{url}: HTTP {response.status_code}")
                     body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
@@ -164,9 +167,17 @@ class KeySource:
 class IssuerKeys:
     """The key sources of one trusted issuer, with the per-issuer refresh throttle."""
 
-    def __init__(self, iss: str, jwks_file: KeySource | None, jku_sources: dict[str, KeySource], *,
-                 ttl: float, refresh_interval: float, failure_backoff: float,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        iss: str,
+        jwks_file: KeySource | None,
+        jku_sources: dict[str, KeySource],
+        *,
+        ttl: float,
+        refresh_interval: float,
+        failure_backoff: float,
+        clock: Callable[[], float],
+    ) -> None:
         self.iss = iss
         self.jwks_file = jwks_file
         self.jku_sources = jku_sources
@@ -247,9 +258,17 @@ def _lookup(sources: Iterable[KeySource], kid: str) -> PublicKey | None:
 class KeyRegistry:
     """IssuerKeys for every trusted client; the only place that fetches anything over the network."""
 
-    def __init__(self, clients: Iterable[TrustedClient], *, ttl: float, refresh_interval: float, failure_backoff: float,
-                 fetch_timeout: float, clock: Callable[[], float] = time.monotonic,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        clients: Iterable[TrustedClient],
+        *,
+        ttl: float,
+        refresh_interval: float,
+        failure_backoff: float,
+        fetch_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+        session: requests.Session | None = None,
+    ) -> None:
         self._session = session or requests.Session()
         self._issuers: dict[str, IssuerKeys] = {}
         for client in clients:
@@ -262,8 +281,13 @@ class KeyRegistry:
                     raise AuthConfigError(f"trusted client {client.iss!r}: {error}") from None
             jku_sources = {url: KeySource.from_url(url, fetch_timeout, self._session) for url in client.jku_allowlist}
             self._issuers[client.iss] = IssuerKeys(
-                client.iss, jwks_file, jku_sources, ttl=ttl, refresh_interval=refresh_interval,
-                failure_backoff=failure_backoff, clock=clock,
+                client.iss,
+                jwks_file,
+                jku_sources,
+                ttl=ttl,
+                refresh_interval=refresh_interval,
+                failure_backoff=failure_backoff,
+                clock=clock,
             )
 
     def for_issuer(self, iss: str) -> IssuerKeys | None:

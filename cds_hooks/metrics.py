@@ -66,44 +66,73 @@ class ServiceMetrics:
         self.hook_duration = Histogram(
             "hook_request_duration_seconds",
             "Time to answer one CDS Hooks service call, prefetch and FHIR fetches included.",
-            ["service_id", "hook"], namespace=NAMESPACE, buckets=LATENCY_BUCKETS_SECONDS, registry=reg,
+            ["service_id", "hook"],
+            namespace=NAMESPACE,
+            buckets=LATENCY_BUCKETS_SECONDS,
+            registry=reg,
         )
         self.cards = Counter(
-            "cards", "Cards returned, by the rule that produced them and their indicator.",
-            ["rule_id", "indicator"], namespace=NAMESPACE, registry=reg,
+            "cards",
+            "Cards returned, by the rule that produced them and their indicator.",
+            ["rule_id", "indicator"],
+            namespace=NAMESPACE,
+            registry=reg,
         )
         self.prefetch_keys = Counter(
-            "prefetch_keys", "Prefetch template keys by how their data was obtained: prefetched by the client, "
+            "prefetch_keys",
+            "Prefetch template keys by how their data was obtained: prefetched by the client, "
             "null (client has no data), fetched from the FHIR server, or failed to fetch.",
-            ["key", "outcome"], namespace=NAMESPACE, registry=reg,
+            ["key", "outcome"],
+            namespace=NAMESPACE,
+            registry=reg,
         )
         self.precondition_failed = Counter(
-            "precondition_failed_responses", "412 responses: required data was neither prefetched nor fetchable.",
-            ["service_id"], namespace=NAMESPACE, registry=reg,
+            "precondition_failed_responses",
+            "412 responses: required data was neither prefetched nor fetchable.",
+            ["service_id"],
+            namespace=NAMESPACE,
+            registry=reg,
         )
         self.fhir_duration = Histogram(
-            "fhir_request_duration_seconds", "Time of one HTTP call to the EHR's FHIR server (prefetch fallback).",
-            namespace=NAMESPACE, buckets=LATENCY_BUCKETS_SECONDS, registry=reg,
+            "fhir_request_duration_seconds",
+            "Time of one HTTP call to the EHR's FHIR server (prefetch fallback).",
+            namespace=NAMESPACE,
+            buckets=LATENCY_BUCKETS_SECONDS,
+            registry=reg,
         )
         self.fhir_failures = Counter(
-            "fhir_request_failures", "Failed FHIR server calls by reason.",
-            ["reason"], namespace=NAMESPACE, registry=reg,
+            "fhir_request_failures",
+            "Failed FHIR server calls by reason.",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=reg,
         )
         self.rule_reloads = Counter(
-            "rule_reloads", "Rule reload attempts; a failed reload keeps the previous rules serving.",
-            ["result"], namespace=NAMESPACE, registry=reg,
+            "rule_reloads",
+            "Rule reload attempts; a failed reload keeps the previous rules serving.",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=reg,
         )
         self.feedback = Counter(
-            "feedback", "CDS Hooks feedback items by rule and outcome (accepted or overridden).",
-            ["rule_id", "outcome"], namespace=NAMESPACE, registry=reg,
+            "feedback",
+            "CDS Hooks feedback items by rule and outcome (accepted or overridden).",
+            ["rule_id", "outcome"],
+            namespace=NAMESPACE,
+            registry=reg,
         )
         self.audit_lost = Counter(
-            "audit_records_lost", "Evaluation audit records that could not be written (database unavailable).",
-            namespace=NAMESPACE, registry=reg,
+            "audit_records_lost",
+            "Evaluation audit records that could not be written (database unavailable).",
+            namespace=NAMESPACE,
+            registry=reg,
         )
         self.evaluations_in_flight = Gauge(
-            "engine_evaluations_in_flight", "Rule engine evaluations running or waiting for the engine lock.",
-            namespace=NAMESPACE, registry=reg, multiprocess_mode="livesum",
+            "engine_evaluations_in_flight",
+            "Rule engine evaluations running or waiting for the engine lock.",
+            namespace=NAMESPACE,
+            registry=reg,
+            multiprocess_mode="livesum",
         )
         # Pre-create the label combinations that are known in advance, so a dashboard shows 0 instead
         # of "no data" before the first reload, failure or feedback.
@@ -185,7 +214,6 @@ def metrics_router(metrics: ServiceMetrics) -> APIRouter:
     def scrape() -> Response:
         # A plain `def`: FastAPI runs it in the thread pool, so reading the multiprocess files never
         # blocks the event loop.
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST,
-                        headers={"Cache-Control": "no-store"})
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     return router

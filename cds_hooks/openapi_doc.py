@@ -28,16 +28,27 @@ HOOK_EXAMPLE: dict[str, Any] = {
     "prefetch": {"patient": {"resourceType": "Patient", "id": "example", "gender": "female"}},
 }
 FEEDBACK_EXAMPLE: dict[str, Any] = {
-    "feedback": [{"card": "9368d37b-283f-44a0-93ea-547cebab93ed", "outcome": "accepted",
-                  "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
-                  "outcomeTimestamp": "2026-03-02T09:31:00Z"}],
+    "feedback": [
+        {
+            "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+            "outcome": "accepted",
+            "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
+            "outcomeTimestamp": "2026-03-02T09:31:00Z",
+        }
+    ],
 }
 
 
 def request_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
     """`openapi_extra` for a route that parses `model` from the raw JSON body."""
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": REF_TEMPLATE.format(model=model.__name__)}, "example": example}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=model.__name__)}, "example": example}
+            },
+        }
+    }
 
 
 def install_component_schemas(app: FastAPI, path_values: dict[str, list[str]]) -> None:
@@ -49,8 +60,9 @@ def install_component_schemas(app: FastAPI, path_values: dict[str, list[str]]) -
         if app.openapi_schema is not None:
             return app.openapi_schema
         document = generate()
-        _, definitions = models_json_schema([(model, "validation") for model in DOCUMENTED_MODELS],
-                                            ref_template=REF_TEMPLATE)
+        _, definitions = models_json_schema(
+            [(model, "validation") for model in DOCUMENTED_MODELS], ref_template=REF_TEMPLATE
+        )
         document.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
         for operations in document.get("paths", {}).values():
             for operation in operations.values():

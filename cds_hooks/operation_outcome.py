@@ -10,7 +10,11 @@ FHIR_JSON = "application/fhir+json"
 
 
 def operation_outcome(
-    code: str, diagnostics: str, *, severity: str = "error", expression: list[str] | None = None,
+    code: str,
+    diagnostics: str,
+    *,
+    severity: str = "error",
+    expression: list[str] | None = None,
 ) -> dict[str, Any]:
     issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": diagnostics}
     if expression:
@@ -25,11 +29,20 @@ def outcome_with_issues(issues: list[dict[str, Any]]) -> dict[str, Any]:
 class ApiError(Exception):
     """An error answered with `status` and an OperationOutcome; raised anywhere in request handling."""
 
-    def __init__(self, status: int, code: str, diagnostics: str, *, expression: list[str] | None = None,
-                 issues: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        diagnostics: str,
+        *,
+        expression: list[str] | None = None,
+        issues: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(diagnostics)
         self.status = status
-        self.body = outcome_with_issues(issues) if issues else operation_outcome(code, diagnostics, expression=expression)
+        self.body = (
+            outcome_with_issues(issues) if issues else operation_outcome(code, diagnostics, expression=expression)
+        )
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body, status_code=self.status, media_type=FHIR_JSON)

@@ -37,7 +37,7 @@ MAX_FETCH_THREADS = 8
 
 @dataclass
 class ResolvedPrefetch:
-    data: dict[str, dict[str, Any] | None]            # key -> resource / Bundle, or None for "no data"
+    data: dict[str, dict[str, Any] | None]  # key -> resource / Bundle, or None for "no data"
     fetched: list[str] = field(default_factory=list)  # keys fetched from the FHIR server
     notes: list[dict[str, Any]] = field(default_factory=list)  # data-quality notes (no patient data)
 
@@ -80,11 +80,17 @@ def classify(request: HookRequest, templates: dict[str, str]) -> tuple[dict[str,
         if value is None:
             usable[key] = None
         elif not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-            raise ApiError(400, "invalid", f"prefetch.{key} must be a FHIR resource, a Bundle or null",
-                           expression=[f"prefetch.{key}"])
+            raise ApiError(
+                400,
+                "invalid",
+                f"prefetch.{key} must be a FHIR resource, a Bundle or null",
+                expression=[f"prefetch.{key}"],
+            )
         elif value["resourceType"] == "OperationOutcome":
-            log.warning("prefetch key replaced by an OperationOutcome; fetching it instead",
-                        extra={"prefetch_key": key, "issue_codes": _issue_codes(value)})
+            log.warning(
+                "prefetch key replaced by an OperationOutcome; fetching it instead",
+                extra={"prefetch_key": key, "issue_codes": _issue_codes(value)},
+            )
             missing.append(key)
         else:
             usable[key] = value
@@ -97,22 +103,35 @@ def resolve_prefetched(request: HookRequest, templates: dict[str, str]) -> Resol
     return None if missing else ResolvedPrefetch(data=usable)
 
 
-def resolve(request: HookRequest, templates: dict[str, str], *, budget_seconds: float,
-            connect_timeout: float, max_pages: int, on_call: CallObserver | None = None) -> ResolvedPrefetch:
+def resolve(
+    request: HookRequest,
+    templates: dict[str, str],
+    *,
+    budget_seconds: float,
+    connect_timeout: float,
+    max_pages: int,
+    on_call: CallObserver | None = None,
+) -> ResolvedPrefetch:
     """Blocking: call it from a worker thread (FastAPI's threadpool), never on the event loop."""
     usable, missing = classify(request, templates)
     resolved = ResolvedPrefetch(data=usable)
     if not missing:
         return resolved
     if request.fhirServer is None:
-        raise ApiError(412, "not-found",
-                       f"prefetch {sorted(missing)} not provided and no fhirServer to fetch it from",
-                       expression=[f"prefetch.{key}" for key in missing])
+        raise ApiError(
+            412,
+            "not-found",
+            f"prefetch {sorted(missing)} not provided and no fhirServer to fetch it from",
+            expression=[f"prefetch.{key}" for key in missing],
+        )
     deadline = time.monotonic() + budget_seconds
     client = FhirClient(
         base_url=str(request.fhirServer),
         access_token=request.fhirAuthorization.access_token if request.fhirAuthorization else None,
-        deadline=deadline, connect_timeout=connect_timeout, max_pages=max_pages, on_call=on_call,
+        deadline=deadline,
+        connect_timeout=connect_timeout,
+        max_pages=max_pages,
+        on_call=on_call,
     )
     try:
         queries = {key: render_template(templates[key], request.context) for key in missing}
@@ -133,18 +152,23 @@ def resolve(request: HookRequest, templates: dict[str, str], *, budget_seconds: 
         if pending and not failures:
             failures = [(futures[f], FhirFetchError("FHIR time budget exhausted")) for f in pending]
         if failures:
-            issues = [operation_outcome("exception", f"prefetch.{key}: {_safe_message(err)}")["issue"][0]
-                      for key, err in sorted(failures, key=lambda f: f[0])]
+            issues = [
+                operation_outcome("exception", f"prefetch.{key}: {_safe_message(err)}")["issue"][0]
+                for key, err in sorted(failures, key=lambda f: f[0])
+            ]
             log.warning("FHIR fallback fetch failed", extra={"failed_keys": sorted(k for k, _ in failures)})
-            raise ApiError(412, "exception", "required data could not be fetched from the FHIR server",
-                           issues=issues)
+            raise ApiError(412, "exception", "required data could not be fetched from the FHIR server", issues=issues)
         for future, key in futures.items():
             result: FetchResult = future.result()
             resolved.data[key] = result.data
             resolved.fetched.append(key)
             if result.truncated:
-                resolved.notes.append({"resource": f"prefetch/{key}",
-                                       "issue": f"search truncated after {result.pages} pages; older data not read"})
+                resolved.notes.append(
+                    {
+                        "resource": f"prefetch/{key}",
+                        "issue": f"search truncated after {result.pages} pages; older data not read",
+                    }
+                )
         return resolved
     finally:
         for future in futures:

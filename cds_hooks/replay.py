@@ -35,8 +35,11 @@ class ReplayCache:
                 # Only signed tokens of trusted issuers get here, so filling the cache means a trusted
                 # EHR sends more than max_entries calls per token lifetime: drop the soonest to expire.
                 if not self._warned_full:
-                    log.warning("replay cache full (%d entries): evicting the soonest-expiring jti; "
-                                "raise SPINECDS_REPLAY_CACHE_MAX_ENTRIES", self._max_entries)
+                    log.warning(
+                        "replay cache full (%d entries): evicting the soonest-expiring jti; "
+                        "raise SPINECDS_REPLAY_CACHE_MAX_ENTRIES",
+                        self._max_entries,
+                    )
                     self._warned_full = True
                 self._evict_one()
             self._expiry[key] = remember_until

@@ -22,18 +22,26 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         None,
         description="PostgreSQL instead of SQLite: a libpq URL `postgresql://user:password@host:5432/dbname` "
-                    "(needs the `postgres` extra). Secret: never logged or shown in reprs.",
+        "(needs the `postgres` extra). Secret: never logged or shown in reprs.",
     )
     fhir_timeout_seconds: float = Field(
-        2.5, gt=0, le=60,
+        2.5,
+        gt=0,
+        le=60,
         description="Total time budget for all FHIR server calls of one hook request (fallback when prefetch "
-                    "is absent). Past it the service answers 412.",
+        "is absent). Past it the service answers 412.",
     )
     fhir_connect_timeout_seconds: float = Field(
-        1.0, gt=0, le=30, description="TCP connect timeout per FHIR call (capped by what is left of the budget).",
+        1.0,
+        gt=0,
+        le=30,
+        description="TCP connect timeout per FHIR call (capped by what is left of the budget).",
     )
     fhir_max_pages: int = Field(
-        10, ge=1, le=100, description="Most Bundle pages followed (link relation `next`) per prefetch key.",
+        10,
+        ge=1,
+        le=100,
+        description="Most Bundle pages followed (link relation `next`) per prefetch key.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],
@@ -42,33 +50,37 @@ class Settings(BaseSettings):
     external_base_url: AnyHttpUrl | None = Field(
         None,
         description="Public base URL of this service (behind a reverse proxy) used to make relative card "
-                    "links absolute; default: the URL the request came in on.",
+        "links absolute; default: the URL the request came in on.",
     )
     allow_trace: bool = Field(
         False,
         description="Development only: honour the `X-SpineCDS-Trace: true` request header and return the "
-                    "engine's rule trace in the response's extension.spinecds.trace.",
+        "engine's rule trace in the response's extension.spinecds.trace.",
     )
     try_page: bool = Field(
         False,
         description="Development and demos: serve the try-it page at `/` and its synthetic-patient endpoints "
-                    "`/try/...` (no authentication, synthetic data only). `make serve` turns it on; keep it off "
-                    "in production.",
+        "`/try/...` (no authentication, synthetic data only). `make serve` turns it on; keep it off "
+        "in production.",
     )
     max_body_bytes: int = Field(
-        5 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger bodies get 413.",
+        5 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted; larger bodies get 413.",
     )
     rules_watch: bool = Field(
         False,
         description="Watch rules/ and hot-reload after an edit (the new rules must pass every case first); "
-                    "`kill -HUP <pid>` reloads on demand either way.",
+        "`kill -HUP <pid>` reloads on demand either way.",
     )
     rules_watch_interval_seconds: float = Field(2.0, gt=0, description="How often the rules watcher looks.")
     log_level: str = Field("INFO", description="stdlib logging level of the JSON-lines log on stderr.")
     max_json_depth: int = Field(
-        64, ge=8, le=1000,
+        64,
+        ge=8,
+        le=1000,
         description="Deepest nesting of JSON arrays/objects accepted in a request body; deeper bodies get 400 "
-                    "(CDS Hooks requests with FHIR resources need about 15).",
+        "(CDS Hooks requests with FHIR resources need about 15).",
     )
 
     @field_validator("database_url", mode="after")

@@ -84,7 +84,10 @@ def feedback_row(service_id: str, item: dict[str, Any], received_at: datetime) -
     """The feedback table's columns (after `id`) for one spec-shaped feedback item."""
     override = item.get("overrideReason") or {}
     return (
-        service_id, item["card"], item["outcome"], item["outcomeTimestamp"],
+        service_id,
+        item["card"],
+        item["outcome"],
+        item["outcomeTimestamp"],
         _json_or_none([s["id"] for s in item.get("acceptedSuggestions") or []]),
         json.dumps(override["reason"]) if override.get("reason") else None,
         override.get("userComment"),
@@ -95,8 +98,11 @@ def feedback_row(service_id: str, item: dict[str, Any], received_at: datetime) -
 def feedback_item(row: Mapping[str, Any]) -> dict[str, Any]:
     """A stored feedback row back in spec shape (plus serviceId and receivedAt)."""
     item: dict[str, Any] = {
-        "serviceId": row["service_id"], "card": row["card_uuid"], "outcome": row["outcome"],
-        "outcomeTimestamp": row["outcome_timestamp"], "receivedAt": row["received_at"],
+        "serviceId": row["service_id"],
+        "card": row["card_uuid"],
+        "outcome": row["outcome"],
+        "outcomeTimestamp": row["outcome_timestamp"],
+        "receivedAt": row["received_at"],
     }
     accepted = json.loads(row["accepted_suggestions"] or "[]")
     if accepted:
@@ -112,13 +118,18 @@ def feedback_item(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def evaluation_item(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"evaluatedAt": row["evaluated_at"], "hookInstance": row["hook_instance"],
-            "serviceId": row["service_id"], "fired": json.loads(row["fired"]),
-            "cardUuids": json.loads(row["card_uuids"])}
+    return {
+        "evaluatedAt": row["evaluated_at"],
+        "hookInstance": row["hook_instance"],
+        "serviceId": row["service_id"],
+        "fired": json.loads(row["fired"]),
+        "cardUuids": json.loads(row["card_uuids"]),
+    }
 
 
-def card_rows(evaluated_at: datetime, hook_instance: str,
-              card_rules: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str, str, str]]:
+def card_rows(
+    evaluated_at: datetime, hook_instance: str, card_rules: Sequence[tuple[str, str, str]]
+) -> list[tuple[str, str, str, str, str]]:
     return [(uuid, rule_id, version, hook_instance, evaluated_at.isoformat()) for uuid, rule_id, version in card_rules]
 
 
@@ -128,9 +139,15 @@ class Store(Protocol):
 
     def list_feedback(self, service_id: str | None = None) -> list[dict[str, Any]]: ...
 
-    def record_evaluation(self, evaluated_at: datetime, hook_instance: str, service_id: str,
-                          fired: list[dict[str, Any]], card_uuids: list[str],
-                          card_rules: Sequence[tuple[str, str, str]] = ()) -> None: ...
+    def record_evaluation(
+        self,
+        evaluated_at: datetime,
+        hook_instance: str,
+        service_id: str,
+        fired: list[dict[str, Any]],
+        card_uuids: list[str],
+        card_rules: Sequence[tuple[str, str, str]] = (),
+    ) -> None: ...
 
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
         """(rule id, rule version) of a card this service returned, for feedback and audits."""
@@ -140,7 +157,6 @@ class Store(Protocol):
     def list_evaluations(self, hook_instance: str | None = None) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
-
 
     def schema_version(self) -> int:
         """The migration version the database is at (SCHEMA_VERSION once opened by this code)."""
@@ -167,12 +183,14 @@ def open_store(settings: Settings) -> Store:
 
 def _sqlite_errors(method: Callable[P, R]) -> Callable[P, R]:
     """Driver and file-system errors become StoreError (the service's 503); bugs stay what they are."""
+
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
         except (sqlite3.Error, OSError) as error:
             raise StoreError(f"SQLite store unavailable: {type(error).__name__}") from error
+
     return wrapper
 
 
@@ -193,8 +211,7 @@ class SqliteStore:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
-                                         check_same_thread=False)
+            connection = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA busy_timeout=5000")
             connection.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
@@ -221,7 +238,8 @@ class SqliteStore:
                 connection.execute("INSERT INTO schema_version (version) VALUES (1)")
             if version > SCHEMA_VERSION:
                 raise SchemaVersionError(
-                    f"{self.path}: schema version {version} is newer than this code ({SCHEMA_VERSION})")
+                    f"{self.path}: schema version {version} is newer than this code ({SCHEMA_VERSION})"
+                )
             while version < SCHEMA_VERSION:
                 for statement in statements(MIGRATIONS[version]):
                     connection.execute(statement)
@@ -260,9 +278,15 @@ class SqliteStore:
         return [feedback_item(row) for row in rows]
 
     @_sqlite_errors
-    def record_evaluation(self, evaluated_at: datetime, hook_instance: str, service_id: str,
-                          fired: list[dict[str, Any]], card_uuids: list[str],
-                          card_rules: Sequence[tuple[str, str, str]] = ()) -> None:
+    def record_evaluation(
+        self,
+        evaluated_at: datetime,
+        hook_instance: str,
+        service_id: str,
+        fired: list[dict[str, Any]],
+        card_uuids: list[str],
+        card_rules: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
         connection = self._connection()
         with self._write_lock:
             # Audit rows: WAL + NORMAL survives any process crash; only a power cut may lose the
@@ -288,8 +312,11 @@ class SqliteStore:
 
     @_sqlite_errors
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
-        row = self._connection().execute(
-            "SELECT rule_id, rule_version FROM card WHERE card_uuid = ?", (card_uuid,)).fetchone()
+        row = (
+            self._connection()
+            .execute("SELECT rule_id, rule_version FROM card WHERE card_uuid = ?", (card_uuid,))
+            .fetchone()
+        )
         return (row["rule_id"], row["rule_version"]) if row else None
 
     @_sqlite_errors

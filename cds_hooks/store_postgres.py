@@ -46,18 +46,28 @@ _MIGRATION_LOCK_KEY = 0x5B1_4ECD5
 def _postgres_errors(method: Callable[P, R]) -> Callable[P, R]:
     """Driver and pool errors become StoreError (the service's 503); bugs stay what they are.
     Only the error type goes into the message: psycopg messages can quote the host and user."""
+
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
         except psycopg.Error as error:  # psycopg_pool's PoolTimeout is one too
             raise StoreError(f"PostgreSQL store unavailable: {type(error).__name__}") from error
+
     return wrapper
 
 
 class PostgresStore:
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0,
-                 connect_timeout: float = 3.0, ping_timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 5.0,
+        connect_timeout: float = 3.0,
+        ping_timeout: float = 1.0,
+    ) -> None:
         """`timeout`: longest wait for a pooled connection before the call fails with StoreError
         (feedback answers 503 then). `ping_timeout`: the same for /ready, which probes call often."""
         self._url = url
@@ -74,11 +84,15 @@ class PostgresStore:
         with self._lock:
             if self._pool is None:
                 self._pool = ConnectionPool(
-                    self._url, min_size=self._min_size, max_size=self._max_size, timeout=self._timeout,
+                    self._url,
+                    min_size=self._min_size,
+                    max_size=self._max_size,
+                    timeout=self._timeout,
                     kwargs={"row_factory": dict_row, "connect_timeout": max(1, round(self._connect_timeout))},
                     # A connection broken by a database restart is replaced instead of failing a request.
                     check=ConnectionPool.check_connection,
-                    name="spinecds-store", open=True,
+                    name="spinecds-store",
+                    open=True,
                 )
             if not self._migrated:
                 with self._pool.connection() as connection:
@@ -103,7 +117,8 @@ class PostgresStore:
                 connection.execute("INSERT INTO schema_version (version) VALUES (1)")
             if version > SCHEMA_VERSION:
                 raise SchemaVersionError(
-                    f"PostgreSQL store: schema version {version} is newer than this code ({SCHEMA_VERSION})")
+                    f"PostgreSQL store: schema version {version} is newer than this code ({SCHEMA_VERSION})"
+                )
             while version < SCHEMA_VERSION:
                 for statement in statements(MIGRATIONS[version]):
                     connection.execute(statement)
@@ -132,9 +147,15 @@ class PostgresStore:
         return [feedback_item(row) for row in rows]
 
     @_postgres_errors
-    def record_evaluation(self, evaluated_at: datetime, hook_instance: str, service_id: str,
-                          fired: list[dict[str, Any]], card_uuids: list[str],
-                          card_rules: Sequence[tuple[str, str, str]] = ()) -> None:
+    def record_evaluation(
+        self,
+        evaluated_at: datetime,
+        hook_instance: str,
+        service_id: str,
+        fired: list[dict[str, Any]],
+        card_uuids: list[str],
+        card_rules: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
         with self._transaction() as connection, connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) "
@@ -156,7 +177,8 @@ class PostgresStore:
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
         with self._transaction() as connection:
             row = connection.execute(
-                "SELECT rule_id, rule_version FROM card WHERE card_uuid = %s", (card_uuid,)).fetchone()
+                "SELECT rule_id, rule_version FROM card WHERE card_uuid = %s", (card_uuid,)
+            ).fetchone()
         return (row["rule_id"], row["rule_version"]) if row else None
 
     @_postgres_errors

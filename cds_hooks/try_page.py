@@ -66,12 +66,16 @@ def install_try_page(app: FastAPI) -> None:
         listed = []
         for desc in patients.descriptions():
             expect = desc.get("expect") or {}
-            listed.append({
-                "id": patients.ID_PREFIX + desc["id"],
-                "name": desc.get("name"), "gender": desc.get("gender"), "age": desc.get("age"),
-                "story": " ".join(str(desc.get("story", "")).split()),
-                "expectedCards": [patients.describe_card(card) for card in expect.get("cards") or []],
-            })
+            listed.append(
+                {
+                    "id": patients.ID_PREFIX + desc["id"],
+                    "name": desc.get("name"),
+                    "gender": desc.get("gender"),
+                    "age": desc.get("age"),
+                    "story": " ".join(str(desc.get("story", "")).split()),
+                    "expectedCards": [patients.describe_card(card) for card in expect.get("cards") or []],
+                }
+            )
         return JSONResponse({"patients": listed})
 
     @router.get("/try/orders")
@@ -79,25 +83,37 @@ def install_try_page(app: FastAPI) -> None:
         listed = []
         for name, path in order_files.items():
             resource = json.loads(path.read_text(encoding="utf-8"))
-            listed.append({"id": name, "text": (resource.get("code") or {}).get("text") or name,
-                           "priority": resource.get("priority")})
+            listed.append(
+                {
+                    "id": name,
+                    "text": (resource.get("code") or {}).get("text") or name,
+                    "priority": resource.get("priority"),
+                }
+            )
         return JSONResponse({"orders": listed})
 
     @router.get("/try/patients/{patient_id}/request")
-    async def hook_request(patient_id: str, hook: str = Query("patient-view"), order: str | None = Query(None),
-                           now: datetime = Depends(get_now)) -> JSONResponse:
+    async def hook_request(
+        patient_id: str,
+        hook: str = Query("patient-view"),
+        order: str | None = Query(None),
+        now: datetime = Depends(get_now),
+    ) -> JSONResponse:
         service = _service_for(hook)
         try:
             desc = patients.description(patient_id)
         except KeyError:
-            raise ApiError(404, "not-found",
-                           f"unknown synthetic patient '{patient_id}'; see GET /try/patients") from None
+            raise ApiError(
+                404, "not-found", f"unknown synthetic patient '{patient_id}'; see GET /try/patients"
+            ) from None
         if order is not None and order not in order_files:
-            raise ApiError(400, "invalid", f"unknown draft order '{order}'; one of: {', '.join(order_files)}",
-                           expression=["order"])
+            raise ApiError(
+                400, "invalid", f"unknown draft order '{order}'; one of: {', '.join(order_files)}", expression=["order"]
+            )
         if order is not None and hook not in hook_client.ORDER_HOOKS:
-            raise ApiError(400, "invalid", f"a draft order applies to order-select / order-sign, not {hook}",
-                           expression=["order"])
+            raise ApiError(
+                400, "invalid", f"a draft order applies to order-select / order-sign, not {hook}", expression=["order"]
+            )
         pid = patients.ID_PREFIX + desc["id"]
         resources = patients.build_resources(pid, now)
         context = {"userId": hook_client.SANDBOX_USER, "patientId": pid}
@@ -111,8 +127,14 @@ def install_try_page(app: FastAPI) -> None:
                 except ValueError:
                     continue
         request = hook_client.build_request(
-            hook, pid, now=now, prefetch=prefetch, fhir_server=None, fhir_token=None,
-            draft_order_file=str(order_files[order]) if order else None)
+            hook,
+            pid,
+            now=now,
+            prefetch=prefetch,
+            fhir_server=None,
+            fhir_token=None,
+            draft_order_file=str(order_files[order]) if order else None,
+        )
         # The body is the request itself (curl it, POST it); the service to call travels in a header.
         return JSONResponse(request, headers={SERVICE_HEADER: service["id"]})
 

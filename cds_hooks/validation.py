@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
-
-import orjson
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from .operation_outcome import ApiError
@@ -35,8 +33,14 @@ def issues_from(error: ValidationError, prefix: str = "") -> list[dict[str, Any]
         # Model-level validators report loc (); the message says what is wrong.
         path = field_path(prefix, tuple(item["loc"]))
         message = item["msg"].removeprefix("Value error, ")
-        issues.append({"severity": "error", "code": "required" if item["type"] == "missing" else "invalid",
-                       "diagnostics": f"{path}: {message}", "expression": [path]})
+        issues.append(
+            {
+                "severity": "error",
+                "code": "required" if item["type"] == "missing" else "invalid",
+                "diagnostics": f"{path}: {message}",
+                "expression": [path],
+            }
+        )
     return issues
 
 

@@ -29,22 +29,22 @@ log = logging.getLogger("spinecds.engine")
 
 @dataclass(frozen=True)
 class EvaluationRequest:
-    hook: str                                   # patient-view | order-select | order-sign
+    hook: str  # patient-view | order-select | order-sign
     hook_instance: str
     patient_id: str
-    resources: list[dict[str, Any]]             # raw FHIR R4 JSON resources (bundles flattened)
-    now: datetime                               # timezone-aware; the engine never reads the clock
+    resources: list[dict[str, Any]]  # raw FHIR R4 JSON resources (bundles flattened)
+    now: datetime  # timezone-aware; the engine never reads the clock
     draft_orders: list[dict[str, Any]] = field(default_factory=list)  # raw resources of context.draftOrders
-    selections: list[str] = field(default_factory=list)               # "ServiceRequest/id" (order-select)
+    selections: list[str] = field(default_factory=list)  # "ServiceRequest/id" (order-select)
     want_trace: bool = False
-    base_url: str = ""                          # the service's external base URL, for absolute links
+    base_url: str = ""  # the service's external base URL, for absolute links
 
 
 @dataclass
 class EvaluationResult:
-    cards: list[dict[str, Any]]                 # CDS Hooks 2.0 card JSON, spec-shaped, no nulls
+    cards: list[dict[str, Any]]  # CDS Hooks 2.0 card JSON, spec-shaped, no nulls
     data_quality: list[dict[str, Any]] = field(default_factory=list)  # {"resource": "Observation/x", "issue": "..."}
-    fired: list[dict[str, Any]] = field(default_factory=list)         # {"ruleId", "ruleVersion", "outcome"}
+    fired: list[dict[str, Any]] = field(default_factory=list)  # {"ruleId", "ruleVersion", "outcome"}
     trace: dict[str, Any] | None = None
 
 
@@ -73,13 +73,23 @@ class Engine:
         )
         extra = {"service.base_url": request.base_url.rstrip("/")}
         decision = decide(self.compiled, self.runner if use_durable else None, facts, extra, request.want_trace)
-        cards = build_cards(decision.fired, decision.published, request.now, request.hook_instance,
-                            request.base_url, facts.order_resources)
+        cards = build_cards(
+            decision.fired,
+            decision.published,
+            request.now,
+            request.hook_instance,
+            request.base_url,
+            facts.order_resources,
+        )
         if facts.data_quality:
             _note_unused_data(cards, facts.data_quality)
         fired = [
-            {"ruleId": item.outcome.rule.id, "ruleVersion": item.outcome.rule.version,
-             "outcome": item.value, "outcomeId": item.outcome.outcome.id}
+            {
+                "ruleId": item.outcome.rule.id,
+                "ruleVersion": item.outcome.rule.version,
+                "outcome": item.value,
+                "outcomeId": item.outcome.outcome.id,
+            }
             for item in decision.fired
         ]
         trace = None

@@ -25,18 +25,27 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def build_cards(fired: list[Fired], published: dict[str, Any], now: datetime, hook_instance: str,
-                base_url: str, order_resources: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    cards = [
-        _build_card(item, published, now, hook_instance, base_url, order_resources) for item in fired
-    ]
+def build_cards(
+    fired: list[Fired],
+    published: dict[str, Any],
+    now: datetime,
+    hook_instance: str,
+    base_url: str,
+    order_resources: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    cards = [_build_card(item, published, now, hook_instance, base_url, order_resources) for item in fired]
     # Critical first; ties in rule id order so the same input always gives the same response.
-    return sorted(cards, key=lambda card: (INDICATOR_RANK[card["indicator"]],
-                                           card["extension"]["spinecds"]["ruleId"]))
+    return sorted(cards, key=lambda card: (INDICATOR_RANK[card["indicator"]], card["extension"]["spinecds"]["ruleId"]))
 
 
-def _build_card(item: Fired, published: dict[str, Any], now: datetime, hook_instance: str,
-                base_url: str, order_resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _build_card(
+    item: Fired,
+    published: dict[str, Any],
+    now: datetime,
+    hook_instance: str,
+    base_url: str,
+    order_resources: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     rule, outcome = item.outcome.rule, item.outcome.outcome
     template = outcome.card
     extra: dict[str, Any] = {"now": iso(now), "service.base_url": base_url.rstrip("/"), "outcome": item.value}
@@ -89,8 +98,9 @@ def _build_card(item: Fired, published: dict[str, Any], now: datetime, hook_inst
     return card
 
 
-def _suggestion(card_id: uuid.UUID, index: int, template: Any, lookup: Any, item: Fired,
-                order_resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _suggestion(
+    card_id: uuid.UUID, index: int, template: Any, lookup: Any, item: Fired, order_resources: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     actions = []
     for action in template.actions:
         rendered: dict[str, Any] = {"type": action.type, "description": render_text(action.description, lookup)}

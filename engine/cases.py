@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from engine.api import Engine, EvaluationRequest
 
 # Cases are pinned to one instant so that a failure is reproducible; `$now-3d` is relative to it.
-CASE_NOW = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+CASE_NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 CASE_BASE_URL = "https://cds.example.org"
 
 
@@ -37,14 +37,12 @@ class CaseResult:
 
 
 def case_files(rules_dir: Path) -> list[tuple[str, Path]]:
-    return sorted(
-        (path.parent.parent.name, path)
-        for path in rules_dir.glob("*/cases/*.json")
-    )
+    return sorted((path.parent.parent.name, path) for path in rules_dir.glob("*/cases/*.json"))
 
 
-def request_from_hook_call(body: dict[str, Any], now: datetime, base_url: str = CASE_BASE_URL,
-                           want_trace: bool = False) -> "EvaluationRequest":
+def request_from_hook_call(
+    body: dict[str, Any], now: datetime, base_url: str = CASE_BASE_URL, want_trace: bool = False
+) -> EvaluationRequest:
     from engine.api import EvaluationRequest
 
     context = body.get("context") or {}
@@ -62,7 +60,7 @@ def request_from_hook_call(body: dict[str, Any], now: datetime, base_url: str = 
     )
 
 
-def run_case(engine: "Engine", rule_id: str, path: Path, now: datetime = CASE_NOW) -> CaseResult:
+def run_case(engine: Engine, rule_id: str, path: Path, now: datetime = CASE_NOW) -> CaseResult:
     try:
         case = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
@@ -82,7 +80,7 @@ def run_case(engine: "Engine", rule_id: str, path: Path, now: datetime = CASE_NO
     return result
 
 
-def run_all_cases(engine: "Engine", now: datetime = CASE_NOW) -> list[CaseResult]:
+def run_all_cases(engine: Engine, now: datetime = CASE_NOW) -> list[CaseResult]:
     active = {rule.id for rule in engine.compiled.rules}
     return [run_case(engine, rule_id, path, now) for rule_id, path in case_files(engine.rules_dir) if rule_id in active]
 
@@ -150,5 +148,7 @@ def _compare_card(card: dict[str, Any], want: dict[str, Any]) -> list[str]:
     if "suggestionPriority" in want:
         check("suggestion priority", want["suggestionPriority"], first_action.get("resource", {}).get("priority"))
     if "overrideReasons" in want and len(card.get("overrideReasons", [])) < want["overrideReasons"]:
-        problems.append(f"override reasons: expected at least {want['overrideReasons']}, got {len(card.get('overrideReasons', []))}")
+        problems.append(
+            f"override reasons: expected at least {want['overrideReasons']}, got {len(card.get('overrideReasons', []))}"
+        )
     return problems

@@ -26,8 +26,10 @@ def render_catalog(compiled: CompiledRules, rules_dir: Path) -> str:
     for item in items:
         rule = item.rule
         cases = sorted((rules_dir / rule.id / "cases").glob("*.json"))
-        lines.append(f"| [{rule.id}](#{rule.id}) | {rule.version} | {rule.status} | {', '.join(rule.hooks)} "
-                     f"| {len(rule.outcomes)} | {len(cases)} |")
+        lines.append(
+            f"| [{rule.id}](#{rule.id}) | {rule.version} | {rule.status} | {', '.join(rule.hooks)} "
+            f"| {len(rule.outcomes)} | {len(cases)} |"
+        )
     for item in items:
         rule = item.rule
         lines += ["", f"## {rule.id}", "", f"**{rule.title}** - version {rule.version}, {rule.status}.", ""]
@@ -40,8 +42,10 @@ def render_catalog(compiled: CompiledRules, rules_dir: Path) -> str:
         lines.append("")
         for number, outcome in enumerate(rule.outcomes, 1):
             when = "; ".join(_condition_words(c) for c in outcome.when) or "always"
-            lines.append(f"{number}. **{outcome.id}** (on each {outcome.scope}) when {when} -> "
-                         f"`{outcome.card.indicator}` card, outcome `{outcome.outcome}`")
+            lines.append(
+                f"{number}. **{outcome.id}** (on each {outcome.scope}) when {when} -> "
+                f"`{outcome.card.indicator}` card, outcome `{outcome.outcome}`"
+            )
             lines.append(f"   - Summary: {outcome.card.summary.strip()}")
             detail = outcome.card.detail.strip().replace("\n", "\n     ")
             lines.append(f"   - Detail: {detail}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.loader import RuleLoadError, load_rules
@@ -25,8 +25,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"{len(error.errors)} problem(s)", file=sys.stderr)
         return 1
     drafts = [item.rule.id for item in compiled.all_rules if item.rule.status != "active"]
-    print(f"ok: {len(compiled.rules)} active rule(s), {len(compiled.outcomes)} outcome(s), "
-          f"{len(compiled.stages)} stage(s)" + (f"; not active: {', '.join(drafts)}" if drafts else ""))
+    print(
+        f"ok: {len(compiled.rules)} active rule(s), {len(compiled.outcomes)} outcome(s), "
+        f"{len(compiled.stages)} stage(s)" + (f"; not active: {', '.join(drafts)}" if drafts else "")
+    )
     return 0
 
 
@@ -69,9 +71,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 2
     if "request" in body and "expect" in body:  # a case file: explain its request
         body = body["request"]
-    if body.get("resourceType") == "Bundle":   # a bare Bundle: treat it as a patient-view prefetch
+    if body.get("resourceType") == "Bundle":  # a bare Bundle: treat it as a patient-view prefetch
         body = {"hook": "patient-view", "hookInstance": "explain", "context": {}, "prefetch": {"data": body}}
-    now = datetime.fromisoformat(args.now) if args.now else datetime.now(timezone.utc)
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
     body = resolve(body, now)
     try:
         engine = Engine(load_rules(_rules_dir(args)), _rules_dir(args))
@@ -80,8 +82,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 1
     result = engine.evaluate(request_from_hook_call(body, now, want_trace=True))
     if args.json:
-        print(json.dumps({"cards": result.cards, "dataQuality": result.data_quality, "trace": result.trace},
-                         indent=2, default=str))
+        print(
+            json.dumps(
+                {"cards": result.cards, "dataQuality": result.data_quality, "trace": result.trace},
+                indent=2,
+                default=str,
+            )
+        )
     else:
         print(render_explanation(result))
     return 0

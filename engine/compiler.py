@@ -43,10 +43,10 @@ class LoadedRule:
 class CompiledOutcome:
     rule: RuleFile
     outcome: Outcome
-    order: int                          # position in the rule: earlier outcomes win
-    conditions: tuple[Condition, ...]   # hook filter + rule preconditions + outcome conditions
+    order: int  # position in the rule: earlier outcomes win
+    conditions: tuple[Condition, ...]  # hook filter + rule preconditions + outcome conditions
     stage: int
-    references: frozenset[str]          # rule ids whose published facts it reads
+    references: frozenset[str]  # rule ids whose published facts it reads
 
     @property
     def action(self) -> str:
@@ -55,11 +55,11 @@ class CompiledOutcome:
 
 @dataclass(frozen=True)
 class CompiledRules:
-    rules: tuple[RuleFile, ...]                 # active rules, in id order
-    all_rules: tuple[LoadedRule, ...]           # every valid file, drafts and retired included
+    rules: tuple[RuleFile, ...]  # active rules, in id order
+    all_rules: tuple[LoadedRule, ...]  # every valid file, drafts and retired included
     outcomes: tuple[CompiledOutcome, ...]
-    stages: tuple[dict[str, Any], ...]          # durable-rules ruleset bodies, one per stage
-    used_facts: frozenset[str] = frozenset()    # every fact a condition reads: all durable-rules needs to see
+    stages: tuple[dict[str, Any], ...]  # durable-rules ruleset bodies, one per stage
+    used_facts: frozenset[str] = frozenset()  # every fact a condition reads: all durable-rules needs to see
 
     def outcomes_of(self, rule_id: str) -> list[CompiledOutcome]:
         return [o for o in self.outcomes if o.rule.id == rule_id]
@@ -119,8 +119,14 @@ def compile_rules(loaded: list[LoadedRule], vocabulary: Vocabulary) -> CompiledR
     )
 
 
-def _parse_all(item: LoadedRule, specs: list[Any], path: tuple[Any, ...], scope: str,
-               vocabulary: Vocabulary, published: dict[str, set[str]]) -> tuple[Condition, ...]:
+def _parse_all(
+    item: LoadedRule,
+    specs: list[Any],
+    path: tuple[Any, ...],
+    scope: str,
+    vocabulary: Vocabulary,
+    published: dict[str, set[str]],
+) -> tuple[Condition, ...]:
     conditions = []
 
     def is_fact(name: str) -> bool:
@@ -148,8 +154,9 @@ def _references(conditions: tuple[Condition, ...], published: dict[str, set[str]
     return refs
 
 
-def _check_templates(item: LoadedRule, outcome: Outcome, base: tuple[Any, ...],
-                     vocabulary: Vocabulary, published: dict[str, set[str]]) -> None:
+def _check_templates(
+    item: LoadedRule, outcome: Outcome, base: tuple[Any, ...], vocabulary: Vocabulary, published: dict[str, set[str]]
+) -> None:
     templated = {
         "card": outcome.card.model_dump(mode="json"),
         "sets": outcome.sets,
@@ -163,8 +170,11 @@ def _check_templates(item: LoadedRule, outcome: Outcome, base: tuple[Any, ...],
             continue
         if name.startswith("sets."):
             if name[5:] not in outcome.sets:
-                raise item.error(full_path, f"'{{{name}}}': this outcome sets no '{name[5:]}' "
-                                            f"(it sets: {', '.join(sorted(outcome.sets)) or 'nothing'})")
+                raise item.error(
+                    full_path,
+                    f"'{{{name}}}': this outcome sets no '{name[5:]}' "
+                    f"(it sets: {', '.join(sorted(outcome.sets)) or 'nothing'})",
+                )
             continue
         rule_id, _, member = name.partition(".")
         if member and rule_id in published:
@@ -177,13 +187,16 @@ def _check_templates(item: LoadedRule, outcome: Outcome, base: tuple[Any, ...],
             suffix = f" - did you mean '{{{hint}}}'?" if hint else " - see the fact vocabulary in rules/README.md"
             raise item.error(full_path, f"unknown placeholder '{{{name}}}'{suffix}")
         if fact.scope not in ("patient", "any", outcome.scope):
-            raise item.error(full_path, f"'{{{name}}}' exists only on {fact.scope} subjects; "
-                                        f"this outcome has scope {outcome.scope}")
+            raise item.error(
+                full_path, f"'{{{name}}}' exists only on {fact.scope} subjects; this outcome has scope {outcome.scope}"
+            )
     if outcome.prefer_highest is not None:
         fact = vocabulary.get(outcome.prefer_highest)
         if fact is None or fact.type != "number" or fact.scope not in (outcome.scope, "any"):
-            raise item.error(base + ("prefer_highest",),
-                             f"prefer_highest names a number fact of the {outcome.scope} subject, e.g. lesion.sins_max")
+            raise item.error(
+                base + ("prefer_highest",),
+                f"prefer_highest names a number fact of the {outcome.scope} subject, e.g. lesion.sins_max",
+            )
     for name in outcome.card.missing_from:
         fact = vocabulary.get(name)
         if fact is None or fact.type != "list":
@@ -205,22 +218,24 @@ def _check_templates(item: LoadedRule, outcome: Outcome, base: tuple[Any, ...],
                 raise item.error(where, "a delete action needs 'resource_id', e.g. ServiceRequest/{order.id}")
 
 
-def _assign_stages(parsed: list[tuple[LoadedRule, int, Outcome, tuple[Condition, ...]]],
-                   published: dict[str, set[str]]) -> dict[tuple[str, str], int]:
+def _assign_stages(
+    parsed: list[tuple[LoadedRule, int, Outcome, tuple[Condition, ...]]], published: dict[str, set[str]]
+) -> dict[tuple[str, str], int]:
     by_rule: dict[str, list[tuple[str, tuple[Condition, ...], LoadedRule, int]]] = {}
     for item, index, outcome, conditions in parsed:
         by_rule.setdefault(item.rule.id, []).append((outcome.id, conditions, item, index))
     stages: dict[tuple[str, str], int] = {}
     visiting: set[tuple[str, str]] = set()
 
-    def stage_of(rule_id: str, outcome_id: str, conditions: tuple[Condition, ...],
-                 item: LoadedRule, index: int) -> int:
+    def stage_of(rule_id: str, outcome_id: str, conditions: tuple[Condition, ...], item: LoadedRule, index: int) -> int:
         key = (rule_id, outcome_id)
         if key in stages:
             return stages[key]
         if key in visiting:
-            raise item.error(("outcomes", index, "when"),
-                             "this outcome depends on itself through other rules' published facts; break the cycle")
+            raise item.error(
+                ("outcomes", index, "when"),
+                "this outcome depends on itself through other rules' published facts; break the cycle",
+            )
         visiting.add(key)
         stage = 0
         for ref in _references(conditions, published):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Union
 
 from engine.vocabulary import Vocabulary
 
@@ -86,7 +87,7 @@ class Truth:
 
 @dataclass(frozen=True)
 class AnyOf:
-    children: tuple["Condition", ...]
+    children: tuple[Condition, ...]
 
     def text(self) -> str:
         return "any of (" + "; ".join(c.text() for c in self.children) + ")"
@@ -94,7 +95,7 @@ class AnyOf:
 
 @dataclass(frozen=True)
 class AllOf:
-    children: tuple["Condition", ...]
+    children: tuple[Condition, ...]
 
     def text(self) -> str:
         return "all of (" + "; ".join(c.text() for c in self.children) + ")"
@@ -102,7 +103,7 @@ class AllOf:
 
 @dataclass(frozen=True)
 class Not:
-    child: "Condition"
+    child: Condition
 
     def text(self) -> str:
         return f"not ({self.child.text()})"
@@ -138,8 +139,9 @@ def parse_value(raw: str) -> Any:
     return raw
 
 
-def parse_condition(spec: Any, path: tuple[Any, ...] = (),
-                    is_fact: Callable[[str], bool] = lambda name: False) -> Condition:
+def parse_condition(
+    spec: Any, path: tuple[Any, ...] = (), is_fact: Callable[[str], bool] = lambda name: False
+) -> Condition:
     """Parse one condition. `is_fact` tells a bare word that names a fact from a plain value."""
     if isinstance(spec, str):
         return _parse_comparison(spec, path, is_fact)
@@ -149,7 +151,7 @@ def parse_condition(spec: Any, path: tuple[Any, ...] = (),
                 f"a condition mapping has exactly one key, got {sorted(spec)}; write one condition per list item",
                 path,
             )
-        (key, body), = spec.items()
+        ((key, body),) = spec.items()
         if key in _TRUTH_KEYS:
             if not isinstance(body, str) or not body.strip():
                 raise ConditionError(f"'{key}:' takes one fact name, e.g. '{key}: cancer'", path + (key,))
@@ -168,15 +170,16 @@ def parse_condition(spec: Any, path: tuple[Any, ...] = (),
         )
     if isinstance(spec, list):
         return AllOf(tuple(parse_condition(item, path + (i,), is_fact) for i, item in enumerate(spec)))
-    raise ConditionError(f"a condition is a string like 'kps >= 70' or a mapping like 'has: cancer', got {spec!r}", path)
+    raise ConditionError(
+        f"a condition is a string like 'kps >= 70' or a mapping like 'has: cancer', got {spec!r}", path
+    )
 
 
 def _parse_comparison(text: str, path: tuple[Any, ...], is_fact: Callable[[str], bool]) -> Condition:
     match = _COMPARISON.match(text)
     if not match:
         raise ConditionError(
-            f"cannot read condition '{text}'; write 'fact op value' (op: == != < <= > >= in 'not in'), "
-            "or 'has: fact'",
+            f"cannot read condition '{text}'; write 'fact op value' (op: == != < <= > >= in 'not in'), or 'has: fact'",
             path,
         )
     fact, op, raw = match["fact"], re.sub(r"\s+", " ", match["op"]), match["value"]
@@ -198,6 +201,7 @@ def _parse_comparison(text: str, path: tuple[Any, ...], is_fact: Callable[[str],
 
 
 # ---------------------------------------------------------------- checking
+
 
 def facts_named(condition: Condition) -> Iterable[str]:
     if isinstance(condition, (Compare, Member, Truth)):
@@ -281,6 +285,7 @@ def _check_value_type(name: str, fact_type: str, op: str, value: Any, path: tupl
 
 # ---------------------------------------------------------------- durable-rules JSON
 
+
 def to_durable(condition: Condition, negate: bool = False) -> dict[str, Any]:
     """Compile to a durable-rules expression. durable-rules has no `not`: negation is pushed down."""
     if isinstance(condition, Not):
@@ -327,6 +332,7 @@ def to_durable(condition: Condition, negate: bool = False) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- plain Python
+
 
 def holds(condition: Condition, facts: Facts) -> bool:
     if isinstance(condition, AllOf):

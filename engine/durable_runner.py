@@ -44,7 +44,7 @@ class _QuietHost(durable_engine.Host):
         # The stock Host starts timer threads here; our rules use no timers.
         return None
 
-    def get_action(self, action_name: str):  # noqa: ANN201 - durable's callback protocol
+    def get_action(self, action_name: str):
         fired = self.fired
 
         def record(context: Any) -> None:

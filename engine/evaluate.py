@@ -28,7 +28,7 @@ class FactsLike(Protocol):
 @dataclass(frozen=True)
 class Subject:
     kind: str
-    facts: dict[str, Any]   # patient facts merged with the subject's own
+    facts: dict[str, Any]  # patient facts merged with the subject's own
 
 
 @dataclass
@@ -36,12 +36,12 @@ class Fired:
     outcome: CompiledOutcome
     subject: Subject
     sets: dict[str, Any]
-    value: Any              # the rendered `outcome`
+    value: Any  # the rendered `outcome`
 
 
 @dataclass
 class Decision:
-    fired: list[Fired]                                  # one per rule, in rule id order
+    fired: list[Fired]  # one per rule, in rule id order
     published: dict[str, Any]
     trace: list[dict[str, Any]] = field(default_factory=list)
 
@@ -59,7 +59,7 @@ def _durable_fact(index: int, subject: Subject, published: dict[str, Any], used:
     fact: dict[str, Any] = {"kind": subject.kind, "i": index}
     for source in (subject.facts, published):
         for name, value in source.items():
-            if name in used and isinstance(value, (str, int, float, bool)):   # lists never reach durable-rules
+            if name in used and isinstance(value, (str, int, float, bool)):  # lists never reach durable-rules
                 fact[durable_key(name)] = value
     return fact
 
@@ -73,6 +73,7 @@ def value_lookup(subject: Subject, published: dict[str, Any], sets: dict[str, An
         if name in subject.facts:
             return subject.facts[name]
         return published.get(name)
+
     return lookup
 
 
@@ -97,8 +98,13 @@ def _choose_subject(outcome: CompiledOutcome, indexes: list[int], subjects: list
     return candidates[0]
 
 
-def decide(compiled: CompiledRules, runner: DurableRunner | None, facts: FactsLike,
-           extra: dict[str, Any], want_trace: bool = False) -> Decision:
+def decide(
+    compiled: CompiledRules,
+    runner: DurableRunner | None,
+    facts: FactsLike,
+    extra: dict[str, Any],
+    want_trace: bool = False,
+) -> Decision:
     """Evaluate every stage. With `runner=None` the conditions are evaluated in plain Python
     (the benchmark's baseline and a cross-check in tests); production always uses durable-rules."""
     subjects = build_subjects(facts)
@@ -111,8 +117,9 @@ def decide(compiled: CompiledRules, runner: DurableRunner | None, facts: FactsLi
     for stage in range(stage_count):
         stage_outcomes = [o for o in compiled.outcomes if o.stage == stage]
         if runner is not None:
-            fired = runner.run(stage, [_durable_fact(i, s, published, compiled.used_facts)
-                                      for i, s in enumerate(subjects)])
+            fired = runner.run(
+                stage, [_durable_fact(i, s, published, compiled.used_facts) for i, s in enumerate(subjects)]
+            )
         else:
             fired = [
                 (o.action, i)
@@ -156,8 +163,13 @@ def _publish(rule_id: str, fired: Fired, published: dict[str, Any]) -> None:
         published[f"{rule_id}.{name}"] = value
 
 
-def _trace_stage(stage: int, outcomes: list[CompiledOutcome], subjects: list[Subject],
-                 published: dict[str, Any], matches: dict[str, list[int]]) -> list[dict[str, Any]]:
+def _trace_stage(
+    stage: int,
+    outcomes: list[CompiledOutcome],
+    subjects: list[Subject],
+    published: dict[str, Any],
+    matches: dict[str, list[int]],
+) -> list[dict[str, Any]]:
     """Why each outcome fired or not, per subject of its scope, in plain words."""
     entries = []
     for outcome in outcomes:

@@ -7,52 +7,79 @@ course, onset), the subject's ``missing`` list says which assumption was taken, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
-from engine.parse import (CONDITION_CLINICAL, CONDITION_VERIFICATION, SF, SYMPTOM_CODES, Entry, Parsed,
-                          component_answer, observation_number, parse_resources, status_code, to_instant)
+from engine.parse import (
+    CONDITION_CLINICAL,
+    CONDITION_VERIFICATION,
+    SF,
+    SYMPTOM_CODES,
+    Entry,
+    Parsed,
+    component_answer,
+    observation_number,
+    parse_resources,
+    status_code,
+    to_instant,
+)
 from engine.scores import ScoreTables, load_scores, survival_facts
 from fhir_profiles.terminology import Terminology, load_terminology
 
 COURSE_URL = "http://spinecds.org/fhir/StructureDefinition/symptom-course"
 COURSES = ("progressive", "stable", "improving")
-DECIDING_STATUS = frozenset({"final", "amended", "corrected"})      # preliminary never decides
+DECIDING_STATUS = frozenset({"final", "amended", "corrected"})  # preliminary never decides
 ACTIVE_CLINICAL = frozenset({None, "active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 SUSPECTED_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential"})
 
 # primary fact value per concept, in the order used to break ties
-PRIMARY_CONCEPTS = {"primary-breast": "breast", "primary-prostate": "prostate", "primary-lung": "lung",
-                    "primary-kidney": "kidney", "primary-thyroid": "thyroid", "myeloma": "myeloma",
-                    "lymphoma": "lymphoma", "primary-germ-cell": "germ-cell", "primary-unknown": "unknown"}
-CANCER_CONCEPTS = frozenset({"malignancy", "secondary-malignancy", "spinal-metastasis", "visceral-metastasis",
-                             *PRIMARY_CONCEPTS})
+PRIMARY_CONCEPTS = {
+    "primary-breast": "breast",
+    "primary-prostate": "prostate",
+    "primary-lung": "lung",
+    "primary-kidney": "kidney",
+    "primary-thyroid": "thyroid",
+    "myeloma": "myeloma",
+    "lymphoma": "lymphoma",
+    "primary-germ-cell": "germ-cell",
+    "primary-unknown": "unknown",
+}
+CANCER_CONCEPTS = frozenset(
+    {"malignancy", "secondary-malignancy", "spinal-metastasis", "visceral-metastasis", *PRIMARY_CONCEPTS}
+)
 NOT_A_PRIMARY = frozenset({"secondary-malignancy", "spinal-metastasis", "visceral-metastasis"})
 # Symptoms whose laterality / course / onset change the MRI tier: only they get a `missing` item.
 LATERALITY_MATTERS = frozenset({"radicular-pain", "radicular-deficit"})
 COURSE_MATTERS = frozenset({"radicular-deficit"})
 ONSET_MATTERS = frozenset({"radicular-deficit"})
 DEFICIT_CODES = frozenset({"radicular-deficit", "leg-weakness", "limb-control-difficulty", "unable-to-walk"})
-ORDER_KINDS = ("spinal-surgery-combined", "spinal-surgery", "mri-spine", "spine-surgery-referral",
-               "spine-radiotherapy")                              # first match wins
+ORDER_KINDS = (
+    "spinal-surgery-combined",
+    "spinal-surgery",
+    "mri-spine",
+    "spine-surgery-referral",
+    "spine-radiotherapy",
+)  # first match wins
 PRIORITY_RANK = {"stat": 1, "asap": 2, "urgent": 3, "routine": 4}
 
 
 @dataclass
 class Facts:
-    patient: dict[str, Any]                  # vocabulary name -> value; absent values are omitted
-    symptoms: list[dict[str, Any]]           # "symptom.*" keys + "missing"
-    lesions: list[dict[str, Any]]            # "lesion.*" keys + "missing"
-    orders: list[dict[str, Any]]             # "order.*" keys
-    order_resources: dict[str, dict] = field(default_factory=dict)   # order.id -> raw draft ServiceRequest
-    provenance: dict[str, list[str]] = field(default_factory=dict)   # fact -> ["Condition/c1", ...]
+    patient: dict[str, Any]  # vocabulary name -> value; absent values are omitted
+    symptoms: list[dict[str, Any]]  # "symptom.*" keys + "missing"
+    lesions: list[dict[str, Any]]  # "lesion.*" keys + "missing"
+    orders: list[dict[str, Any]]  # "order.*" keys
+    order_resources: dict[str, dict] = field(default_factory=dict)  # order.id -> raw draft ServiceRequest
+    provenance: dict[str, list[str]] = field(default_factory=dict)  # fact -> ["Condition/c1", ...]
     data_quality: list[dict[str, str]] = field(default_factory=list)
-    validated: int = 0                       # resources that reached model_validate (diagnostics)
+    validated: int = 0  # resources that reached model_validate (diagnostics)
 
 
 # ---------------------------------------------------------------- small readers
+
 
 def _clinical(entry: Entry) -> str | None:
     return status_code(entry.model.clinicalStatus, CONDITION_CLINICAL)[0]
@@ -81,7 +108,7 @@ def _observation_time(entry: Entry) -> datetime | None:
     return to_instant(model.effectiveDateTime) or to_instant(model.effectiveInstant) or to_instant(model.issued)
 
 
-_OLDEST = datetime.min.replace(tzinfo=timezone.utc)
+_OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
 def _latest_first(entries: Iterable[Entry]) -> list[Entry]:
@@ -204,7 +231,7 @@ class _Deriver:
         for site in entry.model.bodySite or ():
             for concept in self.term.concepts(site.coding):
                 if concept.startswith("laterality-"):
-                    sides.add(concept[len("laterality-"):])
+                    sides.add(concept[len("laterality-") :])
         return sides
 
     def _symptom(self, entry: Entry, code: str, same_code_sides: set[str]) -> dict[str, Any]:
@@ -220,19 +247,34 @@ class _Deriver:
             laterality, known = "bilateral", False
             if code in LATERALITY_MATTERS:
                 missing.append(f"laterality of {name} unknown: read as bilateral")
-        course = next((ext.valueCode for ext in entry.model.extension or ()
-                       if ext.url == COURSE_URL and ext.valueCode in COURSES), None)
+        course = next(
+            (
+                ext.valueCode
+                for ext in entry.model.extension or ()
+                if ext.url == COURSE_URL and ext.valueCode in COURSES
+            ),
+            None,
+        )
         if course is None and code in COURSE_MATTERS:
             missing.append(f"course of {name} unknown: read as progressive")
         onset = to_instant(entry.model.onsetDateTime) or (
-            to_instant(entry.model.onsetPeriod.start) if entry.model.onsetPeriod else None)
+            to_instant(entry.model.onsetPeriod.start) if entry.model.onsetPeriod else None
+        )
         if onset is None and code in ONSET_MATTERS:
             missing.append(f"onset of {name} unknown: read as within 7 days")
         onset_days = max(0.0, round((self.now - onset).total_seconds() / 86400.0, 2)) if onset else 0.0
-        return {"symptom.code": code, "symptom.display": display, "symptom.laterality": laterality,
-                "symptom.laterality_known": known, "symptom.course": course or "progressive",
-                "symptom.course_known": course is not None, "symptom.onset_days": onset_days,
-                "symptom.onset_known": onset is not None, "symptom.resource": entry.ref, "missing": missing}
+        return {
+            "symptom.code": code,
+            "symptom.display": display,
+            "symptom.laterality": laterality,
+            "symptom.laterality_known": known,
+            "symptom.course": course or "progressive",
+            "symptom.course_known": course is not None,
+            "symptom.onset_days": onset_days,
+            "symptom.onset_known": onset is not None,
+            "symptom.resource": entry.ref,
+            "missing": missing,
+        }
 
     def symptoms(self, suspected_mescc: list[Entry]) -> list[dict[str, Any]]:
         active = [e for e in self.parsed.conditions if _counts(e)]
@@ -298,16 +340,30 @@ class _Deriver:
             if not inputs and stated is not None:
                 # only a total was recorded: use it, and say the components are missing
                 band = table.band_of(stated)
-                lesion.update({"lesion.sins_total": stated, "lesion.sins_min": stated, "lesion.sins_max": stated,
-                               "lesion.sins_complete": False, "lesion.total_source": "stated",
-                               "lesion.stated_total": stated, "lesion.discordant": False,
-                               "missing": ["SINS components not recorded: stated total used"]})
+                lesion.update(
+                    {
+                        "lesion.sins_total": stated,
+                        "lesion.sins_min": stated,
+                        "lesion.sins_max": stated,
+                        "lesion.sins_complete": False,
+                        "lesion.total_source": "stated",
+                        "lesion.stated_total": stated,
+                        "lesion.discordant": False,
+                        "missing": ["SINS components not recorded: stated total used"],
+                    }
+                )
                 if band is not None:
                     lesion["lesion.sins_category"] = band.name
             else:
-                lesion.update({"lesion.sins_min": result.min, "lesion.sins_max": result.max,
-                               "lesion.sins_complete": result.total is not None, "lesion.total_source": "components",
-                               "missing": [f"SINS {label} component missing" for label in result.missing]})
+                lesion.update(
+                    {
+                        "lesion.sins_min": result.min,
+                        "lesion.sins_max": result.max,
+                        "lesion.sins_complete": result.total is not None,
+                        "lesion.total_source": "components",
+                        "missing": [f"SINS {label} component missing" for label in result.missing],
+                    }
+                )
                 if result.total is not None:
                     lesion["lesion.sins_total"] = result.total
                 if result.band is not None:
@@ -348,8 +404,12 @@ class _Deriver:
             model = entry.model
             kind = next((k for k in ORDER_KINDS if k in entry.concepts), "other")
             oid = model.id or entry.ref
-            order: dict[str, Any] = {"order.kind": kind, "order.id": oid, "order.resource": entry.ref,
-                                     "order.selected": hook == "order-sign" or entry.ref in selected or oid in selected}
+            order: dict[str, Any] = {
+                "order.kind": kind,
+                "order.id": oid,
+                "order.resource": entry.ref,
+                "order.selected": hook == "order-sign" or entry.ref in selected or oid in selected,
+            }
             if model.priority:
                 order["order.priority"] = model.priority
                 order["order.priority_rank"] = PRIORITY_RANK[model.priority]
@@ -366,9 +426,16 @@ class _Deriver:
         return orders, resources
 
 
-def derive_facts(resources: list[dict], now: datetime, hook: str, patient_id: str,
-                 draft_orders: Iterable[dict] = (), selections: Iterable[str] = (),
-                 terminology: Terminology | None = None, scores: ScoreTables | None = None) -> Facts:
+def derive_facts(
+    resources: list[dict],
+    now: datetime,
+    hook: str,
+    patient_id: str,
+    draft_orders: Iterable[dict] = (),
+    selections: Iterable[str] = (),
+    terminology: Terminology | None = None,
+    scores: ScoreTables | None = None,
+) -> Facts:
     """Filter, validate and derive every fact of the vocabulary for one hook call."""
     term = terminology or load_terminology()
     tables = scores or load_scores()
@@ -382,12 +449,27 @@ def derive_facts(resources: list[dict], now: datetime, hook: str, patient_id: st
     suspected = d.mescc()
     symptoms = d.symptoms(suspected)
     lesions = d.lesions()
-    d.put("spinal_involvement", bool(d.patient.get("spinal_metastasis") or lesions or symptoms
-                                     or d.patient.get("mescc_confirmed") or d.patient.get("mescc_suspected")))
+    d.put(
+        "spinal_involvement",
+        bool(
+            d.patient.get("spinal_metastasis")
+            or lesions
+            or symptoms
+            or d.patient.get("mescc_confirmed")
+            or d.patient.get("mescc_suspected")
+        ),
+    )
     for name, value in survival_facts(tables, d.patient).items():
         d.put(name, value)
     orders, order_resources = d.orders(hook, selections)
     d.put("data_quality", [f"{item['resource']}: {item['issue']}" for item in parsed.data_quality])
-    return Facts(patient=d.patient, symptoms=symptoms, lesions=lesions, orders=orders,
-                 order_resources=order_resources, provenance=d.provenance,
-                 data_quality=list(parsed.data_quality), validated=parsed.validated)
+    return Facts(
+        patient=d.patient,
+        symptoms=symptoms,
+        lesions=lesions,
+        orders=orders,
+        order_resources=order_resources,
+        provenance=d.provenance,
+        data_quality=list(parsed.data_quality),
+        validated=parsed.validated,
+    )

@@ -15,9 +15,10 @@ Nothing here raises on bad input, and no issue text contains a patient value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
@@ -33,33 +34,71 @@ SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
-SYMPTOM_CODES = ("local-back-pain", "interscapular-pain", "nocturnal-back-pain", "radiating-pain",
-                 "radicular-pain", "radicular-deficit", "lhermitte-sign", "leg-weakness",
-                 "limb-control-difficulty", "unsteady-gait", "sensory-level", "unable-to-walk")
-SINS_COMPONENTS = ("sins-location", "sins-pain", "sins-bone-lesion", "sins-alignment", "sins-collapse",
-                   "sins-posterolateral")
+SYMPTOM_CODES = (
+    "local-back-pain",
+    "interscapular-pain",
+    "nocturnal-back-pain",
+    "radiating-pain",
+    "radicular-pain",
+    "radicular-deficit",
+    "lhermitte-sign",
+    "leg-weakness",
+    "limb-control-difficulty",
+    "unsteady-gait",
+    "sensory-level",
+    "unable-to-walk",
+)
+SINS_COMPONENTS = (
+    "sins-location",
+    "sins-pain",
+    "sins-bone-lesion",
+    "sins-alignment",
+    "sins-collapse",
+    "sins-posterolateral",
+)
 
 # The concepts a rule can use, per resource type: the filter keeps a resource only if its code
 # belongs to one of these.
-CONDITION_CONCEPTS = frozenset({
-    "malignancy", "secondary-malignancy", "primary-unknown", "primary-breast", "primary-prostate",
-    "primary-lung", "primary-kidney", "primary-thyroid", "primary-germ-cell", "myeloma", "lymphoma",
-    "spinal-metastasis", "visceral-metastasis", "mescc", *(f"symptom-{s}" for s in SYMPTOM_CODES)})
-OBSERVATION_CONCEPTS = frozenset({"kps", "ecog", "pain-nrs", "sins", "sins-component",
-                                  "visceral-metastases-staging"})
+CONDITION_CONCEPTS = frozenset(
+    {
+        "malignancy",
+        "secondary-malignancy",
+        "primary-unknown",
+        "primary-breast",
+        "primary-prostate",
+        "primary-lung",
+        "primary-kidney",
+        "primary-thyroid",
+        "primary-germ-cell",
+        "myeloma",
+        "lymphoma",
+        "spinal-metastasis",
+        "visceral-metastasis",
+        "mescc",
+        *(f"symptom-{s}" for s in SYMPTOM_CODES),
+    }
+)
+OBSERVATION_CONCEPTS = frozenset({"kps", "ecog", "pain-nrs", "sins", "sins-component", "visceral-metastases-staging"})
 PROCEDURE_CONCEPTS = frozenset({"spinal-surgery", "spinal-surgery-combined", "spine-radiotherapy"})
-RELEVANT = {"Condition": CONDITION_CONCEPTS, "Observation": OBSERVATION_CONCEPTS,
-            "Procedure": PROCEDURE_CONCEPTS}
-MODELS: dict[str, type] = {"Patient": Patient, "Condition": Condition, "Observation": Observation,
-                           "Procedure": Procedure, "ServiceRequest": ServiceRequest}
+RELEVANT = {"Condition": CONDITION_CONCEPTS, "Observation": OBSERVATION_CONCEPTS, "Procedure": PROCEDURE_CONCEPTS}
+MODELS: dict[str, type] = {
+    "Patient": Patient,
+    "Condition": Condition,
+    "Observation": Observation,
+    "Procedure": Procedure,
+    "ServiceRequest": ServiceRequest,
+}
 
 CLINICAL_STATUS = frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
-VERIFICATION_STATUS = frozenset({"unconfirmed", "provisional", "differential", "confirmed", "refuted",
-                                 "entered-in-error"})
-OBSERVATION_STATUS = frozenset({"registered", "preliminary", "final", "amended", "corrected", "cancelled",
-                                "entered-in-error", "unknown"})
-PROCEDURE_STATUS = frozenset({"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
-                              "entered-in-error", "unknown"})
+VERIFICATION_STATUS = frozenset(
+    {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}
+)
+OBSERVATION_STATUS = frozenset(
+    {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"}
+)
+PROCEDURE_STATUS = frozenset(
+    {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown"}
+)
 REQUEST_STATUS = frozenset({"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"})
 REQUEST_PRIORITY = frozenset({"routine", "urgent", "asap", "stat"})
 # Scores that must carry a number once final (their ranges are in the StructureDefinitions).
@@ -70,10 +109,11 @@ DECIDING = ("final", "amended", "corrected")
 @dataclass(frozen=True)
 class Entry:
     """One validated resource with what the filter already learnt about it."""
-    ref: str                     # "Condition/c1"
-    model: Any                   # the R4B model
-    raw: dict[str, Any]          # the JSON it came from (read-only by convention)
-    concepts: frozenset[str]     # concepts of its code
+
+    ref: str  # "Condition/c1"
+    model: Any  # the R4B model
+    raw: dict[str, Any]  # the JSON it came from (read-only by convention)
+    concepts: frozenset[str]  # concepts of its code
 
 
 @dataclass
@@ -84,7 +124,7 @@ class Parsed:
     procedures: list[Entry] = field(default_factory=list)
     orders: list[Entry] = field(default_factory=list)
     data_quality: list[dict[str, str]] = field(default_factory=list)
-    validated: int = 0           # how many resources reached model_validate (the filter's effect)
+    validated: int = 0  # how many resources reached model_validate (the filter's effect)
 
 
 def flatten(resources: Iterable[Any]) -> list[dict[str, Any]]:
@@ -117,20 +157,20 @@ def to_instant(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, str):
         text = value.strip()
         try:
             if len(text) == 4:
-                return datetime(int(text), 1, 1, tzinfo=timezone.utc)
+                return datetime(int(text), 1, 1, tzinfo=UTC)
             if len(text) == 7:
-                return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=timezone.utc)
+                return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
 
 
@@ -162,14 +202,19 @@ def status_code(concept: Any, system: str) -> tuple[str | None, bool]:
 
 def component_answer(terminology: Terminology, component: Any) -> tuple[str | None, str | None]:
     """(component concept name, answer code) of a SINS component (Observation.component or member)."""
-    name = next((c.code for c in (component.code.coding or ()) if c.system == SF and c.code in SINS_COMPONENTS),
-                None)
+    name = next((c.code for c in (component.code.coding or ()) if c.system == SF and c.code in SINS_COMPONENTS), None)
     value = getattr(component, "valueCodeableConcept", None)
     answer = None
     if name and value is not None:
         # Answers score by their SF code (rules/scores/sins.yaml), so an answer must carry one.
-        answer = next((c.code for c in value.coding or () if c.system == SF and c.code
-                       and name in terminology.concepts_of(SF, c.code)), None)
+        answer = next(
+            (
+                c.code
+                for c in value.coding or ()
+                if c.system == SF and c.code and name in terminology.concepts_of(SF, c.code)
+            ),
+            None,
+        )
     return name, answer
 
 
@@ -189,7 +234,7 @@ class _Parser:
             return _validate(MODELS[rtype], raw)
         except ValidationError as exc:
             self.issue(ref, _validation_issue(exc))
-        except (TypeError, ValueError) as exc:      # fhir.resources raises a few of its own
+        except (TypeError, ValueError) as exc:  # fhir.resources raises a few of its own
             self.issue(ref, f"invalid FHIR R4: {type(exc).__name__}")
         return None
 
@@ -197,7 +242,7 @@ class _Parser:
         subject = getattr(model, "subject", None)
         reference = getattr(subject, "reference", None) if subject is not None else None
         if not self.patient_id or not reference or "Patient/" not in reference:
-            return False                # urn:uuid, contained or logical references: cannot tell, keep
+            return False  # urn:uuid, contained or logical references: cannot tell, keep
         if reference.rsplit("Patient/", 1)[1].split("/")[0] == self.patient_id:
             return False
         self.issue(ref, "subject is not the patient in context")
@@ -224,8 +269,7 @@ class _Parser:
             return False
         return self.conforms(raw, ref)
 
-    def check_observation(self, model: Observation, raw: dict[str, Any], ref: str,
-                          concepts: frozenset[str]) -> bool:
+    def check_observation(self, model: Observation, raw: dict[str, Any], ref: str, concepts: frozenset[str]) -> bool:
         if model.status not in OBSERVATION_STATUS:
             self.issue(ref, "status is not an observation-status code")
             return False
@@ -235,8 +279,7 @@ class _Parser:
         if scored and observation_number(model) is None and model.status in DECIDING:
             self.issue(ref, f"{scored} Observation has no numeric value")
             return False
-        if "visceral-metastases-staging" in concepts and model.valueBoolean is None \
-                and model.status in DECIDING:
+        if "visceral-metastases-staging" in concepts and model.valueBoolean is None and model.status in DECIDING:
             self.issue(ref, "visceral metastases staging Observation has no valueBoolean")
             return False
         return True
@@ -262,7 +305,7 @@ class _Parser:
         ref = f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
         if draft:
             if rtype != "ServiceRequest":
-                return                                  # other draft orders are not ours to judge
+                return  # other draft orders are not ours to judge
             model = self.validate(rtype, raw, ref)
             if model is not None and not self.other_patient(model, ref) and self.check_order(model, ref):
                 self.out.orders.append(Entry(ref, model, raw, self.term.concepts(codings_of(raw.get("code")))))
@@ -300,8 +343,13 @@ def observation_number(model: Observation) -> float | None:
     return None
 
 
-def parse_resources(resources: Iterable[Any], terminology: Terminology, patient_id: str | None = None,
-                    draft_orders: Iterable[Any] = (), profiles: ProfileSet | None = None) -> Parsed:
+def parse_resources(
+    resources: Iterable[Any],
+    terminology: Terminology,
+    patient_id: str | None = None,
+    draft_orders: Iterable[Any] = (),
+    profiles: ProfileSet | None = None,
+) -> Parsed:
     """Filter, validate and check; never raises on bad input. ``profiles`` defaults to the
     StructureDefinitions next to the default terminology, checked with ``terminology``."""
     parser = _Parser(terminology, patient_id, profiles or load_profiles(terminology=terminology))

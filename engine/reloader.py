@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine import api
 
@@ -28,14 +28,15 @@ def snapshot(rules_dir: Path) -> dict[str, tuple[float, int]]:
 class RulesWatcher:
     """Checks the rules folder every `interval` seconds and reloads after a change."""
 
-    def __init__(self, rules_dir: Path, interval: float = 2.0,
-                 on_reload: Callable[[api.ReloadReport], None] | None = None):
+    def __init__(
+        self, rules_dir: Path, interval: float = 2.0, on_reload: Callable[[api.ReloadReport], None] | None = None
+    ):
         self.rules_dir, self.interval, self.on_reload = rules_dir, interval, on_reload
         self._stop = threading.Event()
         self._seen = snapshot(rules_dir)
         self._thread = threading.Thread(target=self._loop, name="spinecds-rules-watcher", daemon=True)
 
-    def start(self) -> "RulesWatcher":
+    def start(self) -> RulesWatcher:
         self._thread.start()
         return self
 
@@ -57,7 +58,7 @@ class RulesWatcher:
         while not self._stop.wait(self.interval):
             try:
                 self.check_now()
-            except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
+            except Exception:
                 log.exception("rules watcher failed; will retry")
 
 

@@ -103,7 +103,7 @@ class Outcome(_Strict):
     when: list[Any] = []
     outcome: str | int
     sets: dict[str, Any] = {}
-    prefer_highest: str | None = None   # when several subjects match, the one with the highest value decides
+    prefer_highest: str | None = None  # when several subjects match, the one with the highest value decides
     card: CardTemplate
 
 
@@ -151,6 +151,7 @@ def rule_file_json_schema() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- YAML with line numbers
+
 
 class LocatedYaml:
     """Plain data from a YAML file plus the line of every mapping key and list item."""
@@ -232,13 +233,16 @@ def parse_rule_file(path: Path) -> tuple[RuleFile, LocatedYaml]:
         if first["type"] == "extra_forbidden":
             allowed = _model_fields_at(RuleFile, loc)
             hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            message = f"unknown key '{loc[-1]}'" + (f" - did you mean '{hint[0]}'?" if hint else f"; allowed here: {', '.join(allowed)}")
+            message = f"unknown key '{loc[-1]}'" + (
+                f" - did you mean '{hint[0]}'?" if hint else f"; allowed here: {', '.join(allowed)}"
+            )
         elif first["type"] == "missing":
             message = f"'{loc[-1]}' is required"
         else:
             message = f"{where}: {message}"
         raise RuleFileError(path, located.line_of(loc), rule_id, message) from None
     if rule.id != path.parent.name:
-        raise RuleFileError(path, located.line_of(("id",)), rule.id,
-                            f"id '{rule.id}' must equal the folder name '{path.parent.name}'")
+        raise RuleFileError(
+            path, located.line_of(("id",)), rule.id, f"id '{rule.id}' must equal the folder name '{path.parent.name}'"
+        )
     return rule, located

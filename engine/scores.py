@@ -14,16 +14,21 @@ with ``file:line: table-id: what is wrong``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "rules" / "scores"
-TABLE_FILES = {"sins": "sins.yaml", "vdl": "van-der-linden.yaml", "bollen": "bollen.yaml",
-               "ecog_to_kps": "ecog-to-kps.yaml"}
+TABLE_FILES = {
+    "sins": "sins.yaml",
+    "vdl": "van-der-linden.yaml",
+    "bollen": "bollen.yaml",
+    "ecog_to_kps": "ecog-to-kps.yaml",
+}
 
 
 class ScoreTableError(ValueError):
@@ -31,6 +36,7 @@ class ScoreTableError(ValueError):
 
 
 # ---------------------------------------------------------------- YAML with line numbers
+
 
 def _line_index(node: yaml.Node, path: tuple = (), index: dict | None = None) -> dict[tuple, int]:
     """Map every path in the document (('components', 0, 'points')) to its 1-based line."""
@@ -73,7 +79,7 @@ class _Source:
         return ScoreTableError(f"{self.path}:{line}: {self.id}: {shown}: {message}")
 
     def need(self, where: tuple, value: Any, kind: type | tuple, what: str) -> Any:
-        if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
             raise self.error(where, f"expected {what}, found {value!r}")
         return value
 
@@ -84,11 +90,12 @@ def _as_tuple(kind: type | tuple) -> tuple:
 
 # ---------------------------------------------------------------- table models
 
+
 @dataclass(frozen=True)
 class Band:
     min: int
     max: int
-    name: str                    # category (SINS) or group (Van der Linden)
+    name: str  # category (SINS) or group (Van der Linden)
     label: str
     median_months: float | None = None
 
@@ -98,10 +105,10 @@ class Component:
     id: str
     label: str
     input: str
-    code: str | None = None                               # SF code of the SINS component
+    code: str | None = None  # SF code of the SINS component
     points: Mapping[Any, int] = field(default_factory=dict)
     default: int | None = None
-    thresholds: tuple[tuple[float, int], ...] = ()        # (min, points), highest min first
+    thresholds: tuple[tuple[float, int], ...] = ()  # (min, points), highest min first
 
     @property
     def possible(self) -> list[int]:
@@ -125,12 +132,12 @@ class Component:
 
 @dataclass(frozen=True)
 class AdditiveResult:
-    total: int | None            # set when every input is known
+    total: int | None  # set when every input is known
     min: int
     max: int
-    band: Band | None            # set when min and max fall in the same band
-    missing: list[str]           # labels of the missing components
-    unknown_answers: list[str]   # components whose value is not in the table
+    band: Band | None  # set when min and max fall in the same band
+    missing: list[str]  # labels of the missing components
+    unknown_answers: list[str]  # components whose value is not in the table
 
 
 @dataclass(frozen=True)
@@ -170,15 +177,16 @@ class AdditiveTable:
                 high += points
         first, last = self.band_of(low), self.band_of(high)
         band = first if first is not None and first == last else None
-        return AdditiveResult(total=low if not missing else None, min=low, max=high, band=band,
-                              missing=missing, unknown_answers=unknown)
+        return AdditiveResult(
+            total=low if not missing else None, min=low, max=high, band=band, missing=missing, unknown_answers=unknown
+        )
 
 
 @dataclass(frozen=True)
 class LookupInput:
     name: str
     label: str
-    source: str                                        # fact name
+    source: str  # fact name
     map: Mapping[Any, str] | None = None
     thresholds: tuple[tuple[float, str], ...] = ()
 
@@ -198,9 +206,9 @@ class LookupInput:
 class LookupResult:
     group: str | None
     median_months: float | None
-    classified: dict[str, Any]       # input name -> class (e.g. profile -> favourable)
-    missing: list[str]               # labels of inputs still needed
-    unclassified: list[str]          # labels of inputs present but not in the table
+    classified: dict[str, Any]  # input name -> class (e.g. profile -> favourable)
+    missing: list[str]  # labels of inputs still needed
+    unclassified: list[str]  # labels of inputs present but not in the table
 
 
 @dataclass(frozen=True)
@@ -227,9 +235,11 @@ class LookupTable:
             if cls is None and raw is not None:
                 unclassified.append(inp.label)
             classified[inp.name] = cls
-        candidates = [row for row in self.rows
-                      if all(classified.get(k) is None or classified[k] == v
-                             for k, v in row.items() if k != "group")]
+        candidates = [
+            row
+            for row in self.rows
+            if all(classified.get(k) is None or classified[k] == v for k, v in row.items() if k != "group")
+        ]
         groups = {row["group"] for row in candidates}
         if len(groups) == 1 and not unclassified:
             group = groups.pop()
@@ -259,6 +269,7 @@ class ScoreTables:
 
 
 # ---------------------------------------------------------------- loading + validation
+
 
 def _header(src: _Source, expected_type: str) -> dict[str, Any]:
     d = src.data
@@ -339,14 +350,28 @@ def _additive(src: _Source) -> AdditiveTable:
         default = c.get("default")
         if default is not None:
             src.need(where + ("default",), default, int, "integer default points")
-        components.append(Component(id=cid, label=str(c.get("label", cid)), input=str(c.get("input", cid)),
-                                    code=c.get("code"), points=dict(points), default=default,
-                                    thresholds=tuple(thresholds)))
+        components.append(
+            Component(
+                id=cid,
+                label=str(c.get("label", cid)),
+                input=str(c.get("input", cid)),
+                code=c.get("code"),
+                points=dict(points),
+                default=default,
+                thresholds=tuple(thresholds),
+            )
+        )
     if not components:
         raise src.error(("components",), "at least one component is needed")
-    table = AdditiveTable(id=d["id"], version=d["version"], status=d.get("status", "active"),
-                          citation=d["citation"], components=tuple(components), bands=_bands(src),
-                          not_applicable=_not_applicable(src))
+    table = AdditiveTable(
+        id=d["id"],
+        version=d["version"],
+        status=d.get("status", "active"),
+        citation=d["citation"],
+        components=tuple(components),
+        bands=_bands(src),
+        not_applicable=_not_applicable(src),
+    )
     lowest = sum(min(c.possible) for c in components)
     highest = sum(max(c.possible) for c in components)
     if table.bands[0].min > lowest or table.bands[-1].max < highest:
@@ -370,14 +395,18 @@ def _lookup(src: _Source) -> LookupTable:
             tw = where + ("thresholds", j)
             src.need(tw, t, dict, "a row {min, value}")
             thresholds.append((src.need(tw + ("min",), t.get("min"), (int, float), "a numeric min"), t.get("value")))
-        inputs.append(LookupInput(name=name, label=str(spec.get("label", name)), source=source,
-                                  map=mapping, thresholds=tuple(thresholds)))
+        inputs.append(
+            LookupInput(
+                name=name, label=str(spec.get("label", name)), source=source, map=mapping, thresholds=tuple(thresholds)
+            )
+        )
     groups_raw = src.need(("groups",), d.get("groups"), dict, "a mapping group -> {median_months}")
     medians = {}
     for group, spec in groups_raw.items():
         src.need(("groups", group), spec, dict, "{median_months: number}")
-        medians[str(group)] = float(src.need(("groups", group, "median_months"), spec.get("median_months"),
-                                             (int, float), "a number of months"))
+        medians[str(group)] = float(
+            src.need(("groups", group, "median_months"), spec.get("median_months"), (int, float), "a number of months")
+        )
     rows = src.need(("rows",), d.get("rows"), list, "a list of rows")
     names = {i.name for i in inputs}
     for i, row in enumerate(rows):
@@ -387,9 +416,17 @@ def _lookup(src: _Source) -> LookupTable:
         for key in row:
             if key != "group" and key not in names:
                 raise src.error(("rows", i), f"unknown input {key!r}; inputs are {sorted(names)}")
-    return LookupTable(id=d["id"], version=d["version"], status=d.get("status", "active"),
-                       draft_reason=d.get("draft_reason"), citation=d["citation"], inputs=tuple(inputs),
-                       rows=tuple(rows), medians=medians, not_applicable=_not_applicable(src))
+    return LookupTable(
+        id=d["id"],
+        version=d["version"],
+        status=d.get("status", "active"),
+        draft_reason=d.get("draft_reason"),
+        citation=d["citation"],
+        inputs=tuple(inputs),
+        rows=tuple(rows),
+        medians=medians,
+        not_applicable=_not_applicable(src),
+    )
 
 
 def _mapping(src: _Source) -> MappingTable:
@@ -399,10 +436,12 @@ def _mapping(src: _Source) -> MappingTable:
 
 
 def _build(directory: Path) -> ScoreTables:
-    return ScoreTables(sins=_additive(_Source(directory / TABLE_FILES["sins"])),
-                       vdl=_additive(_Source(directory / TABLE_FILES["vdl"])),
-                       bollen=_lookup(_Source(directory / TABLE_FILES["bollen"])),
-                       ecog_to_kps=_mapping(_Source(directory / TABLE_FILES["ecog_to_kps"])))
+    return ScoreTables(
+        sins=_additive(_Source(directory / TABLE_FILES["sins"])),
+        vdl=_additive(_Source(directory / TABLE_FILES["vdl"])),
+        bollen=_lookup(_Source(directory / TABLE_FILES["bollen"])),
+        ecog_to_kps=_mapping(_Source(directory / TABLE_FILES["ecog_to_kps"])),
+    )
 
 
 @lru_cache(maxsize=8)
@@ -423,6 +462,7 @@ def _load_default() -> ScoreTables:
 
 
 # ---------------------------------------------------------------- patient-level facts
+
 
 def survival_facts(tables: ScoreTables, facts: Mapping[str, Any]) -> dict[str, Any]:
     """``vdl.*`` and ``bollen.*`` facts from the patient facts kps, primary, visceral_metastases."""

@@ -7,7 +7,8 @@ rule file can never run code.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_.\-]*)\}")
 UNKNOWN = "unknown"

@@ -22,8 +22,8 @@ _NAME = re.compile(r"`([a-z][a-z0-9_.\-]*)`")
 @dataclass(frozen=True)
 class Fact:
     name: str
-    type: str        # bool | number | string | list
-    scope: str       # patient | symptom | lesion | order | any
+    type: str  # bool | number | string | list
+    scope: str  # patient | symptom | lesion | order | any
 
 
 @dataclass(frozen=True)

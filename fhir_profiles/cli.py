@@ -62,13 +62,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 def add_fhir_commands(subparsers: argparse._SubParsersAction) -> None:
     fhir = subparsers.add_parser("fhir", help="FHIR artefacts: export the knowledge Bundle, check resources")
     commands = fhir.add_subparsers(dest="command", required=True)
-    export = commands.add_parser("export", help="rules as PlanDefinitions + CodeSystems, ValueSets and "
-                                                "StructureDefinitions, as one R4 collection Bundle")
+    export = commands.add_parser(
+        "export",
+        help="rules as PlanDefinitions + CodeSystems, ValueSets and StructureDefinitions, as one R4 collection Bundle",
+    )
     export.add_argument("--rules-dir", help="folder with the rule files (default: rules/)")
     export.add_argument("-o", "--output", help="write the Bundle to this file (default: stdout)")
     export.add_argument("--all", action="store_true", help="also draft and retired rules (with their status)")
     export.set_defaults(func=cmd_export)
-    check = commands.add_parser("check", help="check resources (JSON: a resource or a Bundle) against the "
-                                              "spinecds profiles")
+    check = commands.add_parser(
+        "check", help="check resources (JSON: a resource or a Bundle) against the spinecds profiles"
+    )
     check.add_argument("files", nargs="+")
     check.set_defaults(func=cmd_check)

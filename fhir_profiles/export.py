@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
@@ -39,7 +40,7 @@ def condition_text(condition: Any) -> str:
     if isinstance(condition, str):
         return condition
     if isinstance(condition, dict) and len(condition) == 1:
-        (key, value), = condition.items()
+        ((key, value),) = condition.items()
         if key in ("any", "all") and isinstance(value, list):
             return f"{key}({'; '.join(condition_text(c) for c in value)})"
         if key == "not":
@@ -63,15 +64,27 @@ def plan_definition(rule: Any) -> dict[str, Any]:
             "id": outcome.id,
             "title": card.summary,
             "description": card.detail,
-            "code": [{"coding": [{"system": RULES_CODESYSTEM, "code": rule.id, "version": rule.version}],
-                      "text": f"outcome {outcome.outcome}"}],
+            "code": [
+                {
+                    "coding": [{"system": RULES_CODESYSTEM, "code": rule.id, "version": rule.version}],
+                    "text": f"outcome {outcome.outcome}",
+                }
+            ],
             "priority": PRIORITY[card.indicator],
             "trigger": [{"type": "named-event", "name": hook} for hook in rule.hooks],
         }
         if conditions:
-            action["condition"] = [{"kind": "applicability", "expression": {
-                "language": CONDITION_LANGUAGE, "expression": text,
-                "description": f"evaluated on each {outcome.scope} subject"}} for text in conditions]
+            action["condition"] = [
+                {
+                    "kind": "applicability",
+                    "expression": {
+                        "language": CONDITION_LANGUAGE,
+                        "expression": text,
+                        "description": f"evaluated on each {outcome.scope} subject",
+                    },
+                }
+                for text in conditions
+            ]
         actions.append(action)
     return {
         "resourceType": "PlanDefinition",
@@ -81,14 +94,20 @@ def plan_definition(rule: Any) -> dict[str, Any]:
         "name": _name(rule.id),
         "title": rule.title,
         "type": {"coding": [{"system": PLAN_DEFINITION_TYPE, "code": "eca-rule", "display": "ECA Rule"}]},
-        "status": rule.status,          # draft | active | retired: the same codes as publication-status
+        "status": rule.status,  # draft | active | retired: the same codes as publication-status
         "experimental": False,
         "publisher": "spinecds",
         "description": f"{rule.title}. Outcomes are tried in the order of action[]; the first one whose "
-                       f"conditions hold for a subject decides the card.",
-        "relatedArtifact": [{"type": "citation", "label": citation.section,
-                             "display": f"{citation.source}, {citation.section}",
-                             "citation": citation.passage, "url": citation.url}],
+        f"conditions hold for a subject decides the card.",
+        "relatedArtifact": [
+            {
+                "type": "citation",
+                "label": citation.section,
+                "display": f"{citation.source}, {citation.section}",
+                "citation": citation.passage,
+                "url": citation.url,
+            }
+        ],
         "action": actions,
     }
 
@@ -109,20 +128,31 @@ def _artefacts(directory: str | Path | None) -> Iterable[dict[str, Any]]:
         yield data
 
 
-def build_bundle(rules: Iterable[Any], directory: str | Path | None = None, include_inactive: bool = False,
-                 bundle_id: str = "spinecds-knowledge") -> dict[str, Any]:
+def build_bundle(
+    rules: Iterable[Any],
+    directory: str | Path | None = None,
+    include_inactive: bool = False,
+    bundle_id: str = "spinecds-knowledge",
+) -> dict[str, Any]:
     """The collection Bundle (JSON) of the given rules (RuleFile) and every artefact in ``directory``.
     Only active rules unless ``include_inactive``. Raises ExportError if it does not validate as R4."""
     resources = list(_artefacts(directory))
-    resources += [plan_definition(rule) for rule in sorted(rules, key=lambda r: r.id)
-                  if include_inactive or rule.status == "active"]
+    resources += [
+        plan_definition(rule)
+        for rule in sorted(rules, key=lambda r: r.id)
+        if include_inactive or rule.status == "active"
+    ]
     seen: set[str] = set()
     for resource in resources:
         if resource["url"] in seen:
             raise ExportError(f"two resources share the canonical url {resource['url']}")
         seen.add(resource["url"])
-    bundle = {"resourceType": "Bundle", "id": bundle_id, "type": "collection",
-              "entry": [{"fullUrl": r["url"], "resource": r} for r in resources]}
+    bundle = {
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        "type": "collection",
+        "entry": [{"fullUrl": r["url"], "resource": r} for r in resources],
+    }
     try:
         Bundle.model_validate(bundle)
     except ValidationError as exc:
@@ -132,10 +162,11 @@ def build_bundle(rules: Iterable[Any], directory: str | Path | None = None, incl
     return bundle
 
 
-def export_bundle(rules_dir: str | Path | None = None, directory: str | Path | None = None,
-                  include_inactive: bool = False) -> dict[str, Any]:
+def export_bundle(
+    rules_dir: str | Path | None = None, directory: str | Path | None = None, include_inactive: bool = False
+) -> dict[str, Any]:
     """Load and validate the rule files (engine.loader) and build the Bundle. Raises RuleLoadError."""
-    from engine.loader import load_rules          # engine depends on fhir_profiles, not the reverse, at import
+    from engine.loader import load_rules  # engine depends on fhir_profiles, not the reverse, at import
     from engine.vocabulary import RULES_DIR
 
     compiled = load_rules(Path(rules_dir) if rules_dir else RULES_DIR)

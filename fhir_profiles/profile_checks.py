@@ -20,17 +20,37 @@ invariant with severity ``warning``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fhir_profiles.terminology import DEFAULT_DIRECTORY, VALUESET_URL_PREFIX, Terminology, load_terminology
 
 SD_URL_PREFIX = "http://spinecds.org/fhir/StructureDefinition/"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-_PRIMITIVES = {"boolean", "integer", "decimal", "string", "code", "uri", "url", "canonical", "dateTime", "date",
-               "time", "instant", "id", "markdown", "positiveInt", "unsignedInt", "oid", "uuid", "base64Binary"}
+_PRIMITIVES = {
+    "boolean",
+    "integer",
+    "decimal",
+    "string",
+    "code",
+    "uri",
+    "url",
+    "canonical",
+    "dateTime",
+    "date",
+    "time",
+    "instant",
+    "id",
+    "markdown",
+    "positiveInt",
+    "unsignedInt",
+    "oid",
+    "uuid",
+    "base64Binary",
+}
 # Only these ElementDefinition members constrain instances; the rest (short, comment, mustSupport...) document.
 _CONSTRAINING = ("binding", "fixed", "pattern", "minValue", "maxValue", "constraint")
 
@@ -41,9 +61,9 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class Issue:
-    profile: str        # StructureDefinition id
-    reason: str         # what is wrong, without the offending value
-    severity: str = "error"     # error: the resource must not be used; warning: report, keep using it
+    profile: str  # StructureDefinition id
+    reason: str  # what is wrong, without the offending value
+    severity: str = "error"  # error: the resource must not be used; warning: report, keep using it
 
     def __str__(self) -> str:
         return f"{self.profile}: {self.reason}"
@@ -52,15 +72,20 @@ class Issue:
 def _invariant_mescc_date(resource: dict[str, Any]) -> bool:
     # A suspicion needs no date (it is untimed and the most urgent MRI tier); a diagnosis starts the clock.
     verification = resource.get("verificationStatus")
-    codes = {c["code"] for c in _codings(verification) if isinstance(c, dict) and isinstance(c.get("code"), str)
-             and c.get("system") in (None, CONDITION_VERIFICATION)}
+    codes = {
+        c["code"]
+        for c in _codings(verification)
+        if isinstance(c, dict) and isinstance(c.get("code"), str) and c.get("system") in (None, CONDITION_VERIFICATION)
+    }
     if codes & {"provisional", "differential"}:
         return True
     return bool(resource.get("onsetDateTime") or resource.get("recordedDate"))
 
 
 def _invariant_whole_quantity(resource: dict[str, Any]) -> bool:
-    value = (resource.get("valueQuantity") or {}).get("value") if isinstance(resource.get("valueQuantity"), dict) else None
+    value = (
+        (resource.get("valueQuantity") or {}).get("value") if isinstance(resource.get("valueQuantity"), dict) else None
+    )
     return not isinstance(value, (int, float)) or isinstance(value, bool) or float(value).is_integer()
 
 
@@ -74,8 +99,9 @@ INVARIANTS: dict[str, Callable[[dict[str, Any]], bool]] = {
 @dataclass
 class _Codes:
     """How an element's CodeableConcept is constrained: a pattern coding and/or a required ValueSet."""
+
     pattern: tuple[str, str] | None = None
-    valueset: str | None = None                      # concept id in fhir_profiles/valuesets
+    valueset: str | None = None  # concept id in fhir_profiles/valuesets
 
     def describe(self) -> str:
         return f"in ValueSet {self.valueset}" if self.valueset else f"{self.pattern[1]}"
@@ -114,17 +140,18 @@ class _Extension:
 @dataclass
 class Profile:
     """One compiled constraint profile."""
+
     id: str
     url: str
     type: str
     label: str
     code: _Codes | None = None
     value: _Value | None = None
-    bindings: dict[str, _Codes] = field(default_factory=dict)     # element name -> required codes
-    slices: list[_Slice] = field(default_factory=list)           # Observation.component slices
+    bindings: dict[str, _Codes] = field(default_factory=dict)  # element name -> required codes
+    slices: list[_Slice] = field(default_factory=list)  # Observation.component slices
     closed_components: bool = False
     extensions: dict[str, _Extension] = field(default_factory=dict)
-    invariants: list[tuple[str, str, str]] = field(default_factory=list)   # (key, severity, human)
+    invariants: list[tuple[str, str, str]] = field(default_factory=list)  # (key, severity, human)
 
     def component_slice(self, concept: Any) -> _Slice | None:
         for slc in self.slices:
@@ -140,8 +167,11 @@ def _codings(concept: Any) -> list[Any]:
 
 
 def _pairs(concept: Any) -> set[tuple[Any, Any]]:
-    return {(c["system"], c["code"]) for c in _codings(concept)
-            if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)}
+    return {
+        (c["system"], c["code"])
+        for c in _codings(concept)
+        if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)
+    }
 
 
 def _max(text: Any) -> int | None:
@@ -153,12 +183,13 @@ def _value_keys(data: dict[str, Any], prefix: str = "value") -> list[str]:
 
 
 def _type_of(key: str, prefix: str = "value") -> str:
-    name = key[len(prefix):]
+    name = key[len(prefix) :]
     lowered = name[0].lower() + name[1:]
     return lowered if lowered in _PRIMITIVES else name
 
 
 # ------------------------------------------------------------------------------------------ loading
+
 
 class _Compiler:
     def __init__(self, path: Path, data: dict[str, Any]):
@@ -188,12 +219,15 @@ class _Compiler:
             # an unrecognised code there is read cautiously by the facts, never dropped (dropping a
             # symptom could lower an MRI tier).
             if strength == "required":
-                codes.valueset = url[len(VALUESET_URL_PREFIX):]
+                codes.valueset = url[len(VALUESET_URL_PREFIX) :]
         return codes
 
     def value(self, element: dict[str, Any], where: str) -> _Value:
-        value = _Value(types=tuple(t["code"] for t in element.get("type") or ()),
-                       low=element.get("minValueInteger"), high=element.get("maxValueInteger"))
+        value = _Value(
+            types=tuple(t["code"] for t in element.get("type") or ()),
+            low=element.get("minValueInteger"),
+            high=element.get("maxValueInteger"),
+        )
         if "binding" in element:
             codes = self.codes(element, where)
             value.codes = codes if (codes.valueset or codes.pattern) else None
@@ -220,7 +254,7 @@ class _Compiler:
         name, _, slice_name = head.partition(":")
         constraining = [key for key in element if key.startswith(_CONSTRAINING)]
 
-        if not rest:                                             # the root: label and invariants
+        if not rest:  # the root: label and invariants
             profile.label = element.get("label") or profile.label
             for constraint in element.get("constraint") or ():
                 key = constraint.get("key")
@@ -263,7 +297,7 @@ class _Compiler:
             profile.extensions[urls[0]] = _Extension(urls[0], urls[0].rsplit("/", 1)[-1], _max(element.get("max")))
         elif not tail and not slice_name and "binding" in element:
             codes = self.codes(element, eid)
-            if codes.valueset or codes.pattern:   # a non-required binding documents, it does not reject
+            if codes.valueset or codes.pattern:  # a non-required binding documents, it does not reject
                 profile.bindings[name] = codes
         elif constraining and name not in ("extension",):
             raise self.fail(eid, "this element's constraints are not checked by profile_checks")
@@ -274,7 +308,7 @@ class ProfileSet:
 
     def __init__(self, profiles: list[Profile], extensions: dict[str, Profile], terminology: Terminology):
         self.profiles = profiles
-        self.extensions = extensions                 # extension url -> its definition
+        self.extensions = extensions  # extension url -> its definition
         self.term = terminology
         self.by_url = {p.url: p for p in profiles}
         self._by_type: dict[str, list[Profile]] = {}
@@ -286,8 +320,12 @@ class ProfileSet:
                 if definition is None or definition.value is None:
                     raise ProfileError(f"{profile.id}: extension {url} has no StructureDefinition with value[x]")
                 ext.value = definition.value
-            for codes in [profile.code, profile.value and profile.value.codes, *profile.bindings.values(),
-                          *(s.value.codes for s in profile.slices)]:
+            for codes in [
+                profile.code,
+                profile.value and profile.value.codes,
+                *profile.bindings.values(),
+                *(s.value.codes for s in profile.slices),
+            ]:
                 if codes and codes.valueset and codes.valueset not in terminology.concept_names:
                     raise ProfileError(f"{profile.id}: binding to unknown ValueSet {codes.valueset!r}")
 
@@ -299,11 +337,13 @@ class ProfileSet:
         rtype = resource.get("resourceType")
         candidates = self._by_type.get(rtype, ()) if isinstance(rtype, str) else ()
         meta = resource.get("meta")
-        claimed = {str(url).split("|")[0] for url in (meta.get("profile") or ())} if isinstance(meta, dict) \
-            and isinstance(meta.get("profile"), list) else set()
+        claimed = (
+            {str(url).split("|")[0] for url in (meta.get("profile") or ())}
+            if isinstance(meta, dict) and isinstance(meta.get("profile"), list)
+            else set()
+        )
         code = resource.get("code")
-        return [p for p in candidates
-                if p.url in claimed or (p.code is not None and p.code.matches(self.term, code))]
+        return [p for p in candidates if p.url in claimed or (p.code is not None and p.code.matches(self.term, code))]
 
     def check(self, resource: Any) -> list[Issue]:
         """Every profile issue of one resource (a raw dict or an R4B model)."""
@@ -346,7 +386,7 @@ class ProfileSet:
     def _check_value(self, rule: _Value, data: dict[str, Any], what: str) -> list[str]:
         keys = _value_keys(data)
         if not keys:
-            return []                                # absence is judged by the caller (status decides)
+            return []  # absence is judged by the caller (status decides)
         if len(keys) > 1:
             return [f"{what}: more than one value[x]"]
         kind = _type_of(keys[0])
@@ -381,8 +421,7 @@ class ProfileSet:
             slc = profile.component_slice(component.get("code"))
             if slc is None:
                 if profile.closed_components:
-                    reasons.append(f"{label} component code is not one of the {len(profile.slices)} "
-                                   f"{label} components")
+                    reasons.append(f"{label} component code is not one of the {len(profile.slices)} {label} components")
                 continue
             seen[slc.name] = seen.get(slc.name, 0) + 1
             if slc.max is not None and seen[slc.name] == slc.max + 1:
@@ -395,13 +434,18 @@ class ProfileSet:
         for profile in self._by_type.get("Observation", ()):
             slc = profile.component_slice(resource.get("code"))
             if slc is not None:
-                return [Issue(profile.id, r) for r in
-                        self._check_value(slc.value, resource, f"{profile.label} {slc.name} answer")]
+                return [
+                    Issue(profile.id, r)
+                    for r in self._check_value(slc.value, resource, f"{profile.label} {slc.name} answer")
+                ]
         return []
 
     def _check_extension(self, ext: _Extension, extensions: Any) -> list[str]:
-        found = [e for e in extensions if isinstance(e, dict) and e.get("url") == ext.url] \
-            if isinstance(extensions, list) else []
+        found = (
+            [e for e in extensions if isinstance(e, dict) and e.get("url") == ext.url]
+            if isinstance(extensions, list)
+            else []
+        )
         reasons = []
         if ext.max is not None and len(found) > ext.max:
             reasons.append(f"more than {ext.max} {ext.name} extension")

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -57,14 +58,19 @@ def _coding_pair(coding: Any) -> tuple[str, str] | None:
 class Terminology:
     """Compiled ValueSets and CodeSystem displays. Build it with :func:`load_terminology`."""
 
-    def __init__(self, exact: dict[tuple[str, str], frozenset[str]], patterns: dict[str, list[_Pattern]],
-                 explicit: dict[str, list[tuple[str, str]]], displays: dict[tuple[str, str], str],
-                 sources: dict[str, str]):
+    def __init__(
+        self,
+        exact: dict[tuple[str, str], frozenset[str]],
+        patterns: dict[str, list[_Pattern]],
+        explicit: dict[str, list[tuple[str, str]]],
+        displays: dict[tuple[str, str], str],
+        sources: dict[str, str],
+    ):
         self._exact = exact
         self._patterns = patterns
         self._explicit = explicit
         self._displays = displays
-        self.sources = sources                      # concept -> file it came from (for messages)
+        self.sources = sources  # concept -> file it came from (for messages)
         self._memo: dict[tuple[str, str], frozenset[str]] = {}
 
     @property
@@ -82,7 +88,7 @@ class Terminology:
                 if pattern.concept not in hits and pattern.regex.fullmatch(norm):
                     hits.add(pattern.concept)
             found = frozenset(hits)
-            if len(self._memo) < 100_000:           # bounded: codes come from outside
+            if len(self._memo) < 100_000:  # bounded: codes come from outside
                 self._memo[key] = found
         return found
 
@@ -122,8 +128,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _compile_valueset(path: Path, data: dict[str, Any], exact: dict, patterns: dict, explicit: dict,
-                      displays: dict, unions: dict) -> str:
+def _compile_valueset(
+    path: Path, data: dict[str, Any], exact: dict, patterns: dict, explicit: dict, displays: dict, unions: dict
+) -> str:
     if data.get("resourceType") != "ValueSet":
         raise TerminologyError(f"{path}: resourceType must be 'ValueSet'")
     concept = data.get("id")
@@ -138,12 +145,18 @@ def _compile_valueset(path: Path, data: dict[str, Any], exact: dict, patterns: d
         where = f"{path}: compose.include[{i}]"
         if isinstance(include, dict) and include.get("valueSet") and not include.get("system"):
             refs = include["valueSet"]
-            if not isinstance(refs, list) or len(refs) != 1 or not isinstance(refs[0], str) \
-                    or not refs[0].startswith(VALUESET_URL_PREFIX):
+            if (
+                not isinstance(refs, list)
+                or len(refs) != 1
+                or not isinstance(refs[0], str)
+                or not refs[0].startswith(VALUESET_URL_PREFIX)
+            ):
                 # several valueSet entries in one include mean an intersection in FHIR: not supported
-                raise TerminologyError(f"{where}: valueSet must be one {VALUESET_URL_PREFIX}<id> "
-                                       "(write one include per ValueSet for a union)")
-            unions.setdefault(concept, []).append((where, refs[0][len(VALUESET_URL_PREFIX):]))
+                raise TerminologyError(
+                    f"{where}: valueSet must be one {VALUESET_URL_PREFIX}<id> "
+                    "(write one include per ValueSet for a union)"
+                )
+            unions.setdefault(concept, []).append((where, refs[0][len(VALUESET_URL_PREFIX) :]))
             continue
         system = include.get("system") if isinstance(include, dict) else None
         if not isinstance(system, str) or not system:
@@ -172,8 +185,9 @@ def _compile_valueset(path: Path, data: dict[str, Any], exact: dict, patterns: d
     return concept
 
 
-def _resolve_unions(unions: dict[str, list[tuple[str, str]]], exact: dict, patterns: dict, explicit: dict,
-                    sources: dict[str, str]) -> None:
+def _resolve_unions(
+    unions: dict[str, list[tuple[str, str]]], exact: dict, patterns: dict, explicit: dict, sources: dict[str, str]
+) -> None:
     """A ValueSet that includes other ValueSets (``include.valueSet``) gets all their codes and filters,
     so a union such as ``laterality`` never repeats a code list (and cannot drift from its parts)."""
     members: dict[str, set[str]] = {}

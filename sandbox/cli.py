@@ -13,13 +13,14 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
 from . import expectations, hook_client, loader, patients, render
-from .transport import SandboxError, describe_failure, json_body, resolve_secret, session
+from .transport import SandboxError, describe_failure, resolve_secret, session
 
 FHIR_TOKEN_ENV = "SPINECDS_FHIR_TOKEN"
 SERVICE_JWT_ENV = "SPINECDS_SERVICE_JWT"
@@ -36,6 +37,7 @@ def _note(message: str) -> None:
 
 
 # ---------------------------------------------------------------- list / export
+
 
 def cmd_list(args: argparse.Namespace) -> int:
     for desc in patients.descriptions():
@@ -61,6 +63,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- load
+
 
 def cmd_load(args: argparse.Namespace) -> int:
     ids = loader.resolve_patient_ids(args.patient)
@@ -94,6 +97,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- fire
+
 
 def _patient_id(value: str) -> str:
     """p01 -> spinecds-p01; any other id (a sandbox's own patient) as given."""
@@ -158,27 +162,39 @@ class _Client:
         self.fhir_session = session(self.fhir_token)
         self._warned = False
 
-    def __enter__(self) -> "_Client":
+    def __enter__(self) -> _Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.service_session.close()
         self.fhir_session.close()
 
-    def call(self, service: dict[str, Any], hook: str, patient_id: str, draft_order: str | None,
-             show_request: bool) -> tuple[requests.Response, Any]:
+    def call(
+        self, service: dict[str, Any], hook: str, patient_id: str, draft_order: str | None, show_request: bool
+    ) -> tuple[requests.Response, Any]:
         args = self.args
         send_fhir_server = args.no_prefetch or args.with_fhir_server
         access_token = self.fhir_token
         if send_fhir_server and not access_token:
             if not self._warned:
-                _note(f"no --token: fhirAuthorization carries the placeholder {PLACEHOLDER_TOKEN!r} (fine for an open sandbox)")
+                _note(
+                    f"no --token: fhirAuthorization carries the placeholder {PLACEHOLDER_TOKEN!r} (fine for an open sandbox)"
+                )
                 self._warned = True
             access_token = PLACEHOLDER_TOKEN
         sent = hook_client.fire(
-            self.service_session, args.service, service, hook, patient_id,
-            fhir_session=self.fhir_session, fhir_base=self.fhir_base, prefetch=not args.no_prefetch,
-            send_fhir_server=send_fhir_server, fhir_token=access_token, draft_order_file=draft_order)
+            self.service_session,
+            args.service,
+            service,
+            hook,
+            patient_id,
+            fhir_session=self.fhir_session,
+            fhir_base=self.fhir_base,
+            prefetch=not args.no_prefetch,
+            send_fhir_server=send_fhir_server,
+            fhir_token=access_token,
+            draft_order_file=draft_order,
+        )
         for key, why in sent.prefetch_failed.items():
             _note(f"prefetch {key} left out: {why}")
         if show_request:
@@ -190,6 +206,7 @@ class _Client:
 
 
 # ---------------------------------------------------------------- fhir-server
+
 
 def cmd_fhir_server(args: argparse.Namespace) -> int:
     """The local FHIR server in the foreground, with every synthetic patient loaded, until Ctrl-C."""
@@ -209,8 +226,10 @@ def cmd_fhir_server(args: argparse.Namespace) -> int:
     if ids:
         print(f"{len(ids)} synthetic patients, dates relative to now: {', '.join(ids)}")
         print(f"  e.g. {running.base_url}/Patient/{ids[0]}")
-        print(f"with the service running (make serve): spinecds sandbox fire --fhir-server {running.base_url} "
-              "--patient spinecds-p04 --hook patient-view")
+        print(
+            f"with the service running (make serve): spinecds sandbox fire --fhir-server {running.base_url} "
+            "--patient spinecds-p04 --hook patient-view"
+        )
     else:
         print("empty; load patients with: spinecds sandbox load --fhir-server " + running.base_url)
     print("Ctrl-C stops it (the data is not kept).", flush=True)
@@ -226,6 +245,7 @@ def cmd_fhir_server(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- wiring
 
+
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
@@ -233,12 +253,16 @@ def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
         except SandboxError as exc:
             _err(str(exc))
             return exc.exit_code
+
     return run
 
 
 def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
-    sandbox = subparsers.add_parser("sandbox", help="synthetic patients for FHIR sandboxes and a CDS Hooks test client",
-                                    description=__doc__.split("\n\n")[0])
+    sandbox = subparsers.add_parser(
+        "sandbox",
+        help="synthetic patients for FHIR sandboxes and a CDS Hooks test client",
+        description=__doc__.split("\n\n")[0],
+    )
     commands = sandbox.add_subparsers(dest="command", required=True)
 
     listing = commands.add_parser("list", help="the sandbox patients, their stories and expected cards")
@@ -251,7 +275,9 @@ def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
     export.set_defaults(func=_guard(cmd_export))
 
     load = commands.add_parser("load", help="PUT the sandbox patients into a FHIR R4 server (idempotent)")
-    load.add_argument("--fhir-server", required=True, metavar="URL", help="FHIR base URL, e.g. http://localhost:8080/fhir")
+    load.add_argument(
+        "--fhir-server", required=True, metavar="URL", help="FHIR base URL, e.g. http://localhost:8080/fhir"
+    )
     load.add_argument("--token", help=f"bearer token for the FHIR server, or env:NAME (default: ${FHIR_TOKEN_ENV})")
     load.add_argument("--patient", nargs="+", metavar="ID", help="only these patients (default: all)")
     load.add_argument("--put", action="store_true", help="skip the transaction and PUT each resource")
@@ -260,21 +286,30 @@ def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
 
     fire = commands.add_parser("fire", help="act as the EHR: call the CDS service for one patient and print the cards")
     _client_options(fire, "FHIR base URL holding the patient")
-    fire.add_argument("--patient", required=True, metavar="ID", help="p01, spinecds-p01 or any Patient id on the server")
+    fire.add_argument(
+        "--patient", required=True, metavar="ID", help="p01, spinecds-p01 or any Patient id on the server"
+    )
     fire.add_argument("--hook", required=True, choices=hook_client.HOOKS)
-    fire.add_argument("--draft-order", metavar="FILE",
-                      help="ServiceRequest or Bundle JSON for order hooks (default: a routine MRI spine due in 14 days); "
-                           "samples in sandbox/orders/")
+    fire.add_argument(
+        "--draft-order",
+        metavar="FILE",
+        help="ServiceRequest or Bundle JSON for order hooks (default: a routine MRI spine due in 14 days); "
+        "samples in sandbox/orders/",
+    )
     fire.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     fire.add_argument("--show-request", action="store_true", help="print the hook request (token masked) to stderr")
     fire.set_defaults(func=_guard(cmd_fire))
 
-    check = commands.add_parser("check", help="fire patient-view for every loaded sandbox patient and compare with INDEX.md")
+    check = commands.add_parser(
+        "check", help="fire patient-view for every loaded sandbox patient and compare with INDEX.md"
+    )
     _client_options(check, "FHIR base URL the sandbox patients were loaded into")
     check.add_argument("--patient", nargs="+", metavar="ID", help="only these patients (default: all)")
     check.set_defaults(func=_guard(cmd_check))
 
-    server = commands.add_parser("fhir-server", help="run a local in-memory FHIR R4 server preloaded with the synthetic patients")
+    server = commands.add_parser(
+        "fhir-server", help="run a local in-memory FHIR R4 server preloaded with the synthetic patients"
+    )
     server.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
     server.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
     server.add_argument("--no-preload", action="store_true", help="start empty (then use `sandbox load`)")
@@ -283,15 +318,31 @@ def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def _client_options(parser: argparse.ArgumentParser, fhir_help: str) -> None:
     parser.add_argument("--fhir-server", required=True, metavar="URL", help=fhir_help)
-    parser.add_argument("--service", default="http://127.0.0.1:8000", metavar="URL",
-                        help="CDS service base URL (default: http://127.0.0.1:8000)")
+    parser.add_argument(
+        "--service",
+        default="http://127.0.0.1:8000",
+        metavar="URL",
+        help="CDS service base URL (default: http://127.0.0.1:8000)",
+    )
     parser.add_argument("--service-id", help="call this service id instead of the first one for the hook")
-    parser.add_argument("--no-prefetch", action="store_true",
-                        help="send no prefetch; send fhirServer + fhirAuthorization so the service fetches")
-    parser.add_argument("--with-fhir-server", action="store_true",
-                        help="with prefetch, also send fhirServer + fhirAuthorization (for keys that failed)")
-    parser.add_argument("--token", help=f"FHIR access token (prefetch reads, fhirAuthorization), or env:NAME (default: ${FHIR_TOKEN_ENV})")
-    parser.add_argument("--service-jwt", help=f"JWT for the CDS service's Authorization header, or env:NAME (default: ${SERVICE_JWT_ENV})")
+    parser.add_argument(
+        "--no-prefetch",
+        action="store_true",
+        help="send no prefetch; send fhirServer + fhirAuthorization so the service fetches",
+    )
+    parser.add_argument(
+        "--with-fhir-server",
+        action="store_true",
+        help="with prefetch, also send fhirServer + fhirAuthorization (for keys that failed)",
+    )
+    parser.add_argument(
+        "--token",
+        help=f"FHIR access token (prefetch reads, fhirAuthorization), or env:NAME (default: ${FHIR_TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--service-jwt",
+        help=f"JWT for the CDS service's Authorization header, or env:NAME (default: ${SERVICE_JWT_ENV})",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,38 +17,63 @@ CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-SANDBOX_TAG = {"system": "http://spinecds.org/fhir/CodeSystem/sandbox", "code": "synthetic",
-               "display": "Synthetic spinecds sandbox patient"}
+SANDBOX_TAG = {
+    "system": "http://spinecds.org/fhir/CodeSystem/sandbox",
+    "code": "synthetic",
+    "display": "Synthetic spinecds sandbox patient",
+}
 MRN_SYSTEM = "http://spinecds.org/fhir/sandbox/mrn"
 
 Coding = tuple[str, str, str]  # system, code, display
 
 # Diagnoses the rules read (clinical-spec section 1, "Diagnoses"). Key -> codings (first is primary).
 DIAGNOSES: dict[str, list[Coding]] = {
-    "breast-cancer": [(ICD10, "C50.911", "Malignant neoplasm of unspecified site of right female breast"),
-                      (SNOMED, "254837009", "Malignant neoplasm of breast")],
+    "breast-cancer": [
+        (ICD10, "C50.911", "Malignant neoplasm of unspecified site of right female breast"),
+        (SNOMED, "254837009", "Malignant neoplasm of breast"),
+    ],
     "breast-cancer-left": [(ICD10, "C50.912", "Malignant neoplasm of unspecified site of left female breast")],
-    "prostate-cancer": [(ICD10, "C61", "Malignant neoplasm of prostate"),
-                        (SNOMED, "399068003", "Malignant tumor of prostate")],
-    "lung-cancer": [(ICD10, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung"),
-                    (SNOMED, "363358000", "Malignant tumor of lung")],
+    "prostate-cancer": [
+        (ICD10, "C61", "Malignant neoplasm of prostate"),
+        (SNOMED, "399068003", "Malignant tumor of prostate"),
+    ],
+    "lung-cancer": [
+        (ICD10, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung"),
+        (SNOMED, "363358000", "Malignant tumor of lung"),
+    ],
     "lung-cancer-lower-left": [(ICD10, "C34.32", "Malignant neoplasm of lower lobe, left bronchus or lung")],
-    "kidney-cancer": [(ICD10, "C64.1", "Malignant neoplasm of right kidney, except renal pelvis"),
-                      (SNOMED, "363518003", "Malignant tumor of kidney")],
-    "thyroid-cancer": [(ICD10, "C73", "Malignant neoplasm of thyroid gland"),
-                       (SNOMED, "363478007", "Malignant tumor of thyroid gland")],
-    "multiple-myeloma": [(ICD10, "C90.00", "Multiple myeloma not having achieved remission"),
-                         (SNOMED, "109989006", "Multiple myeloma")],
-    "lymphoma": [(ICD10, "C83.38", "Diffuse large B-cell lymphoma, lymph nodes of multiple sites"),
-                 (SNOMED, "118600007", "Malignant lymphoma")],
-    "bone-metastasis": [(ICD10, "C79.51", "Secondary malignant neoplasm of bone"),
-                        (SNOMED, "94222008", "Secondary malignant neoplasm of bone")],
-    "liver-metastasis": [(ICD10, "C78.7", "Secondary malignant neoplasm of liver and intrahepatic bile duct"),
-                         (SNOMED, "94381002", "Secondary malignant neoplasm of liver")],
-    "lung-metastasis": [(ICD10, "C78.00", "Secondary malignant neoplasm of unspecified lung"),
-                        (SNOMED, "94391008", "Secondary malignant neoplasm of lung")],
-    "brain-metastasis": [(ICD10, "C79.31", "Secondary malignant neoplasm of brain"),
-                         (SNOMED, "94225005", "Secondary malignant neoplasm of brain")],
+    "kidney-cancer": [
+        (ICD10, "C64.1", "Malignant neoplasm of right kidney, except renal pelvis"),
+        (SNOMED, "363518003", "Malignant tumor of kidney"),
+    ],
+    "thyroid-cancer": [
+        (ICD10, "C73", "Malignant neoplasm of thyroid gland"),
+        (SNOMED, "363478007", "Malignant tumor of thyroid gland"),
+    ],
+    "multiple-myeloma": [
+        (ICD10, "C90.00", "Multiple myeloma not having achieved remission"),
+        (SNOMED, "109989006", "Multiple myeloma"),
+    ],
+    "lymphoma": [
+        (ICD10, "C83.38", "Diffuse large B-cell lymphoma, lymph nodes of multiple sites"),
+        (SNOMED, "118600007", "Malignant lymphoma"),
+    ],
+    "bone-metastasis": [
+        (ICD10, "C79.51", "Secondary malignant neoplasm of bone"),
+        (SNOMED, "94222008", "Secondary malignant neoplasm of bone"),
+    ],
+    "liver-metastasis": [
+        (ICD10, "C78.7", "Secondary malignant neoplasm of liver and intrahepatic bile duct"),
+        (SNOMED, "94381002", "Secondary malignant neoplasm of liver"),
+    ],
+    "lung-metastasis": [
+        (ICD10, "C78.00", "Secondary malignant neoplasm of unspecified lung"),
+        (SNOMED, "94391008", "Secondary malignant neoplasm of lung"),
+    ],
+    "brain-metastasis": [
+        (ICD10, "C79.31", "Secondary malignant neoplasm of brain"),
+        (SNOMED, "94225005", "Secondary malignant neoplasm of brain"),
+    ],
     "mescc": [(ICD10, "G95.20", "Unspecified cord compression")],
 }
 
@@ -120,13 +145,21 @@ SINS_ANSWERS: dict[str, tuple[int, str]] = {
     "postero-none": (0, "None of the above"),
 }
 # Component key -> its answer-code prefix, so a patient file cannot put a pain answer in location.
-SINS_ANSWER_PREFIX = {"location": "loc-", "pain": "pain-", "lesion": "lesion-", "alignment": "align-",
-                      "collapse": "collapse-", "posterolateral": "postero-"}
+SINS_ANSWER_PREFIX = {
+    "location": "loc-",
+    "pain": "pain-",
+    "lesion": "lesion-",
+    "alignment": "align-",
+    "collapse": "collapse-",
+    "posterolateral": "postero-",
+}
 
 # Procedures that matter clinically (prior radiotherapy of the spine: clinical-spec orders table).
 PROCEDURES: dict[str, list[Coding]] = {
-    "spine-radiotherapy": [(SF, "spine-radiotherapy", "Radiotherapy of the spine"),
-                           (SNOMED, "108290001", "Radiation oncology AND/OR radiotherapy")],
+    "spine-radiotherapy": [
+        (SF, "spine-radiotherapy", "Radiotherapy of the spine"),
+        (SNOMED, "108290001", "Radiation oncology AND/OR radiotherapy"),
+    ],
 }
 
 # ---- noise: what else a real record holds; no rule reads these ----
@@ -134,42 +167,68 @@ PROCEDURES: dict[str, list[Coding]] = {
 # Unrelated problems: key -> (SNOMED coding, ICD-10-CM coding). No ICD-10-CM code starts with C.
 COMORBIDITIES: dict[str, list[Coding]] = {
     "hypertension": [(SNOMED, "38341003", "Hypertensive disorder"), (ICD10, "I10", "Essential (primary) hypertension")],
-    "type-2-diabetes": [(SNOMED, "44054006", "Diabetes mellitus type 2"),
-                        (ICD10, "E11.9", "Type 2 diabetes mellitus without complications")],
-    "hypercholesterolaemia": [(SNOMED, "13644009", "Hypercholesterolemia"),
-                              (ICD10, "E78.00", "Pure hypercholesterolemia, unspecified")],
-    "copd": [(SNOMED, "13645005", "Chronic obstructive lung disease"),
-             (ICD10, "J44.9", "Chronic obstructive pulmonary disease, unspecified")],
-    "atrial-fibrillation": [(SNOMED, "49436004", "Atrial fibrillation"),
-                            (ICD10, "I48.91", "Unspecified atrial fibrillation")],
-    "knee-osteoarthritis": [(SNOMED, "239873007", "Osteoarthritis of knee"),
-                            (ICD10, "M17.11", "Unilateral primary osteoarthritis, right knee")],
+    "type-2-diabetes": [
+        (SNOMED, "44054006", "Diabetes mellitus type 2"),
+        (ICD10, "E11.9", "Type 2 diabetes mellitus without complications"),
+    ],
+    "hypercholesterolaemia": [
+        (SNOMED, "13644009", "Hypercholesterolemia"),
+        (ICD10, "E78.00", "Pure hypercholesterolemia, unspecified"),
+    ],
+    "copd": [
+        (SNOMED, "13645005", "Chronic obstructive lung disease"),
+        (ICD10, "J44.9", "Chronic obstructive pulmonary disease, unspecified"),
+    ],
+    "atrial-fibrillation": [
+        (SNOMED, "49436004", "Atrial fibrillation"),
+        (ICD10, "I48.91", "Unspecified atrial fibrillation"),
+    ],
+    "knee-osteoarthritis": [
+        (SNOMED, "239873007", "Osteoarthritis of knee"),
+        (ICD10, "M17.11", "Unilateral primary osteoarthritis, right knee"),
+    ],
     "hypothyroidism": [(SNOMED, "40930008", "Hypothyroidism"), (ICD10, "E03.9", "Hypothyroidism, unspecified")],
-    "depression": [(SNOMED, "35489007", "Depressive disorder"),
-                   (ICD10, "F32.A", "Depression, unspecified")],
-    "gerd": [(SNOMED, "235595009", "Gastroesophageal reflux disease"),
-             (ICD10, "K21.9", "Gastro-esophageal reflux disease without esophagitis")],
+    "depression": [(SNOMED, "35489007", "Depressive disorder"), (ICD10, "F32.A", "Depression, unspecified")],
+    "gerd": [
+        (SNOMED, "235595009", "Gastroesophageal reflux disease"),
+        (ICD10, "K21.9", "Gastro-esophageal reflux disease without esophagitis"),
+    ],
     "obesity": [(SNOMED, "414916001", "Obesity"), (ICD10, "E66.9", "Obesity, unspecified")],
     "asthma": [(SNOMED, "195967001", "Asthma"), (ICD10, "J45.909", "Unspecified asthma, uncomplicated")],
-    "ckd-3": [(SNOMED, "433144002", "Chronic kidney disease stage 3"),
-              (ICD10, "N18.30", "Chronic kidney disease, stage 3 unspecified")],
+    "ckd-3": [
+        (SNOMED, "433144002", "Chronic kidney disease stage 3"),
+        (ICD10, "N18.30", "Chronic kidney disease, stage 3 unspecified"),
+    ],
     "gout": [(SNOMED, "90560007", "Gout"), (ICD10, "M10.9", "Gout, unspecified")],
-    "osteoporosis": [(SNOMED, "64859006", "Osteoporosis"),
-                     (ICD10, "M81.0", "Age-related osteoporosis without current pathological fracture")],
+    "osteoporosis": [
+        (SNOMED, "64859006", "Osteoporosis"),
+        (ICD10, "M81.0", "Age-related osteoporosis without current pathological fracture"),
+    ],
     "anxiety": [(SNOMED, "197480006", "Anxiety disorder"), (ICD10, "F41.1", "Generalized anxiety disorder")],
-    "benign-prostatic-hyperplasia": [(SNOMED, "266569009", "Benign prostatic hyperplasia"),
-                                     (ICD10, "N40.0", "Benign prostatic hyperplasia without lower urinary tract symptoms")],
-    "migraine": [(SNOMED, "37796009", "Migraine"),
-                 (ICD10, "G43.909", "Migraine, unspecified, not intractable, without status migrainosus")],
+    "benign-prostatic-hyperplasia": [
+        (SNOMED, "266569009", "Benign prostatic hyperplasia"),
+        (ICD10, "N40.0", "Benign prostatic hyperplasia without lower urinary tract symptoms"),
+    ],
+    "migraine": [
+        (SNOMED, "37796009", "Migraine"),
+        (ICD10, "G43.909", "Migraine, unspecified, not intractable, without status migrainosus"),
+    ],
 }
 # Resolved episodes sprinkled into the history (clinicalStatus resolved).
 RESOLVED_EPISODES: dict[str, list[Coding]] = {
     "acute-bronchitis": [(SNOMED, "10509002", "Acute bronchitis"), (ICD10, "J20.9", "Acute bronchitis, unspecified")],
-    "urinary-tract-infection": [(SNOMED, "68566005", "Urinary tract infectious disease"),
-                                (ICD10, "N39.0", "Urinary tract infection, site not specified")],
-    "community-acquired-pneumonia": [(SNOMED, "385093006", "Community acquired pneumonia"),
-                                     (ICD10, "J18.9", "Pneumonia, unspecified organism")],
-    "ankle-sprain": [(SNOMED, "44465007", "Sprain of ankle"), (ICD10, "S93.401A", "Sprain of unspecified ligament of right ankle, initial encounter")],
+    "urinary-tract-infection": [
+        (SNOMED, "68566005", "Urinary tract infectious disease"),
+        (ICD10, "N39.0", "Urinary tract infection, site not specified"),
+    ],
+    "community-acquired-pneumonia": [
+        (SNOMED, "385093006", "Community acquired pneumonia"),
+        (ICD10, "J18.9", "Pneumonia, unspecified organism"),
+    ],
+    "ankle-sprain": [
+        (SNOMED, "44465007", "Sprain of ankle"),
+        (ICD10, "S93.401A", "Sprain of unspecified ligament of right ankle, initial encounter"),
+    ],
     "herpes-zoster": [(SNOMED, "4740000", "Herpes zoster"), (ICD10, "B02.9", "Zoster without complications")],
 }
 # Past procedures unrelated to the spine.
@@ -207,11 +266,24 @@ LABS: dict[str, tuple[str, str, str, float, float, int]] = {
     "sodium": ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", 136, 144, 0),
     "potassium": ("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", 3.6, 4.9, 1),
     "creatinine": ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.6, 1.1, 2),
-    "egfr": ("62238-1", "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based formula (CKD-EPI)",
-             "mL/min/{1.73_m2}", 65, 100, 0),
+    "egfr": (
+        "62238-1",
+        "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based formula (CKD-EPI)",
+        "mL/min/{1.73_m2}",
+        65,
+        100,
+        0,
+    ),
     "calcium": ("17861-6", "Calcium [Mass/volume] in Serum or Plasma", "mg/dL", 8.7, 10.1, 1),
     "albumin": ("1751-7", "Albumin [Mass/volume] in Serum or Plasma", "g/dL", 3.6, 4.8, 1),
-    "alkaline-phosphatase": ("6768-6", "Alkaline phosphatase [Enzymatic activity/volume] in Serum or Plasma", "U/L", 45, 115, 0),
+    "alkaline-phosphatase": (
+        "6768-6",
+        "Alkaline phosphatase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+        45,
+        115,
+        0,
+    ),
     "alt": ("1742-6", "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma", "U/L", 10, 40, 0),
     "glucose": ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 75, 110, 0),
     "crp": ("1988-5", "C reactive protein [Mass/volume] in Serum or Plasma", "mg/L", 0.5, 8, 1),
@@ -220,8 +292,21 @@ LABS: dict[str, tuple[str, str, str, float, float, int]] = {
     "cea": ("2039-6", "Carcinoembryonic Ag [Mass/volume] in Serum or Plasma", "ng/mL", 2, 40, 1),
     "ca15-3": ("6875-9", "Cancer Ag 15-3 [Units/volume] in Serum or Plasma", "U/mL", 20, 120, 0),
 }
-BASIC_PANEL = ("haemoglobin", "leukocytes", "platelets", "sodium", "potassium", "creatinine", "egfr",
-               "calcium", "albumin", "alkaline-phosphatase", "alt", "glucose", "crp")
+BASIC_PANEL = (
+    "haemoglobin",
+    "leukocytes",
+    "platelets",
+    "sodium",
+    "potassium",
+    "creatinine",
+    "egfr",
+    "calcium",
+    "albumin",
+    "alkaline-phosphatase",
+    "alt",
+    "glucose",
+    "crp",
+)
 
 
 def noise_codings() -> set[tuple[str, str]]:

@@ -53,8 +53,10 @@ def _card_problems(want: dict[str, Any], card: dict[str, Any]) -> list[str]:
     if "deadlineHours" in want and not _close(ext.get("deadlineHours"), want["deadlineHours"], 0.01):
         problems.append(f"{rule}: deadlineHours {ext.get('deadlineHours')}, expected {want['deadlineHours']}")
     if "hoursLeft" in want and not _close(ext.get("hoursLeft"), want["hoursLeft"], HOURS_LEFT_TOLERANCE):
-        problems.append(f"{rule}: hoursLeft {ext.get('hoursLeft')}, expected {want['hoursLeft']} "
-                        f"(+-{HOURS_LEFT_TOLERANCE:g} h; reload the patients to restart the clock)")
+        problems.append(
+            f"{rule}: hoursLeft {ext.get('hoursLeft')}, expected {want['hoursLeft']} "
+            f"(+-{HOURS_LEFT_TOLERANCE:g} h; reload the patients to restart the clock)"
+        )
     sins = ext.get("sins") if isinstance(ext.get("sins"), dict) else {}
     for key, value in (want.get("sins") or {}).items():
         if sins.get(key) != value:
@@ -62,7 +64,9 @@ def _card_problems(want: dict[str, Any], card: dict[str, Any]) -> list[str]:
     got_groups = {(s.get("model"), s.get("group")) for s in ext.get("survival") or [] if isinstance(s, dict)}
     for model in want.get("survival") or []:
         if (model["model"], model["group"]) not in got_groups:
-            problems.append(f"{rule}: survival {model['model']} group {model['group']} missing (got {sorted(got_groups)})")
+            problems.append(
+                f"{rule}: survival {model['model']} group {model['group']} missing (got {sorted(got_groups)})"
+            )
     return problems
 
 

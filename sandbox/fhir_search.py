@@ -39,13 +39,20 @@ def token_matches(token: str, codings: list[dict[str, Any]]) -> bool:
 
 def sort_key(resource: dict[str, Any]) -> str:
     """The clinical date `_sort=date` orders by (ISO strings of one time zone sort as text)."""
-    return str(resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get("start")
-               or resource.get("recordedDate") or resource.get("onsetDateTime")
-               or resource.get("performedDateTime") or (resource.get("performedPeriod") or {}).get("start") or "")
+    return str(
+        resource.get("effectiveDateTime")
+        or (resource.get("effectivePeriod") or {}).get("start")
+        or resource.get("recordedDate")
+        or resource.get("onsetDateTime")
+        or resource.get("performedDateTime")
+        or (resource.get("performedPeriod") or {}).get("start")
+        or ""
+    )
 
 
-def select(resources: list[dict[str, Any]], patient: str | None, code: list[str] | None,
-           sort: str | None) -> list[dict[str, Any]]:
+def select(
+    resources: list[dict[str, Any]], patient: str | None, code: list[str] | None, sort: str | None
+) -> list[dict[str, Any]]:
     """The matches in search order; ValueError for a `_sort` other than date / -date."""
     found = [r for r in resources if matches_patient(r, patient) and matches_code(r, code)]
     if sort in ("-date", "date"):
@@ -58,11 +65,15 @@ def select(resources: list[dict[str, Any]], patient: str | None, code: list[str]
 
 
 def searchset(resources: list[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
-                              "total": len(resources) if total is None else total}
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources) if total is None else total,
+    }
     if resources:
-        bundle["entry"] = [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-                           for r in resources]
+        bundle["entry"] = [
+            {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources
+        ]
     return bundle
 
 

@@ -12,7 +12,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ def resolve_now(value: Any, now: datetime) -> Any:
 
 # ---------------------------------------------------------------- discovery
 
+
 def discover(s: requests.Session, service_base: str, hook: str, service_id: str | None = None) -> dict[str, Any]:
     """The discovery entry of the service for `hook` (or with id `service_id`)."""
     url = f"{service_base.rstrip('/')}/cds-services"
@@ -81,6 +82,7 @@ def discover(s: requests.Session, service_base: str, hook: str, service_id: str 
 
 # ---------------------------------------------------------------- prefetch
 
+
 def fill_template(template: str, context: dict[str, Any]) -> str | None:
     """Replace {{context.x}} tokens; None when a token cannot be filled (then the key is left out)."""
     missing = False
@@ -100,7 +102,9 @@ def fill_template(template: str, context: dict[str, Any]) -> str | None:
     return None if missing else filled
 
 
-def resolve_prefetch(s: requests.Session, fhir_base: str, templates: dict[str, str], context: dict[str, Any]) -> Prefetch:
+def resolve_prefetch(
+    s: requests.Session, fhir_base: str, templates: dict[str, str], context: dict[str, Any]
+) -> Prefetch:
     """GET every template's relative URL on the FHIR server; a failure leaves that key out."""
     result = Prefetch()
     for key, template in templates.items():
@@ -124,6 +128,7 @@ def resolve_prefetch(s: requests.Session, fhir_base: str, templates: dict[str, s
 
 # ---------------------------------------------------------------- request
 
+
 def default_draft_mri(patient_id: str, now: datetime) -> dict[str, Any]:
     """A routine MRI spine order due in 14 days: late for every tier but 5, so order hooks have work."""
     return {
@@ -132,9 +137,16 @@ def default_draft_mri(patient_id: str, now: datetime) -> dict[str, Any]:
         "status": "draft",
         "intent": "order",
         "priority": "routine",
-        "code": {"coding": [{"system": "http://spinecds.org/fhir/CodeSystem/spine-findings",
-                             "code": "mri-whole-spine", "display": "MRI whole spine"}],
-                 "text": "MRI whole spine (T1 + T2)"},
+        "code": {
+            "coding": [
+                {
+                    "system": "http://spinecds.org/fhir/CodeSystem/spine-findings",
+                    "code": "mri-whole-spine",
+                    "display": "MRI whole spine",
+                }
+            ],
+            "text": "MRI whole spine (T1 + T2)",
+        },
         "subject": {"reference": f"Patient/{patient_id}"},
         "authoredOn": _instant(now),
         "occurrencePeriod": {"start": _instant(now), "end": _instant(now + timedelta(days=14))},
@@ -165,18 +177,30 @@ def draft_orders(patient_id: str, now: datetime, path: str | None) -> dict[str, 
             resource.setdefault("status", "draft")
             # The file is patient-independent: the order is for the patient the hook fires on.
             resource["subject"] = {"reference": f"Patient/{patient_id}"}
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": resource} for resource in resources]}
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource} for resource in resources]}
 
 
 def fhir_authorization(token: str) -> dict[str, Any]:
-    return {"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": FHIR_SCOPE,
-            "subject": "spinecds-sandbox"}
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "scope": FHIR_SCOPE,
+        "subject": "spinecds-sandbox",
+    }
 
 
-def build_request(hook: str, patient_id: str, *, now: datetime | None = None, prefetch: dict[str, Any] | None,
-                  fhir_server: str | None, fhir_token: str | None, draft_order_file: str | None = None) -> dict[str, Any]:
-    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+def build_request(
+    hook: str,
+    patient_id: str,
+    *,
+    now: datetime | None = None,
+    prefetch: dict[str, Any] | None,
+    fhir_server: str | None,
+    fhir_token: str | None,
+    draft_order_file: str | None = None,
+) -> dict[str, Any]:
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     context: dict[str, Any] = {"userId": SANDBOX_USER, "patientId": patient_id}
     if hook in ORDER_HOOKS:
         orders = draft_orders(patient_id, now, draft_order_file)
@@ -195,24 +219,37 @@ def build_request(hook: str, patient_id: str, *, now: datetime | None = None, pr
 
 def post_hook(s: requests.Session, service_base: str, service_id: str, request: dict[str, Any]) -> requests.Response:
     url = f"{service_base.rstrip('/')}/cds-services/{service_id}"
-    return call(s, "POST", url, f"calling CDS service {service_id}", json=request,
-                headers={"Content-Type": "application/json"})
+    return call(
+        s, "POST", url, f"calling CDS service {service_id}", json=request, headers={"Content-Type": "application/json"}
+    )
 
 
 # ---------------------------------------------------------------- one hook, as an EHR fires it
 
+
 @dataclass
 class HookCall:
-    request: dict[str, Any]          # what was sent (fhirAuthorization's token included: mask before showing)
+    request: dict[str, Any]  # what was sent (fhirAuthorization's token included: mask before showing)
     response: requests.Response
-    body: Any                        # the parsed JSON answer, None when it is not JSON
+    body: Any  # the parsed JSON answer, None when it is not JSON
     prefetch_failed: dict[str, str] = field(default_factory=dict)  # key -> why it was left out
 
 
-def fire(service_session: requests.Session, service_base: str, service: dict[str, Any], hook: str,
-         patient_id: str, *, fhir_session: requests.Session, fhir_base: str, prefetch: bool = True,
-         send_fhir_server: bool = False, fhir_token: str | None = None,
-         draft_order_file: str | None = None, now: datetime | None = None) -> HookCall:
+def fire(
+    service_session: requests.Session,
+    service_base: str,
+    service: dict[str, Any],
+    hook: str,
+    patient_id: str,
+    *,
+    fhir_session: requests.Session,
+    fhir_base: str,
+    prefetch: bool = True,
+    send_fhir_server: bool = False,
+    fhir_token: str | None = None,
+    draft_order_file: str | None = None,
+    now: datetime | None = None,
+) -> HookCall:
     """Resolve the service's prefetch on the FHIR server (unless `prefetch` is False), build the
     request (with fhirServer + fhirAuthorization when `send_fhir_server`) and POST it."""
     context = {"userId": SANDBOX_USER, "patientId": patient_id}
@@ -221,8 +258,14 @@ def fire(service_session: requests.Session, service_base: str, service: dict[str
     if prefetch:
         resolved = resolve_prefetch(fhir_session, fhir_base, service.get("prefetch") or {}, context)
         values, failed = resolved.values, resolved.failed
-    request = build_request(hook, patient_id, now=now, prefetch=values,
-                            fhir_server=fhir_base if send_fhir_server else None, fhir_token=fhir_token,
-                            draft_order_file=draft_order_file)
+    request = build_request(
+        hook,
+        patient_id,
+        now=now,
+        prefetch=values,
+        fhir_server=fhir_base if send_fhir_server else None,
+        fhir_token=fhir_token,
+        draft_order_file=draft_order_file,
+    )
     response = post_hook(service_session, service_base, service["id"], request)
     return HookCall(request, response, json_body(response), failed)

@@ -7,9 +7,10 @@ same resources one PUT at a time, Patient first so references resolve.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -20,17 +21,17 @@ from .transport import FHIR_JSON, SandboxError, call, describe_failure, json_bod
 @dataclass
 class LoadResult:
     patient_id: str
-    mode: str                                                     # transaction | put
+    mode: str  # transaction | put
     written: list[tuple[str, str]] = field(default_factory=list)  # (created|updated, Type/id)
-    failed: list[tuple[str, str]] = field(default_factory=list)   # (Type/id, reason)
-    skipped: dict[str, int] = field(default_factory=dict)         # resource type the server lacks -> count
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (Type/id, reason)
+    skipped: dict[str, int] = field(default_factory=dict)  # resource type the server lacks -> count
     fallback_reason: str | None = None
 
 
 @dataclass
 class Capabilities:
-    transaction: bool | None = None          # None: the server did not say (then just try)
-    resource_types: set[str] | None = None   # None: the server did not list them
+    transaction: bool | None = None  # None: the server did not say (then just try)
+    resource_types: set[str] | None = None  # None: the server did not list them
 
 
 def capabilities(s: requests.Session, base: str) -> Capabilities:
@@ -42,8 +43,9 @@ def capabilities(s: requests.Session, base: str) -> Capabilities:
     rests = [rest for rest in body.get("rest") or [] if rest.get("mode", "server") == "server"]
     if not rests:
         return Capabilities()
-    transaction = any(i.get("code") in ("transaction", "batch-transaction")
-                      for rest in rests for i in rest.get("interaction") or [])
+    transaction = any(
+        i.get("code") in ("transaction", "batch-transaction") for rest in rests for i in rest.get("interaction") or []
+    )
     types = {r.get("type") for rest in rests for r in rest.get("resource") or [] if r.get("type")}
     return Capabilities(transaction, types or None)
 
@@ -52,10 +54,18 @@ def _outcome(status: str) -> str:
     return "created" if str(status).startswith("201") else "updated"
 
 
-def _post_transaction(s: requests.Session, base: str, bundle: dict[str, Any]) -> tuple[list[tuple[str, str]] | None, str]:
+def _post_transaction(
+    s: requests.Session, base: str, bundle: dict[str, Any]
+) -> tuple[list[tuple[str, str]] | None, str]:
     """Written resources, or None and the reason when the server rejected the transaction."""
-    response = call(s, "POST", base, "posting the transaction Bundle", json=bundle,
-                    headers={"Content-Type": FHIR_JSON, "Prefer": "return=minimal"})
+    response = call(
+        s,
+        "POST",
+        base,
+        "posting the transaction Bundle",
+        json=bundle,
+        headers={"Content-Type": FHIR_JSON, "Prefer": "return=minimal"},
+    )
     if not response.ok:
         return None, describe_failure(response)
     body = json_body(response)
@@ -74,16 +84,28 @@ def _post_transaction(s: requests.Session, base: str, bundle: dict[str, Any]) ->
 def _put_each(s: requests.Session, base: str, bundle: dict[str, Any], result: LoadResult) -> None:
     for entry in bundle["entry"]:
         url = entry["request"]["url"]
-        response = call(s, "PUT", f"{base}/{url}", f"PUT {url}", json=entry["resource"],
-                        headers={"Content-Type": FHIR_JSON, "Prefer": "return=minimal"})
+        response = call(
+            s,
+            "PUT",
+            f"{base}/{url}",
+            f"PUT {url}",
+            json=entry["resource"],
+            headers={"Content-Type": FHIR_JSON, "Prefer": "return=minimal"},
+        )
         if response.ok:
             result.written.append((_outcome(str(response.status_code)), url))
         else:
             result.failed.append((url, describe_failure(response)))
 
 
-def load_patients(base: str, s: requests.Session, patient_ids: list[str], now: datetime | None = None,
-                  force_put: bool = False, progress: Callable[[LoadResult], None] | None = None) -> list[LoadResult]:
+def load_patients(
+    base: str,
+    s: requests.Session,
+    patient_ids: list[str],
+    now: datetime | None = None,
+    force_put: bool = False,
+    progress: Callable[[LoadResult], None] | None = None,
+) -> list[LoadResult]:
     """Load each patient; raises SandboxError when the server cannot be reached."""
     base = base.rstrip("/")
     caps = capabilities(s, base)
@@ -103,7 +125,9 @@ def load_patients(base: str, s: requests.Session, patient_ids: list[str], now: d
                     result.skipped[rtype] = result.skipped.get(rtype, 0) + 1
             bundle["entry"] = kept
         if not use_transaction:
-            result.fallback_reason = "forced with --put" if force_put else "the server's CapabilityStatement lists no transaction"
+            result.fallback_reason = (
+                "forced with --put" if force_put else "the server's CapabilityStatement lists no transaction"
+            )
             _put_each(s, base, bundle, result)
         else:
             written, reason = _post_transaction(s, base, bundle)

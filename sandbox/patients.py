@@ -21,7 +21,7 @@ import re
 import sys
 import uuid
 import zlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,27 @@ INDEX_PATH = PATIENT_DIR / "INDEX.md"
 ID_PREFIX = "spinecds-"
 
 _TOP_KEYS = {
-    "id", "name", "gender", "age", "city", "story", "comorbidities", "resolved", "past_procedures",
-    "diagnoses", "symptoms", "kps", "ecog", "nrs", "visceral_metastases", "sins", "procedures",
-    "extra_labs", "profile", "history", "expect",
+    "id",
+    "name",
+    "gender",
+    "age",
+    "city",
+    "story",
+    "comorbidities",
+    "resolved",
+    "past_procedures",
+    "diagnoses",
+    "symptoms",
+    "kps",
+    "ecog",
+    "nrs",
+    "visceral_metastases",
+    "sins",
+    "procedures",
+    "extra_labs",
+    "profile",
+    "history",
+    "expect",
 }
 _RELATIVE = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>minute|hour|day|week|month|year)s?\s+ago$")
 _UNIT_HOURS = {"minute": 1 / 60, "hour": 1, "day": 24, "week": 24 * 7, "month": 24 * 30, "year": 24 * 365}
@@ -49,13 +67,16 @@ class PatientFileError(ValueError):
 
 # ---------------------------------------------------------------- descriptions
 
+
 def parse_ago(text: Any, where: str) -> timedelta:
     """'3 days ago' / '30 hours ago' / 'now' -> how long before `now` (months = 30 d, years = 365 d)."""
     if text == "now":
         return timedelta(0)
     match = _RELATIVE.match(str(text).strip())
     if not match:
-        raise PatientFileError(f"{where}: time {text!r} - write e.g. '3 days ago', '30 hours ago', '2 years ago' or 'now'")
+        raise PatientFileError(
+            f"{where}: time {text!r} - write e.g. '3 days ago', '30 hours ago', '2 years ago' or 'now'"
+        )
     return timedelta(hours=float(match["amount"]) * _UNIT_HOURS[match["unit"]])
 
 
@@ -98,13 +119,13 @@ def description(patient: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- FHIR helpers
 
+
 def _instant(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _concept(codings: list[C.Coding], text: str | None = None) -> dict[str, Any]:
-    return {"coding": [{"system": s, "code": c, "display": d} for s, c, d in codings],
-            "text": text or codings[0][2]}
+    return {"coding": [{"system": s, "code": c, "display": d} for s, c, d in codings], "text": text or codings[0][2]}
 
 
 def _category(system: str, code: str, display: str) -> list[dict[str, Any]]:
@@ -138,8 +159,11 @@ class _Builder:
 
     def add(self, resource: dict[str, Any]) -> dict[str, Any]:
         # Key order as a FHIR server would print it: meta after id, subject right after code.
-        ordered: dict[str, Any] = {"resourceType": resource.pop("resourceType"), "id": resource.pop("id"),
-                                   "meta": {"tag": [dict(C.SANDBOX_TAG)]}}
+        ordered: dict[str, Any] = {
+            "resourceType": resource.pop("resourceType"),
+            "id": resource.pop("id"),
+            "meta": {"tag": [dict(C.SANDBOX_TAG)]},
+        }
         for key, value in resource.items():
             ordered[key] = value
             if key == "code" and ordered["resourceType"] != "Patient":
@@ -152,12 +176,22 @@ class _Builder:
         # Charted a day after onset when there was time for that, else at onset.
         return onset - timedelta(days=1) if onset > timedelta(days=2) else onset
 
-    def condition(self, rid: str, codings: list[C.Coding], *, onset: timedelta | None, category: str,
-                  clinical: str = "active", verification: str = "confirmed", text: str | None = None,
-                  recorded: timedelta | None = None) -> dict[str, Any]:
+    def condition(
+        self,
+        rid: str,
+        codings: list[C.Coding],
+        *,
+        onset: timedelta | None,
+        category: str,
+        clinical: str = "active",
+        verification: str = "confirmed",
+        text: str | None = None,
+        recorded: timedelta | None = None,
+    ) -> dict[str, Any]:
         cat_display = {"problem-list-item": "Problem List Item", "encounter-diagnosis": "Encounter Diagnosis"}[category]
         res: dict[str, Any] = {
-            "resourceType": "Condition", "id": rid,
+            "resourceType": "Condition",
+            "id": rid,
             "clinicalStatus": {"coding": [{"system": C.CLINICAL_STATUS, "code": clinical}]},
             "verificationStatus": {"coding": [{"system": C.VERIFICATION_STATUS, "code": verification}]},
             "category": _category(C.CONDITION_CATEGORY, category, cat_display),
@@ -168,13 +202,24 @@ class _Builder:
         res["recordedDate"] = self.at(recorded if recorded is not None else self._recorded(onset or timedelta(days=1)))
         return res
 
-    def observation(self, rid: str, coding: C.Coding, category: str, when: timedelta,
-                    status: str = "final", **value: Any) -> dict[str, Any]:
-        displays = {"survey": "Survey", "imaging": "Imaging", "vital-signs": "Vital Signs",
-                    "laboratory": "Laboratory", "exam": "Exam"}
-        res = {"resourceType": "Observation", "id": rid, "status": status,
-               "category": _category(C.OBSERVATION_CATEGORY, category, displays[category]),
-               "code": _concept([coding]), "effectiveDateTime": self.at(when)}
+    def observation(
+        self, rid: str, coding: C.Coding, category: str, when: timedelta, status: str = "final", **value: Any
+    ) -> dict[str, Any]:
+        displays = {
+            "survey": "Survey",
+            "imaging": "Imaging",
+            "vital-signs": "Vital Signs",
+            "laboratory": "Laboratory",
+            "exam": "Exam",
+        }
+        res = {
+            "resourceType": "Observation",
+            "id": rid,
+            "status": status,
+            "category": _category(C.OBSERVATION_CATEGORY, category, displays[category]),
+            "code": _concept([coding]),
+            "effectiveDateTime": self.at(when),
+        }
         res.update(value)
         return res
 
@@ -195,28 +240,45 @@ class _Builder:
         d = self.desc
         age_days = int(d["age"]) * 365 + self.rng.randint(0, 364)
         number = d["id"].lstrip("p")
-        self.add({
-            "resourceType": "Patient", "id": self.pid, "active": True,
-            "identifier": [{"system": C.MRN_SYSTEM, "value": f"SBX-{d['id'].upper()}"}],
-            "name": [{"use": "official", "family": d["name"]["family"], "given": list(d["name"]["given"])}],
-            "gender": d["gender"],
-            "birthDate": (self.now.date() - timedelta(days=age_days)).isoformat(),
-            "telecom": [{"system": "phone", "value": f"+31 6 5550 {int(number):04d}", "use": "mobile"}],
-            "address": [{"use": "home", "city": d.get("city", "Utrecht"), "country": "NL"}],
-            "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "nl-NL", "display": "Dutch (Netherlands)"}]}}],
-        })
+        self.add(
+            {
+                "resourceType": "Patient",
+                "id": self.pid,
+                "active": True,
+                "identifier": [{"system": C.MRN_SYSTEM, "value": f"SBX-{d['id'].upper()}"}],
+                "name": [{"use": "official", "family": d["name"]["family"], "given": list(d["name"]["given"])}],
+                "gender": d["gender"],
+                "birthDate": (self.now.date() - timedelta(days=age_days)).isoformat(),
+                "telecom": [{"system": "phone", "value": f"+31 6 5550 {int(number):04d}", "use": "mobile"}],
+                "address": [{"use": "home", "city": d.get("city", "Utrecht"), "country": "NL"}],
+                "communication": [
+                    {
+                        "language": {
+                            "coding": [{"system": "urn:ietf:bcp:47", "code": "nl-NL", "display": "Dutch (Netherlands)"}]
+                        }
+                    }
+                ],
+            }
+        )
 
     def diagnoses(self) -> None:
         for i, item in enumerate(self.desc.get("diagnoses") or []):
             where = f"diagnoses[{i}]"
             concept = item.get("concept")
             if concept not in C.DIAGNOSES:
-                raise PatientFileError(f"{self.file}: {where}: unknown concept {concept!r}; known: {sorted(C.DIAGNOSES)}")
+                raise PatientFileError(
+                    f"{self.file}: {where}: unknown concept {concept!r}; known: {sorted(C.DIAGNOSES)}"
+                )
             onset = self.ago(item["onset"], f"{where}.onset")
             category = "encounter-diagnosis" if concept == "mescc" else "problem-list-item"
-            res = self.condition(self.rid("cond", item["key"]), C.DIAGNOSES[concept], onset=onset, category=category,
-                                 clinical=item.get("clinical", "active"),
-                                 verification=item.get("verification", "confirmed"))
+            res = self.condition(
+                self.rid("cond", item["key"]),
+                C.DIAGNOSES[concept],
+                onset=onset,
+                category=category,
+                clinical=item.get("clinical", "active"),
+                verification=item.get("verification", "confirmed"),
+            )
             if item.get("site"):
                 res["bodySite"] = [{"text": str(item["site"])}]
             self.add(res)
@@ -232,17 +294,27 @@ class _Builder:
             else:
                 raise PatientFileError(f"{self.file}: {where}: unknown symptom {code!r}; known: {sorted(C.SYMPTOMS)}")
             onset = None if item.get("onset") is None else self.ago(item["onset"], f"{where}.onset")
-            res = self.condition(self.rid("cond", item.get("key", code)), codings, onset=onset,
-                                 category="encounter-diagnosis",
-                                 recorded=timedelta(days=1) if onset is None else None)
+            res = self.condition(
+                self.rid("cond", item.get("key", code)),
+                codings,
+                onset=onset,
+                category="encounter-diagnosis",
+                recorded=timedelta(days=1) if onset is None else None,
+            )
             if item.get("course"):
                 if item["course"] not in C.COURSES:
                     raise PatientFileError(f"{self.file}: {where}.course: {item['course']!r} - use one of {C.COURSES}")
-                res = {"resourceType": res.pop("resourceType"), "id": res.pop("id"),
-                       "extension": [{"url": C.COURSE_URL, "valueCode": item["course"]}], **res}
+                res = {
+                    "resourceType": res.pop("resourceType"),
+                    "id": res.pop("id"),
+                    "extension": [{"url": C.COURSE_URL, "valueCode": item["course"]}],
+                    **res,
+                }
             if item.get("side"):
                 if item["side"] not in C.SIDES:
-                    raise PatientFileError(f"{self.file}: {where}.side: {item['side']!r} - use one of {sorted(C.SIDES)}")
+                    raise PatientFileError(
+                        f"{self.file}: {where}.side: {item['side']!r} - use one of {sorted(C.SIDES)}"
+                    )
                 res["bodySite"] = [_concept([C.SIDES[item["side"]]])]
             self.add(res)
 
@@ -251,16 +323,31 @@ class _Builder:
             items = sorted(self.desc.get(key) or [], key=lambda it: -self.ago(it["when"], key).total_seconds())
             for n, item in enumerate(items, start=1):
                 when = self.ago(item["when"], f"{key}[{n - 1}].when")
-                self.add(self.observation(self.rid("obs", key, str(n)), coding, "survey", when,
-                                          status=item.get("status", "final"), valueInteger=int(item["value"])))
+                self.add(
+                    self.observation(
+                        self.rid("obs", key, str(n)),
+                        coding,
+                        "survey",
+                        when,
+                        status=item.get("status", "final"),
+                        valueInteger=int(item["value"]),
+                    )
+                )
 
     def staging(self) -> None:
         staging = self.desc.get("visceral_metastases")
         if staging is None:
             return
         when = self.ago(staging["when"], "visceral_metastases.when")
-        self.add(self.observation(self.rid("obs", "visceral-staging"), C.VISCERAL_STAGING, "imaging", when,
-                                  valueBoolean=bool(staging["present"])))
+        self.add(
+            self.observation(
+                self.rid("obs", "visceral-staging"),
+                C.VISCERAL_STAGING,
+                "imaging",
+                when,
+                valueBoolean=bool(staging["present"]),
+            )
+        )
 
     def sins(self) -> None:
         for i, lesion in enumerate(self.desc.get("sins") or []):
@@ -273,11 +360,20 @@ class _Builder:
                 if answer not in C.SINS_ANSWERS or not answer.startswith(C.SINS_ANSWER_PREFIX[key]):
                     options = [a for a in C.SINS_ANSWERS if a.startswith(C.SINS_ANSWER_PREFIX[key])]
                     raise PatientFileError(f"{self.file}: {where}.{key}: {answer!r} - use one of {options}")
-                components.append({"code": _concept([(C.SF, code, display)]),
-                                   "valueCodeableConcept": _concept([(C.SF, answer, C.SINS_ANSWERS[answer][1])])})
+                components.append(
+                    {
+                        "code": _concept([(C.SF, code, display)]),
+                        "valueCodeableConcept": _concept([(C.SF, answer, C.SINS_ANSWERS[answer][1])]),
+                    }
+                )
             value = {"valueInteger": int(lesion["stated"])} if lesion.get("stated") is not None else {}
-            res = self.observation(self.rid("obs", "sins", str(lesion["level"])), C.SINS, "imaging",
-                                   self.ago(lesion["when"], f"{where}.when"), **value)
+            res = self.observation(
+                self.rid("obs", "sins", str(lesion["level"])),
+                C.SINS,
+                "imaging",
+                self.ago(lesion["when"], f"{where}.when"),
+                **value,
+            )
             res["bodySite"] = {"text": str(lesion["level"])}
             res["component"] = components
             self.add(res)
@@ -286,12 +382,20 @@ class _Builder:
         for i, item in enumerate(self.desc.get("procedures") or []):
             where = f"procedures[{i}]"
             if item["concept"] not in C.PROCEDURES:
-                raise PatientFileError(f"{self.file}: {where}: unknown concept {item['concept']!r}; known: {sorted(C.PROCEDURES)}")
+                raise PatientFileError(
+                    f"{self.file}: {where}: unknown concept {item['concept']!r}; known: {sorted(C.PROCEDURES)}"
+                )
             start = self.ago(item["when"], f"{where}.when")
-            res: dict[str, Any] = {"resourceType": "Procedure", "id": self.rid("proc", item["key"]),
-                                   "status": "completed", "code": _concept(C.PROCEDURES[item["concept"]]),
-                                   "performedPeriod": {"start": self.at(start),
-                                                       "end": self.at(max(start - timedelta(days=int(item.get("days", 0))), timedelta(0)))}}
+            res: dict[str, Any] = {
+                "resourceType": "Procedure",
+                "id": self.rid("proc", item["key"]),
+                "status": "completed",
+                "code": _concept(C.PROCEDURES[item["concept"]]),
+                "performedPeriod": {
+                    "start": self.at(start),
+                    "end": self.at(max(start - timedelta(days=int(item.get("days", 0))), timedelta(0))),
+                },
+            }
             if item.get("site"):
                 res["bodySite"] = [{"text": str(item["site"])}]
             if item.get("note"):
@@ -310,37 +414,59 @@ class _Builder:
             if key not in C.COMORBIDITIES:
                 raise PatientFileError(f"{self.file}: comorbidities: unknown {key!r}; known: {sorted(C.COMORBIDITIES)}")
             onset = timedelta(days=self.rng.randint(2 * 365, 15 * 365))
-            self.add(self.condition(self.rid("cond", key), C.COMORBIDITIES[key], onset=onset,
-                                    category="problem-list-item"))
+            self.add(
+                self.condition(self.rid("cond", key), C.COMORBIDITIES[key], onset=onset, category="problem-list-item")
+            )
         for key in self.desc.get("resolved") or []:
             if key not in C.RESOLVED_EPISODES:
                 raise PatientFileError(f"{self.file}: resolved: unknown {key!r}; known: {sorted(C.RESOLVED_EPISODES)}")
             onset = timedelta(days=self.rng.randint(200, 5 * 365))
-            res = self.condition(self.rid("cond", key), C.RESOLVED_EPISODES[key], onset=onset,
-                                 category="encounter-diagnosis", clinical="resolved")
+            res = self.condition(
+                self.rid("cond", key),
+                C.RESOLVED_EPISODES[key],
+                onset=onset,
+                category="encounter-diagnosis",
+                clinical="resolved",
+            )
             res["abatementDateTime"] = self.at(onset - timedelta(days=self.rng.randint(7, 21)))
             self.add(res)
         primary_onset = self._primary_onset()
         cancer_surgery = {"mastectomy", "radical-prostatectomy", "lobectomy", "nephrectomy", "thyroidectomy"}
         for key in self.desc.get("past_procedures") or []:
             if key not in C.PAST_PROCEDURES:
-                raise PatientFileError(f"{self.file}: past_procedures: unknown {key!r}; known: {sorted(C.PAST_PROCEDURES)}")
+                raise PatientFileError(
+                    f"{self.file}: past_procedures: unknown {key!r}; known: {sorted(C.PAST_PROCEDURES)}"
+                )
             if key in cancer_surgery and primary_onset is not None:
                 # Operated some weeks after the diagnosis, never in the future.
                 when = max(primary_onset - timedelta(days=self.rng.randint(20, 60)), timedelta(days=1))
             else:
                 when = timedelta(days=self.rng.randint(3 * 365, 20 * 365))
-            self.add({"resourceType": "Procedure", "id": self.rid("proc", key), "status": "completed",
-                      "code": _concept(C.PAST_PROCEDURES[key]), "performedDateTime": self.at(when)})
+            self.add(
+                {
+                    "resourceType": "Procedure",
+                    "id": self.rid("proc", key),
+                    "status": "completed",
+                    "code": _concept(C.PAST_PROCEDURES[key]),
+                    "performedDateTime": self.at(when),
+                }
+            )
 
     def _baseline(self) -> dict[str, Any]:
         d, rng = self.desc, self.rng
         problems = set(d.get("comorbidities") or [])
         profile = d.get("profile")
         height = rng.uniform(158, 174) if d["gender"] == "female" else rng.uniform(170, 190)
-        bmi = rng.uniform(31, 37) if "obesity" in problems else rng.uniform(19, 22) if profile == "frail" else rng.uniform(22, 28.5)
+        bmi = (
+            rng.uniform(31, 37)
+            if "obesity" in problems
+            else rng.uniform(19, 22)
+            if profile == "frail"
+            else rng.uniform(22, 28.5)
+        )
         return {
-            "height": round(height, 1), "bmi": bmi,
+            "height": round(height, 1),
+            "bmi": bmi,
             "systolic": rng.uniform(138, 152) if "hypertension" in problems else rng.uniform(112, 132),
             "diastolic": rng.uniform(84, 92) if "hypertension" in problems else rng.uniform(68, 80),
             "heart_rate": rng.uniform(75, 100) if "atrial-fibrillation" in problems else rng.uniform(62, 84),
@@ -380,12 +506,25 @@ class _Builder:
             drift = 1 - (0.06 * n / n_visits if self._primary_onset() is not None else 0)
             weight = round(weight0 * drift + rng.uniform(-0.8, 0.8), 1)
             if n == 1:
-                self.add(self.observation(self.rid("vs", tag, "height"), (C.LOINC, *C.VITALS["height"][:2]), "vital-signs",
-                                          when, valueQuantity=_quantity(base["height"], "cm")))
+                self.add(
+                    self.observation(
+                        self.rid("vs", tag, "height"),
+                        (C.LOINC, *C.VITALS["height"][:2]),
+                        "vital-signs",
+                        when,
+                        valueQuantity=_quantity(base["height"], "cm"),
+                    )
+                )
             bp = self.observation(self.rid("vs", tag, "bp"), C.BLOOD_PRESSURE, "vital-signs", when)
             bp["component"] = [
-                {"code": _concept([C.SYSTOLIC]), "valueQuantity": _quantity(round(base["systolic"] + rng.uniform(-9, 9)), "mm[Hg]")},
-                {"code": _concept([C.DIASTOLIC]), "valueQuantity": _quantity(round(base["diastolic"] + rng.uniform(-6, 6)), "mm[Hg]")},
+                {
+                    "code": _concept([C.SYSTOLIC]),
+                    "valueQuantity": _quantity(round(base["systolic"] + rng.uniform(-9, 9)), "mm[Hg]"),
+                },
+                {
+                    "code": _concept([C.DIASTOLIC]),
+                    "valueQuantity": _quantity(round(base["diastolic"] + rng.uniform(-6, 6)), "mm[Hg]"),
+                },
             ]
             self.add(bp)
             values = {
@@ -398,8 +537,15 @@ class _Builder:
             }
             for key, value in values.items():
                 code, display, unit, _ = C.VITALS[key]
-                self.add(self.observation(self.rid("vs", tag, key), (C.LOINC, code, display), "vital-signs", when,
-                                          valueQuantity=_quantity(value, unit)))
+                self.add(
+                    self.observation(
+                        self.rid("vs", tag, key),
+                        (C.LOINC, code, display),
+                        "vital-signs",
+                        when,
+                        valueQuantity=_quantity(value, unit),
+                    )
+                )
         lab_visits = sorted(rng.sample(range(len(visits) - 1), n_labs - 1)) + [len(visits) - 1] if n_labs else []
         panel = list(C.BASIC_PANEL) + list(self.desc.get("extra_labs") or [])
         for n, index in enumerate(lab_visits, start=1):
@@ -410,8 +556,13 @@ class _Builder:
                 code, display, unit, ref_low, ref_high, decimals = C.LABS[key]
                 low, high = self._lab_range(key)
                 value = round(rng.uniform(low, high), decimals)
-                res = self.observation(self.rid("lab", f"{n:02d}", key), (C.LOINC, code, display), "laboratory", drawn,
-                                       valueQuantity=_quantity(int(value) if decimals == 0 else value, unit))
+                res = self.observation(
+                    self.rid("lab", f"{n:02d}", key),
+                    (C.LOINC, code, display),
+                    "laboratory",
+                    drawn,
+                    valueQuantity=_quantity(int(value) if decimals == 0 else value, unit),
+                )
                 res["issued"] = self.at(drawn - timedelta(hours=2))
                 if key not in ("psa", "cea", "ca15-3", "hba1c"):
                     res["referenceRange"] = [{"low": _quantity(ref_low, unit), "high": _quantity(ref_high, unit)}]
@@ -420,12 +571,13 @@ class _Builder:
 
 # ---------------------------------------------------------------- bundles
 
+
 def _now(now: datetime | None) -> datetime:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     # Whole seconds: every instant is written to the second, so offsets stay exact.
-    return now.astimezone(timezone.utc).replace(microsecond=0)
+    return now.astimezone(UTC).replace(microsecond=0)
 
 
 def build_resources(patient: str, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -452,8 +604,11 @@ def build_bundle(patient: str, now: datetime | None = None, base_url: str | None
         "type": "transaction",
         "meta": {"tag": [dict(C.SANDBOX_TAG)]},
         "entry": [
-            {"fullUrl": _full_url(res, base_url), "resource": res,
-             "request": {"method": "PUT", "url": f"{res['resourceType']}/{res['id']}"}}
+            {
+                "fullUrl": _full_url(res, base_url),
+                "resource": res,
+                "request": {"method": "PUT", "url": f"{res['resourceType']}/{res['id']}"},
+            }
             for res in resources
         ],
     }
@@ -466,6 +621,7 @@ def build_all(now: datetime | None = None, base_url: str | None = None) -> dict[
 
 
 # ---------------------------------------------------------------- expectations / INDEX.md
+
 
 def sins_points(lesion: dict[str, Any]) -> tuple[int, int]:
     """(min, max) SINS total of a described lesion (missing components 0 .. their maximum)."""
@@ -505,7 +661,7 @@ def render_index() -> str:
         "# Sandbox patients",
         "",
         "Generated by `python -m sandbox.patients --write-index` from the YAML files in this folder; do",
-        "not edit by hand. Times in the files are relative (\"3 days ago\") and become dates when the",
+        'not edit by hand. Times in the files are relative ("3 days ago") and become dates when the',
         "patients are built or loaded, so the clinical clocks below hold whenever you load them.",
         "Load them with `spinecds sandbox load --fhir-server URL`, then",
         "`spinecds sandbox fire --fhir-server URL --patient ID --hook patient-view`.",
@@ -521,8 +677,10 @@ def render_index() -> str:
         expect = desc.get("expect") or {}
         cards = "<br>".join(describe_card(card) for card in expect.get("cards") or []) or "**no card**"
         story = " ".join(str(desc["story"]).split())
-        lines.append(f"| `{ID_PREFIX}{desc['id']}` | [{desc['_file']}]({desc['_file']}) | {story} | {cards} | "
-                     f"{', '.join(expect.get('presentRules') or [])} | {', '.join(expect.get('absentRules') or [])} |")
+        lines.append(
+            f"| `{ID_PREFIX}{desc['id']}` | [{desc['_file']}]({desc['_file']}) | {story} | {cards} | "
+            f"{', '.join(expect.get('presentRules') or [])} | {', '.join(expect.get('absentRules') or [])} |"
+        )
     lines.append("")
     return "\n".join(lines)
 

@@ -45,8 +45,11 @@ def render_card(card: dict[str, Any], number: int) -> str:
     lines.append(f"    source: {label}")
     spinecds = (card.get("extension") or {}).get("spinecds")
     if isinstance(spinecds, dict):
-        facts = [f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in spinecds.items()
-                 if key not in ("ruleVersion",)]
+        facts = [
+            f"{key}={json.dumps(value, ensure_ascii=False)}"
+            for key, value in spinecds.items()
+            if key not in ("ruleVersion",)
+        ]
         lines.append(f"    outcome: {', '.join(facts)}")
     if card.get("detail"):
         lines.append("    detail:")

@@ -55,7 +55,9 @@ def call(s: requests.Session, method: str, url: str, what: str, **kwargs: Any) -
         # urllib3 nests the useful part ("[Errno 111] Connection refused") deep in its message.
         errno = re.search(r"\[Errno -?\d+\][^'\")]*", text)
         reason = errno.group(0).strip() if errno else text[:200]
-        raise SandboxError(f"{what}: cannot connect to {url} - is the server running and the URL right? ({reason})") from None
+        raise SandboxError(
+            f"{what}: cannot connect to {url} - is the server running and the URL right? ({reason})"
+        ) from None
     except requests.exceptions.RequestException as exc:
         raise SandboxError(f"{what}: request to {url} failed: {exc}") from None
 
@@ -73,9 +75,15 @@ def describe_failure(response: requests.Response) -> str:
     head = f"HTTP {response.status_code} {response.reason or ''}".strip()
     if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
         issues = [
-            " ".join(str(part) for part in (
-                issue.get("severity", "?"), f"{issue.get('code', '?')}:",
-                issue.get("diagnostics") or (issue.get("details") or {}).get("text") or "") if part)
+            " ".join(
+                str(part)
+                for part in (
+                    issue.get("severity", "?"),
+                    f"{issue.get('code', '?')}:",
+                    issue.get("diagnostics") or (issue.get("details") or {}).get("text") or "",
+                )
+                if part
+            )
             for issue in body.get("issue") or []
         ]
         return f"{head}: OperationOutcome: " + "; ".join(issues)

@@ -1,7 +1,7 @@
 """Shared pytest fixtures."""
 
 # CDS Hooks service fixtures (test FHIR server, app factory, engine spy).
-from tests.service_fixtures import (  # noqa: E402,F401
+from tests.service_fixtures import (  # noqa: F401
     client,
     engine_spy,
     fhir_server,

@@ -57,16 +57,28 @@ def make_patient(id: str = "p1") -> dict[str, Any]:
     return {"resourceType": "Patient", "id": id}
 
 
-def make_condition(code: str, system: str = SF, *, id: str | None = None, patient: str = "p1",
-                   clinical: str | None = "active", verification: str | None = "confirmed",
-                   onset: datetime | str | None = None, recorded: datetime | str | None = None,
-                   laterality: str | list[str] | None = None, course: str | None = None,
-                   extra_codings: list[dict] | None = None) -> dict[str, Any]:
+def make_condition(
+    code: str,
+    system: str = SF,
+    *,
+    id: str | None = None,
+    patient: str = "p1",
+    clinical: str | None = "active",
+    verification: str | None = "confirmed",
+    onset: datetime | str | None = None,
+    recorded: datetime | str | None = None,
+    laterality: str | list[str] | None = None,
+    course: str | None = None,
+    extra_codings: list[dict] | None = None,
+) -> dict[str, Any]:
     """A Condition. ``clinical`` / ``verification`` None leaves the status out; ``laterality`` is
     left / right / bilateral (or a list) as a SNOMED bodySite; ``course`` the symptom-course extension."""
-    res: dict[str, Any] = {"resourceType": "Condition", "id": id or next_id("cond"),
-                           "subject": {"reference": f"Patient/{patient}"},
-                           "code": {"coding": [coding(code, system)] + list(extra_codings or [])}}
+    res: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": id or next_id("cond"),
+        "subject": {"reference": f"Patient/{patient}"},
+        "code": {"coding": [coding(code, system)] + list(extra_codings or [])},
+    }
     if clinical:
         res["clinicalStatus"] = concept(clinical, "http://terminology.hl7.org/CodeSystem/condition-clinical")
     if verification:
@@ -83,15 +95,30 @@ def make_condition(code: str, system: str = SF, *, id: str | None = None, patien
     return res
 
 
-def make_observation(code: str, system: str = LOINC, *, value: Any = None, id: str | None = None,
-                     patient: str = "p1", status: str = "final", when: datetime | str | None = None,
-                     issued: datetime | str | None = None, body_site: str | None = None,
-                     components: dict[str, str] | None = None, has_member: list[str] | None = None,
-                     category: str | None = None) -> dict[str, Any]:
+def make_observation(
+    code: str,
+    system: str = LOINC,
+    *,
+    value: Any = None,
+    id: str | None = None,
+    patient: str = "p1",
+    status: str = "final",
+    when: datetime | str | None = None,
+    issued: datetime | str | None = None,
+    body_site: str | None = None,
+    components: dict[str, str] | None = None,
+    has_member: list[str] | None = None,
+    category: str | None = None,
+) -> dict[str, Any]:
     """An Observation. ``value``: int -> valueInteger, bool -> valueBoolean, float -> valueQuantity,
     str -> valueCodeableConcept with that SF code. ``components``: SF component code -> SF answer code."""
-    res: dict[str, Any] = {"resourceType": "Observation", "id": id or next_id("obs"), "status": status,
-                           "code": concept(code, system), "subject": {"reference": f"Patient/{patient}"}}
+    res: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": id or next_id("obs"),
+        "status": status,
+        "code": concept(code, system),
+        "subject": {"reference": f"Patient/{patient}"},
+    }
     if category:
         res["category"] = [concept(category, "http://terminology.hl7.org/CodeSystem/observation-category")]
     if when is not None:
@@ -109,8 +136,9 @@ def make_observation(code: str, system: str = LOINC, *, value: Any = None, id: s
     if body_site:
         res["bodySite"] = {"text": body_site}
     if components:
-        res["component"] = [{"code": concept(name), "valueCodeableConcept": concept(answer)}
-                            for name, answer in components.items()]
+        res["component"] = [
+            {"code": concept(name), "valueCodeableConcept": concept(answer)} for name, answer in components.items()
+        ]
     if has_member:
         res["hasMember"] = [{"reference": ref} for ref in has_member]
     return res
@@ -135,31 +163,63 @@ def make_vital(when: datetime | str | None = None, **kw: Any) -> dict[str, Any]:
     return res
 
 
-SINS_COMPONENT = {"location": "sins-location", "pain": "sins-pain", "bone-lesion": "sins-bone-lesion",
-                  "alignment": "sins-alignment", "collapse": "sins-collapse", "posterolateral": "sins-posterolateral"}
+SINS_COMPONENT = {
+    "location": "sins-location",
+    "pain": "sins-pain",
+    "bone-lesion": "sins-bone-lesion",
+    "alignment": "sins-alignment",
+    "collapse": "sins-collapse",
+    "posterolateral": "sins-posterolateral",
+}
 
 
-def make_sins(level: str | None, answers: dict[str, str], total: int | None = None,
-              when: datetime | str | None = None, **kw: Any) -> dict[str, Any]:
+def make_sins(
+    level: str | None, answers: dict[str, str], total: int | None = None, when: datetime | str | None = None, **kw: Any
+) -> dict[str, Any]:
     """A SINS Observation for one lesion. ``answers`` use short component names
     (location, pain, bone-lesion, alignment, collapse, posterolateral) -> SF answer code."""
     components = {SINS_COMPONENT[name]: answer for name, answer in answers.items()}
     return make_observation("sins", SF, value=total, when=when, body_site=level, components=components, **kw)
 
 
-SINS_ANSWERS_18 = {"location": "loc-junctional", "pain": "pain-mechanical", "bone-lesion": "lesion-lytic",
-                   "alignment": "align-subluxation", "collapse": "collapse-gt50", "posterolateral": "postero-bilateral"}
-SINS_ANSWERS_0 = {"location": "loc-rigid", "pain": "pain-free", "bone-lesion": "lesion-blastic",
-                  "alignment": "align-normal", "collapse": "collapse-none", "posterolateral": "postero-none"}
+SINS_ANSWERS_18 = {
+    "location": "loc-junctional",
+    "pain": "pain-mechanical",
+    "bone-lesion": "lesion-lytic",
+    "alignment": "align-subluxation",
+    "collapse": "collapse-gt50",
+    "posterolateral": "postero-bilateral",
+}
+SINS_ANSWERS_0 = {
+    "location": "loc-rigid",
+    "pain": "pain-free",
+    "bone-lesion": "lesion-blastic",
+    "alignment": "align-normal",
+    "collapse": "collapse-none",
+    "posterolateral": "postero-none",
+}
 
 
-def make_service_request(code: str = "mri-whole-spine", system: str = SF, *, id: str | None = None,
-                         patient: str = "p1", status: str = "draft", priority: str | None = "routine",
-                         due: datetime | str | None = None, due_field: str = "occurrencePeriod") -> dict[str, Any]:
+def make_service_request(
+    code: str = "mri-whole-spine",
+    system: str = SF,
+    *,
+    id: str | None = None,
+    patient: str = "p1",
+    status: str = "draft",
+    priority: str | None = "routine",
+    due: datetime | str | None = None,
+    due_field: str = "occurrencePeriod",
+) -> dict[str, Any]:
     """A (draft) ServiceRequest; ``due`` goes to occurrencePeriod.end or occurrenceDateTime."""
-    res: dict[str, Any] = {"resourceType": "ServiceRequest", "id": id or next_id("sr"), "status": status,
-                           "intent": "order", "code": concept(code, system),
-                           "subject": {"reference": f"Patient/{patient}"}}
+    res: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": id or next_id("sr"),
+        "status": status,
+        "intent": "order",
+        "code": concept(code, system),
+        "subject": {"reference": f"Patient/{patient}"},
+    }
     if priority:
         res["priority"] = priority
     if due is not None:

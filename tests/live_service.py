@@ -25,21 +25,39 @@ START_TIMEOUT_SECONDS = 60
 def live_service(tmp_path: Path, **settings: str) -> Iterator[str]:
     """Yield the base URL once /ready says yes; `settings` are SPINECDS_* variables (name without prefix)."""
     port = closed_port()
-    env = {**os.environ, "SPINECDS_AUTH_ENABLED": "false",
-           "SPINECDS_DATABASE_PATH": str(tmp_path / "spinecds.sqlite3"), "SPINECDS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "SPINECDS_AUTH_ENABLED": "false",
+        "SPINECDS_DATABASE_PATH": str(tmp_path / "spinecds.sqlite3"),
+        "SPINECDS_LOG_LEVEL": "WARNING",
+    }
     env.update({f"SPINECDS_{name.upper()}": value for name, value in settings.items()})
     log = (tmp_path / "service.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "cds_hooks.app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "cds_hooks.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"the service exited with {process.returncode}: "
-                                   f"{(tmp_path / 'service.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"the service exited with {process.returncode}: {(tmp_path / 'service.log').read_text()[-2000:]}"
+                )
             try:
                 if requests.get(f"{base}/ready", timeout=1).status_code == 200:
                     break

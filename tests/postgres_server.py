@@ -23,6 +23,7 @@ SUPERUSER = "spinecds"
 
 def find_bin_dir() -> Path | None:
     """The newest /usr/lib/postgresql/<version>/bin with initdb and pg_ctl, or a PATH entry with them."""
+
     def version(initdb: str) -> int:
         name = Path(initdb).parent.parent.name
         return int(name) if name.isdigit() else 0
@@ -68,14 +69,26 @@ class PostgresServer:
         self.root.chmod(0o700)
         if self.run_as:
             shutil.chown(self.root, user=self.run_as)
-        done = self._run("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
-                         "--no-sync")
+        done = self._run("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync")
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{done.stdout}\n{done.stderr}")
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        done = self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.root / "server.log"),
-                         "-o", options, "-w", "-t", "30", "start")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        done = self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
         if done.returncode != 0:
             log = (self.root / "server.log").read_text(errors="replace") if (self.root / "server.log").exists() else ""
             raise RuntimeError(f"pg_ctl start failed:\n{done.stdout}\n{done.stderr}\n{log}")
@@ -105,8 +118,10 @@ def start_postgres() -> PostgresServer:
 
             pwd.getpwnam("postgres")
         except KeyError:
-            raise LookupError("running as root and there is no 'postgres' user to run the server as; "
-                              "install Debian package postgresql (it creates the user)") from None
+            raise LookupError(
+                "running as root and there is no 'postgres' user to run the server as; "
+                "install Debian package postgresql (it creates the user)"
+            ) from None
         run_as = "postgres"
     root = Path(tempfile.mkdtemp(prefix="spinecds-pg-"))
     server = PostgresServer(bin_dir=bin_dir, root=root, port=_free_port(), run_as=run_as)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -63,7 +64,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def outcome(status_code: str, text: str) -> dict[str, Any]:
-    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": status_code, "diagnostics": text}]}
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": status_code, "diagnostics": text}],
+    }
 
 
 class _QuickServer(ThreadingHTTPServer):
@@ -107,7 +111,9 @@ class TinyFhirServer(_Server):
     CapabilityStatement; POST answers 405).
     """
 
-    def __init__(self, transactions: str = "ok", base_path: str = "/fhir", resource_types: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self, transactions: str = "ok", base_path: str = "/fhir", resource_types: tuple[str, ...] | None = None
+    ) -> None:
         super().__init__()
         self.transactions = transactions
         self.resource_types = resource_types  # None: any type, not listed in the CapabilityStatement
@@ -133,14 +139,24 @@ class TinyFhirServer(_Server):
         parts = urlsplit(path)
         if not parts.path.startswith(self.base_path):
             return 404, outcome("not-found", f"no FHIR base at {parts.path}")
-        route = parts.path[len(self.base_path):].strip("/")
+        route = parts.path[len(self.base_path) :].strip("/")
         segments = route.split("/") if route else []
         if method == "GET" and segments == ["metadata"]:
             interactions = [{"code": "transaction"}, {"code": "batch"}] if self.transactions != "absent" else []
-            return 200, {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
-                         "fhirVersion": "4.0.1", "format": ["json"],
-                         "rest": [{"mode": "server", "interaction": interactions,
-                                   "resource": [{"type": t} for t in self.resource_types or ()]}]}
+            return 200, {
+                "resourceType": "CapabilityStatement",
+                "status": "active",
+                "kind": "instance",
+                "fhirVersion": "4.0.1",
+                "format": ["json"],
+                "rest": [
+                    {
+                        "mode": "server",
+                        "interaction": interactions,
+                        "resource": [{"type": t} for t in self.resource_types or ()],
+                    }
+                ],
+            }
         if self.resource_types is not None and segments and segments[0] not in self.resource_types:
             return 404, outcome("not-supported", f"resource type {segments[0]} is not supported")
         if method == "POST" and not segments:
@@ -166,11 +182,20 @@ class TinyFhirServer(_Server):
         answers = []
         for entry in bundle.get("entry") or []:
             request, resource = entry.get("request") or {}, entry.get("resource") or {}
-            if request.get("method") != "PUT" or request.get("url") != f"{resource.get('resourceType')}/{resource.get('id')}":
+            if (
+                request.get("method") != "PUT"
+                or request.get("url") != f"{resource.get('resourceType')}/{resource.get('id')}"
+            ):
                 return 400, outcome("invalid", f"unsupported entry {request}")
             status = self.put(resource)
-            answers.append({"response": {"status": "201 Created" if status == 201 else "200 OK",
-                                         "location": f"{request['url']}/_history/1"}})
+            answers.append(
+                {
+                    "response": {
+                        "status": "201 Created" if status == 201 else "200 OK",
+                        "location": f"{request['url']}/_history/1",
+                    }
+                }
+            )
         return 200, {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
 
     def _search(self, resource_type: str, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -181,10 +206,17 @@ class TinyFhirServer(_Server):
             found = [r for r in found if (r.get("subject") or {}).get("reference") == f"Patient/{wanted}"]
         if "code" in query:
             tokens = {tuple(token.split("|", 1)) for token in query["code"][0].split(",")}
-            found = [r for r in found
-                     if any((c.get("system"), c.get("code")) in tokens for c in (r.get("code") or {}).get("coding") or [])]
-        return {"resourceType": "Bundle", "type": "searchset", "total": len(found),
-                "entry": [{"fullUrl": f"{self.base}/{resource_type}/{r['id']}", "resource": r} for r in found]}
+            found = [
+                r
+                for r in found
+                if any((c.get("system"), c.get("code")) in tokens for c in (r.get("code") or {}).get("coding") or [])
+            ]
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(found),
+            "entry": [{"fullUrl": f"{self.base}/{resource_type}/{r['id']}", "resource": r} for r in found],
+        }
 
 
 # Prefetch templates in the shape the spinecds service advertises (clinical-spec section 1 codes).
@@ -201,15 +233,38 @@ CANNED_CARD = {
     "summary": "MRI whole spine within 24 h: progressive unilateral radicular deficit",
     "detail": "Radicular deficit (right), progressive, onset 3 days ago.",
     "indicator": "critical",
-    "source": {"label": "Dutch guideline spinal metastases, Table 3",
-               "topic": {"system": "http://spinecds.org/fhir/CodeSystem/rules", "code": "mri-urgency", "version": "1.0.0"}},
-    "suggestions": [{"label": "Order MRI whole spine within 24 h", "isRecommended": True,
-                     "actions": [{"type": "create", "description": "MRI whole spine, asap",
-                                  "resource": {"resourceType": "ServiceRequest", "status": "draft", "intent": "order",
-                                               "priority": "asap",
-                                               "code": {"coding": [{"system": "http://spinecds.org/fhir/CodeSystem/spine-findings",
-                                                                    "code": "mri-whole-spine", "display": "MRI whole spine"}]},
-                                               "occurrencePeriod": {"end": "2030-01-02T00:00:00Z"}}}]}],
+    "source": {
+        "label": "Dutch guideline spinal metastases, Table 3",
+        "topic": {"system": "http://spinecds.org/fhir/CodeSystem/rules", "code": "mri-urgency", "version": "1.0.0"},
+    },
+    "suggestions": [
+        {
+            "label": "Order MRI whole spine within 24 h",
+            "isRecommended": True,
+            "actions": [
+                {
+                    "type": "create",
+                    "description": "MRI whole spine, asap",
+                    "resource": {
+                        "resourceType": "ServiceRequest",
+                        "status": "draft",
+                        "intent": "order",
+                        "priority": "asap",
+                        "code": {
+                            "coding": [
+                                {
+                                    "system": "http://spinecds.org/fhir/CodeSystem/spine-findings",
+                                    "code": "mri-whole-spine",
+                                    "display": "MRI whole spine",
+                                }
+                            ]
+                        },
+                        "occurrencePeriod": {"end": "2030-01-02T00:00:00Z"},
+                    },
+                }
+            ],
+        }
+    ],
     "links": [{"label": "Alarm symptom sheet", "url": "https://spinecds.org/alarm-symptoms", "type": "absolute"}],
     "extension": {"spinecds": {"ruleId": "mri-urgency", "ruleVersion": "1.0.0", "outcome": 2, "deadlineHours": 24}},
 }
@@ -232,9 +287,18 @@ class StubCdsService(_Server):
 
     def respond(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         if method == "GET" and path == "/cds-services":
-            return 200, {"services": [
-                {"hook": hook, "id": f"stub-{hook}", "title": hook, "description": "stub", "prefetch": self.prefetch}
-                for hook in ("patient-view", "order-select", "order-sign")]}
+            return 200, {
+                "services": [
+                    {
+                        "hook": hook,
+                        "id": f"stub-{hook}",
+                        "title": hook,
+                        "description": "stub",
+                        "prefetch": self.prefetch,
+                    }
+                    for hook in ("patient-view", "order-select", "order-sign")
+                ]
+            }
         if method == "POST" and path.startswith("/cds-services/stub-"):
             if self.fail_with:
                 return self.fail_with

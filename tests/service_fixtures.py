@@ -25,9 +25,13 @@ PATIENT_ID = "p1"
 
 def observation(id_: str, system: str, code: str, when: str, **value: Any) -> dict[str, Any]:
     return {
-        "resourceType": "Observation", "id": id_, "status": "final",
+        "resourceType": "Observation",
+        "id": id_,
+        "status": "final",
         "code": {"coding": [{"system": system, "code": code}]},
-        "subject": {"reference": f"Patient/{PATIENT_ID}"}, "effectiveDateTime": when, **value,
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "effectiveDateTime": when,
+        **value,
     }
 
 
@@ -35,26 +39,41 @@ def patient_resources() -> list[dict[str, Any]]:
     """A small chart: breast cancer with a spinal metastasis, KPS, pain scores, one SINS lesion."""
     return [
         {"resourceType": "Patient", "id": PATIENT_ID, "birthDate": "1960-05-01", "gender": "female"},
-        {"resourceType": "Condition", "id": "c-breast", "subject": {"reference": f"Patient/{PATIENT_ID}"},
-         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                        "code": "active"}]},
-         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C50.911"}]}},
-        {"resourceType": "Condition", "id": "c-spine", "subject": {"reference": f"Patient/{PATIENT_ID}"},
-         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C79.51"}]}},
+        {
+            "resourceType": "Condition",
+            "id": "c-breast",
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+            "clinicalStatus": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+            },
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C50.911"}]},
+        },
+        {
+            "resourceType": "Condition",
+            "id": "c-spine",
+            "subject": {"reference": f"Patient/{PATIENT_ID}"},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C79.51"}]},
+        },
         observation("o-kps", LOINC, "89243-0", "2026-02-20T10:00:00Z", valueInteger=70),
         observation("o-nrs-1", LOINC, "72514-3", "2026-02-20T10:00:00Z", valueInteger=4),
         observation("o-nrs-2", LOINC, "72514-3", "2026-03-01T10:00:00Z", valueInteger=7),
         observation("o-sins", SF, "sins", "2026-02-25T10:00:00Z", valueInteger=9),
         observation("o-visceral", SF, "visceral-metastases", "2026-02-25T10:00:00Z", valueBoolean=False),
         # Another patient's data must never come back from the patient-filtered searches.
-        {**observation("o-other", LOINC, "72514-3", "2026-03-01T10:00:00Z", valueInteger=2),
-         "subject": {"reference": "Patient/p2"}},
+        {
+            **observation("o-other", LOINC, "72514-3", "2026-03-01T10:00:00Z", valueInteger=2),
+            "subject": {"reference": "Patient/p2"},
+        },
     ]
 
 
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"resource": copy.deepcopy(r)} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": copy.deepcopy(r)} for r in resources],
+    }
 
 
 def hook_request(hook: str = "patient-view", prefetch: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

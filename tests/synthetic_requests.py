@@ -14,8 +14,12 @@ from sandbox.patients import build_resources
 
 
 def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"resource": copy.deepcopy(r)} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": copy.deepcopy(r)} for r in resources],
+    }
 
 
 def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -27,18 +31,30 @@ def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for key, codes in observation_code_groups().items():
         wanted = set(codes)
-        prefetch[key] = _searchset([
-            r for r in resources if r["resourceType"] == "Observation"
-            and any((c.get("system"), c.get("code")) in wanted for c in (r.get("code") or {}).get("coding") or [])])
+        prefetch[key] = _searchset(
+            [
+                r
+                for r in resources
+                if r["resourceType"] == "Observation"
+                and any((c.get("system"), c.get("code")) in wanted for c in (r.get("code") or {}).get("coding") or [])
+            ]
+        )
     return prefetch
 
 
-def hook_request_for(patient_id: str, hook: str, now: datetime, *, fhir_server: str | None = None,
-                     fhir_token: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def hook_request_for(
+    patient_id: str, hook: str, now: datetime, *, fhir_server: str | None = None, fhir_token: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(request body, the patient's resources). With `fhir_server` the request has no prefetch
     (the service fetches); otherwise it carries the full prefetch."""
     resources = build_resources(patient_id, now)
-    request = build_request(hook, patient_id, now=now, prefetch=None if fhir_server else prefetch_for(resources),
-                            fhir_server=fhir_server, fhir_token=fhir_token)
+    request = build_request(
+        hook,
+        patient_id,
+        now=now,
+        prefetch=None if fhir_server else prefetch_for(resources),
+        fhir_server=fhir_server,
+        fhir_token=fhir_token,
+    )
     request["hookInstance"] = str(uuid.uuid4())
     return request, resources

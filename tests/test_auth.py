@@ -47,6 +47,7 @@ AUTH_LOGGER = "spinecds.auth"
 
 # ---------------------------------------------------------------- keys, tokens
 
+
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
@@ -60,7 +61,8 @@ class SigningKey:
 
     def public_pem(self) -> bytes:
         return self.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
+            serialization.Encoding.PEM,
+            serialization.PublicFormat.SubjectPublicKeyInfo,
         )
 
 
@@ -98,8 +100,13 @@ def claims(**overrides: Any) -> dict[str, Any]:
 DROP = object()
 
 
-def mint(key: SigningKey, payload: dict[str, Any] | None = None, *, alg: str | None = None,
-         headers: dict[str, Any] | None = None) -> str:
+def mint(
+    key: SigningKey,
+    payload: dict[str, Any] | None = None,
+    *,
+    alg: str | None = None,
+    headers: dict[str, Any] | None = None,
+) -> str:
     header = {"kid": key.kid}
     header.update(headers or {})
     header = {name: value for name, value in header.items() if value is not DROP}
@@ -122,6 +129,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- JWKS server
+
 
 class JwksServer:
     def __init__(self) -> None:
@@ -176,6 +184,7 @@ def server(jwks_server: JwksServer) -> JwksServer:
 
 
 # ---------------------------------------------------------------- settings and app
+
 
 @pytest.fixture(autouse=True)
 def _no_spinecds_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -282,6 +291,7 @@ def assert_accepted(response: Any, iss: str = ISS) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- valid tokens
 
+
 @pytest.mark.parametrize("key_name", ["ec_key", "rsa_key"])
 def test_valid_token_passes(request: pytest.FixtureRequest, client: TestClient, key_name: str) -> None:
     key: SigningKey = request.getfixturevalue(key_name)
@@ -289,12 +299,15 @@ def test_valid_token_passes(request: pytest.FixtureRequest, client: TestClient, 
     assert verified["kid"] == key.kid
 
 
-def test_every_endpoint_needs_its_own_url_as_audience(client: TestClient, ec_key: SigningKey,
-                                                      auth_log: pytest.LogCaptureFixture) -> None:
+def test_every_endpoint_needs_its_own_url_as_audience(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     discovery = client.get("/cds-services", headers=bearer(mint(ec_key, claims(aud=BASE + "/cds-services"))))
     assert_accepted(discovery)
     feedback_aud = HOOK_AUD + "/feedback"
-    assert_accepted(client.post(HOOK_PATH + "/feedback", json={}, headers=bearer(mint(ec_key, claims(aud=feedback_aud)))))
+    assert_accepted(
+        client.post(HOOK_PATH + "/feedback", json={}, headers=bearer(mint(ec_key, claims(aud=feedback_aud))))
+    )
     # A token minted for the hook endpoint does not open discovery.
     assert_rejected(client.get("/cds-services", headers=bearer(mint(ec_key))), auth_log, "aud-mismatch")
 
@@ -305,14 +318,16 @@ def test_extra_claims_sub_and_nbf_are_accepted(client: TestClient, ec_key: Signi
     assert verified["sub"] == "epic-client-id"
 
 
-def test_nbf_within_leeway_passes_and_beyond_is_rejected(client: TestClient, ec_key: SigningKey,
-                                                        auth_log: pytest.LogCaptureFixture) -> None:
+def test_nbf_within_leeway_passes_and_beyond_is_rejected(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     now = int(time.time())
     assert_accepted(call_hook(client, mint(ec_key, claims(nbf=now + 30))))
     assert_rejected(call_hook(client, mint(ec_key, claims(nbf=now + 120))), auth_log, "not-yet-valid")
 
 
 # ---------------------------------------------------------------- the Authorization header
+
 
 def test_no_authorization_header(client: TestClient, auth_log: pytest.LogCaptureFixture) -> None:
     assert_rejected(call_hook(client), auth_log, "missing-token")
@@ -324,11 +339,13 @@ def test_not_a_bearer_token(client: TestClient, auth_log: pytest.LogCaptureFixtu
     assert_rejected(response, auth_log, "not-bearer")
 
 
-def test_two_authorization_headers_are_rejected(client: TestClient, ec_key: SigningKey,
-                                               auth_log: pytest.LogCaptureFixture) -> None:
+def test_two_authorization_headers_are_rejected(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     token = mint(ec_key)
-    response = client.post(HOOK_PATH, json={}, headers=[("Authorization", f"Bearer {token}"),
-                                                        ("Authorization", f"Bearer {token}")])
+    response = client.post(
+        HOOK_PATH, json={}, headers=[("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
+    )
     assert_rejected(response, auth_log, "not-bearer")
 
 
@@ -339,17 +356,22 @@ def test_malformed_token(client: TestClient, auth_log: pytest.LogCaptureFixture,
 
 # ---------------------------------------------------------------- the JOSE header
 
+
 def test_alg_none_is_rejected(client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture) -> None:
     token = jwt.encode(claims(), None, algorithm="none", headers={"kid": ec_key.kid})
     assert_rejected(call_hook(client, token), auth_log, "bad-alg")
 
 
-def test_hs256_signed_with_the_public_key_is_rejected(client: TestClient, rsa_key: SigningKey,
-                                                       auth_log: pytest.LogCaptureFixture) -> None:
+def test_hs256_signed_with_the_public_key_is_rejected(
+    client: TestClient, rsa_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     """The classic key-confusion attack: an HMAC keyed with the (public) verification key."""
     secret = rsa_key.public_pem()
-    token = forge({"alg": "HS256", "typ": "JWT", "kid": rsa_key.kid}, claims(),
-                  lambda data: hmac.new(secret, data, hashlib.sha256).digest())
+    token = forge(
+        {"alg": "HS256", "typ": "JWT", "kid": rsa_key.kid},
+        claims(),
+        lambda data: hmac.new(secret, data, hashlib.sha256).digest(),
+    )
     assert_rejected(call_hook(client, token), auth_log, "bad-alg")
 
 
@@ -372,12 +394,14 @@ def test_crit_header_is_rejected(client: TestClient, ec_key: SigningKey, auth_lo
     assert_rejected(call_hook(client, token), auth_log, "malformed")
 
 
-def test_es384_token_naming_an_rsa_key_is_rejected(client: TestClient, ec_key: SigningKey, rsa_key: SigningKey,
-                                                  auth_log: pytest.LogCaptureFixture) -> None:
+def test_es384_token_naming_an_rsa_key_is_rejected(
+    client: TestClient, ec_key: SigningKey, rsa_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     assert_rejected(call_hook(client, mint(ec_key, headers={"kid": rsa_key.kid})), auth_log, "key-mismatch")
 
 
 # ---------------------------------------------------------------- issuer, tenant, audience
+
 
 def test_untrusted_issuer(client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture) -> None:
     token = mint(ec_key, claims(iss="https://evil.example.org"))
@@ -389,25 +413,31 @@ def test_missing_issuer(client: TestClient, ec_key: SigningKey, auth_log: pytest
     assert_rejected(call_hook(client, mint(ec_key, claims(iss=DROP))), auth_log, "missing-iss")
 
 
-def test_tenant_must_match_when_configured(client: TestClient, ec_key: SigningKey,
-                                           auth_log: pytest.LogCaptureFixture) -> None:
+def test_tenant_must_match_when_configured(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     verified = assert_accepted(call_hook(client, mint(ec_key, claims(iss=ISS_TENANT, tenant=TENANT))), ISS_TENANT)
     assert verified["tenant"] == TENANT
-    assert_rejected(call_hook(client, mint(ec_key, claims(iss=ISS_TENANT, tenant="hospital-2"))),
-                    auth_log, "tenant-mismatch")
+    assert_rejected(
+        call_hook(client, mint(ec_key, claims(iss=ISS_TENANT, tenant="hospital-2"))), auth_log, "tenant-mismatch"
+    )
     assert_rejected(call_hook(client, mint(ec_key, claims(iss=ISS_TENANT))), auth_log, "tenant-mismatch")
 
 
-@pytest.mark.parametrize("aud", [
-    "https://cds.example.org/cds-services/other-service",
-    "https://other.example.org/cds-services/spinecds-patient-view",
-    "http://cds.example.org/cds-services/spinecds-patient-view",
-    "https://cds.example.org",
-    ["https://cds.example.org/cds-services"],
-    42,
-])
-def test_audience_mismatch(client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture,
-                           aud: Any) -> None:
+@pytest.mark.parametrize(
+    "aud",
+    [
+        "https://cds.example.org/cds-services/other-service",
+        "https://other.example.org/cds-services/spinecds-patient-view",
+        "http://cds.example.org/cds-services/spinecds-patient-view",
+        "https://cds.example.org",
+        ["https://cds.example.org/cds-services"],
+        42,
+    ],
+)
+def test_audience_mismatch(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture, aud: Any
+) -> None:
     assert_rejected(call_hook(client, mint(ec_key, claims(aud=aud))), auth_log, "aud-mismatch")
 
 
@@ -416,13 +446,15 @@ def test_audience_list_containing_the_url_passes(client: TestClient, ec_key: Sig
     assert_accepted(call_hook(client, token))
 
 
-def test_audience_comparison_ignores_default_port_case_and_trailing_slash(client: TestClient,
-                                                                          ec_key: SigningKey) -> None:
+def test_audience_comparison_ignores_default_port_case_and_trailing_slash(
+    client: TestClient, ec_key: SigningKey
+) -> None:
     token = mint(ec_key, claims(aud="HTTPS://CDS.example.org:443/cds-services/spinecds-patient-view/"))
     assert_accepted(call_hook(client, token))
 
 
 # ---------------------------------------------------------------- time and replay
+
 
 def test_expired_beyond_leeway(client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture) -> None:
     now = int(time.time())
@@ -445,26 +477,30 @@ def test_iat_slightly_ahead_within_leeway_passes(client: TestClient, ec_key: Sig
 
 
 @pytest.mark.parametrize("claim", ["jti", "exp", "iat", "aud"])
-def test_missing_required_claim(client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture,
-                                claim: str) -> None:
+def test_missing_required_claim(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture, claim: str
+) -> None:
     assert_rejected(call_hook(client, mint(ec_key, claims(**{claim: DROP}))), auth_log, f"missing-{claim}")
 
 
-def test_empty_jti_counts_as_missing(client: TestClient, ec_key: SigningKey,
-                                     auth_log: pytest.LogCaptureFixture) -> None:
+def test_empty_jti_counts_as_missing(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     assert_rejected(call_hook(client, mint(ec_key, claims(jti=""))), auth_log, "missing-jti")
 
 
 @pytest.mark.parametrize("exp", ["9999999999", True, float("inf")])
-def test_non_numeric_exp_is_rejected(client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture,
-                                     exp: Any) -> None:
+def test_non_numeric_exp_is_rejected(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture, exp: Any
+) -> None:
     response = call_hook(client, mint(ec_key, claims(exp=exp)))
     assert response.status_code == 401
     assert reasons(auth_log)[-1] in {"invalid-claim", "malformed", "expired"}
 
 
-def test_token_lifetime_above_the_maximum_is_rejected(client: TestClient, ec_key: SigningKey,
-                                                     auth_log: pytest.LogCaptureFixture) -> None:
+def test_token_lifetime_above_the_maximum_is_rejected(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     now = int(time.time())
     token = mint(ec_key, claims(exp=now + 10 * 24 * 3600))
     assert_rejected(call_hook(client, token), auth_log, "lifetime-too-long")
@@ -479,21 +515,24 @@ def test_replayed_jti(client: TestClient, ec_key: SigningKey, auth_log: pytest.L
     assert_rejected(call_hook(client, mint(ec_key, claims(jti=jti))), auth_log, "replay")
 
 
-def test_rejected_token_does_not_use_up_its_jti(client: TestClient, ec_key: SigningKey,
-                                                auth_log: pytest.LogCaptureFixture) -> None:
+def test_rejected_token_does_not_use_up_its_jti(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     bad = mint(ec_key, claims(jti="once", aud=BASE + "/cds-services/other"))
     assert_rejected(call_hook(client, bad), auth_log, "aud-mismatch")
     assert_accepted(call_hook(client, mint(ec_key, claims(jti="once"))))
 
 
-def test_bad_signature(client: TestClient, ec_key: SigningKey, other_ec_key: SigningKey,
-                       auth_log: pytest.LogCaptureFixture) -> None:
+def test_bad_signature(
+    client: TestClient, ec_key: SigningKey, other_ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     forged = mint(other_ec_key, headers={"kid": ec_key.kid})  # right kid, wrong private key
     assert_rejected(call_hook(client, forged), auth_log, "bad-signature")
 
 
-def test_tampered_payload_fails_the_signature(client: TestClient, ec_key: SigningKey,
-                                              auth_log: pytest.LogCaptureFixture) -> None:
+def test_tampered_payload_fails_the_signature(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     header, _, signature = mint(ec_key, claims(iss=ISS)).split(".")
     tampered_payload = _b64(json.dumps(claims(sub="admin")).encode())
     assert_rejected(call_hook(client, f"{header}.{tampered_payload}.{signature}"), auth_log, "bad-signature")
@@ -501,24 +540,31 @@ def test_tampered_payload_fails_the_signature(client: TestClient, ec_key: Signin
 
 # ---------------------------------------------------------------- key sets: file and jku
 
-def test_unknown_kid_in_file_after_one_reread(client: TestClient, ec_key: SigningKey, other_ec_key: SigningKey,
-                                              auth_log: pytest.LogCaptureFixture) -> None:
+
+def test_unknown_kid_in_file_after_one_reread(
+    client: TestClient, ec_key: SigningKey, other_ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     assert_rejected(call_hook(client, mint(other_ec_key)), auth_log, "unknown-kid")
     assert "refreshing its key sets" in auth_log.text
 
 
-def test_jwks_file_reread_on_unknown_kid_picks_up_rotation(settings: AuthSettings, jwks_file: Path,
-                                                            ec_key: SigningKey, other_ec_key: SigningKey) -> None:
+def test_jwks_file_reread_on_unknown_kid_picks_up_rotation(
+    settings: AuthSettings, jwks_file: Path, ec_key: SigningKey, other_ec_key: SigningKey
+) -> None:
     client = make_client(settings)
     assert_accepted(call_hook(client, mint(ec_key)))
     write_jwks(jwks_file, ec_key, other_ec_key)
     assert_accepted(call_hook(client, mint(other_ec_key)))
 
 
-def test_unknown_kid_from_jku_refreshes_once_then_throttles(settings: AuthSettings, server: JwksServer,
-                                                           jku_url: str, ec_key: SigningKey,
-                                                           other_ec_key: SigningKey,
-                                                           auth_log: pytest.LogCaptureFixture) -> None:
+def test_unknown_kid_from_jku_refreshes_once_then_throttles(
+    settings: AuthSettings,
+    server: JwksServer,
+    jku_url: str,
+    ec_key: SigningKey,
+    other_ec_key: SigningKey,
+    auth_log: pytest.LogCaptureFixture,
+) -> None:
     clock = FakeClock()
     client = make_client(settings, clock=clock)
 
@@ -540,18 +586,22 @@ def test_unknown_kid_from_jku_refreshes_once_then_throttles(settings: AuthSettin
     assert server.hits["/ehr/jwks.json"] == 3
 
 
-def test_unknown_kid_on_first_contact_fetches_once(settings: AuthSettings, server: JwksServer, jku_url: str,
-                                                  other_ec_key: SigningKey,
-                                                  auth_log: pytest.LogCaptureFixture) -> None:
+def test_unknown_kid_on_first_contact_fetches_once(
+    settings: AuthSettings,
+    server: JwksServer,
+    jku_url: str,
+    other_ec_key: SigningKey,
+    auth_log: pytest.LogCaptureFixture,
+) -> None:
     client = make_client(settings)
     token = mint(other_ec_key, claims(iss=ISS_JKU), headers={"jku": jku_url})
     assert_rejected(call_hook(client, token), auth_log, "unknown-kid")
     assert server.hits["/ehr/jwks.json"] == 1  # the set was fetched just now: fetching it again is pointless
 
 
-def test_jku_not_in_allowlist_is_rejected_without_fetching(client: TestClient, server: JwksServer,
-                                                           ec_key: SigningKey,
-                                                           auth_log: pytest.LogCaptureFixture) -> None:
+def test_jku_not_in_allowlist_is_rejected_without_fetching(
+    client: TestClient, server: JwksServer, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     evil_url = server.publish("/attacker/jwks.json", ec_key)
     token = mint(ec_key, claims(iss=ISS_JKU), headers={"jku": evil_url})
     assert_rejected(call_hook(client, token), auth_log, "jku-not-allowed")
@@ -560,22 +610,23 @@ def test_jku_not_in_allowlist_is_rejected_without_fetching(client: TestClient, s
     assert server.hits["/attacker/jwks.json"] == 0
 
 
-def test_jku_in_allowlist_is_fetched_once_and_cached(client: TestClient, server: JwksServer, jku_url: str,
-                                                     ec_key: SigningKey) -> None:
+def test_jku_in_allowlist_is_fetched_once_and_cached(
+    client: TestClient, server: JwksServer, jku_url: str, ec_key: SigningKey
+) -> None:
     for _ in range(2):
         token = mint(ec_key, claims(iss=ISS_JKU), headers={"jku": jku_url})
         assert_accepted(call_hook(client, token), ISS_JKU)
     assert server.hits["/ehr/jwks.json"] == 1
 
 
-def test_token_without_jku_uses_the_allowlisted_set(client: TestClient, server: JwksServer,
-                                                    ec_key: SigningKey) -> None:
+def test_token_without_jku_uses_the_allowlisted_set(client: TestClient, server: JwksServer, ec_key: SigningKey) -> None:
     assert_accepted(call_hook(client, mint(ec_key, claims(iss=ISS_JKU))), ISS_JKU)
     assert server.hits["/ehr/jwks.json"] == 1
 
 
-def test_key_rotation_new_kid_triggers_one_refresh(settings: AuthSettings, server: JwksServer, jku_url: str,
-                                                  ec_key: SigningKey, other_ec_key: SigningKey) -> None:
+def test_key_rotation_new_kid_triggers_one_refresh(
+    settings: AuthSettings, server: JwksServer, jku_url: str, ec_key: SigningKey, other_ec_key: SigningKey
+) -> None:
     client = make_client(settings)
     assert_accepted(call_hook(client, mint(ec_key, claims(iss=ISS_JKU), headers={"jku": jku_url})), ISS_JKU)
     server.publish("/ehr/jwks.json", ec_key, other_ec_key)
@@ -585,8 +636,9 @@ def test_key_rotation_new_kid_triggers_one_refresh(settings: AuthSettings, serve
     assert server.hits["/ehr/jwks.json"] == 2
 
 
-def test_cached_set_is_refetched_after_its_ttl(settings: AuthSettings, server: JwksServer, jku_url: str,
-                                               ec_key: SigningKey) -> None:
+def test_cached_set_is_refetched_after_its_ttl(
+    settings: AuthSettings, server: JwksServer, jku_url: str, ec_key: SigningKey
+) -> None:
     clock = FakeClock()
     client = make_client(settings, clock=clock)
     assert_accepted(call_hook(client, mint(ec_key, claims(iss=ISS_JKU))), ISS_JKU)
@@ -595,8 +647,9 @@ def test_cached_set_is_refetched_after_its_ttl(settings: AuthSettings, server: J
     assert server.hits["/ehr/jwks.json"] == 2
 
 
-def test_unreachable_key_set_rejects_and_backs_off(settings: AuthSettings, server: JwksServer, jku_url: str,
-                                                   ec_key: SigningKey, auth_log: pytest.LogCaptureFixture) -> None:
+def test_unreachable_key_set_rejects_and_backs_off(
+    settings: AuthSettings, server: JwksServer, jku_url: str, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     clock = FakeClock()
     client = make_client(settings, clock=clock)
     server.status["/ehr/jwks.json"] = 500
@@ -608,8 +661,9 @@ def test_unreachable_key_set_rejects_and_backs_off(settings: AuthSettings, serve
     assert_accepted(call_hook(client, mint(ec_key, claims(iss=ISS_JKU))), ISS_JKU)
 
 
-def test_cached_keys_survive_a_failed_refetch(settings: AuthSettings, server: JwksServer, jku_url: str,
-                                              ec_key: SigningKey) -> None:
+def test_cached_keys_survive_a_failed_refetch(
+    settings: AuthSettings, server: JwksServer, jku_url: str, ec_key: SigningKey
+) -> None:
     clock = FakeClock()
     client = make_client(settings, clock=clock)
     assert_accepted(call_hook(client, mint(ec_key, claims(iss=ISS_JKU))), ISS_JKU)
@@ -619,25 +673,35 @@ def test_cached_keys_survive_a_failed_refetch(settings: AuthSettings, server: Jw
     assert server.hits["/ehr/jwks.json"] == 2
 
 
-def test_redirects_are_not_followed(settings: AuthSettings, server: JwksServer, jku_url: str,
-                                    ec_key: SigningKey, auth_log: pytest.LogCaptureFixture) -> None:
+def test_redirects_are_not_followed(
+    settings: AuthSettings, server: JwksServer, jku_url: str, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     server.status["/ehr/jwks.json"] = 302
     client = make_client(settings)
     assert_rejected(call_hook(client, mint(ec_key, claims(iss=ISS_JKU))), auth_log, "jwks-unavailable")
 
 
-def test_key_fetch_does_not_block_the_event_loop(settings: AuthSettings, server: JwksServer, jku_url: str,
-                                                 ec_key: SigningKey) -> None:
+def test_key_fetch_does_not_block_the_event_loop(
+    settings: AuthSettings, server: JwksServer, jku_url: str, ec_key: SigningKey
+) -> None:
     from starlette.requests import Request
 
     server.delay_seconds = 0.4
     authenticate = ClientAuthenticator(settings)
     token = mint(ec_key, claims(iss=ISS_JKU), headers={"jku": jku_url})
-    request = Request({
-        "type": "http", "method": "POST", "scheme": "http", "server": ("testserver", 80), "root_path": "",
-        "path": HOOK_PATH, "raw_path": HOOK_PATH.encode(), "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {token}".encode())],
-    })
+    request = Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "scheme": "http",
+            "server": ("testserver", 80),
+            "root_path": "",
+            "path": HOOK_PATH,
+            "raw_path": HOOK_PATH.encode(),
+            "query_string": b"",
+            "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {token}".encode())],
+        }
+    )
     tick_times: list[float] = []
 
     async def heartbeat() -> None:
@@ -663,18 +727,20 @@ def test_key_fetch_does_not_block_the_event_loop(settings: AuthSettings, server:
 def test_unusable_keys_in_a_jwk_set_are_skipped(ec_key: SigningKey, rsa_key: SigningKey) -> None:
     small_rsa = SigningKey("rsa-small", "RS384", rsa.generate_private_key(public_exponent=65537, key_size=1024))
     p256 = SigningKey("p256", "ES256", ec.generate_private_key(ec.SECP256R1()))
-    document = {"keys": [
-        ec_key.jwk(),
-        rsa_key.jwk(),
-        {"kty": "oct", "kid": "hmac", "k": _b64(b"secret")},
-        {**small_rsa.jwk(), "alg": "RS384"},
-        p256.jwk(),
-        {**rsa_key.jwk(), "kid": "enc", "use": "enc"},
-        {**rsa_key.jwk(), "kid": "rs256", "alg": "RS256"},
-        {**ec_key.jwk(), "kid": None},
-        {"kty": "EC", "crv": "P-384", "kid": "broken", "x": "AA", "y": "AA"},
-        "not a key",
-    ]}
+    document = {
+        "keys": [
+            ec_key.jwk(),
+            rsa_key.jwk(),
+            {"kty": "oct", "kid": "hmac", "k": _b64(b"secret")},
+            {**small_rsa.jwk(), "alg": "RS384"},
+            p256.jwk(),
+            {**rsa_key.jwk(), "kid": "enc", "use": "enc"},
+            {**rsa_key.jwk(), "kid": "rs256", "alg": "RS256"},
+            {**ec_key.jwk(), "kid": None},
+            {"kty": "EC", "crv": "P-384", "kid": "broken", "x": "AA", "y": "AA"},
+            "not a key",
+        ]
+    }
     keys = parse_jwks(document, "test")
     assert sorted(keys) == ["ec-1", "rsa-1"]
     assert keys["ec-1"].algorithm == "ES384" and keys["rsa-1"].algorithm == "RS384"
@@ -689,24 +755,27 @@ def _proxy_settings(settings: AuthSettings, trust: bool) -> AuthSettings:
     return settings.model_copy(update={"external_base_url": None, "trust_proxy_headers": trust})
 
 
-def test_proxy_headers_trusted_when_switched_on(settings: AuthSettings, ec_key: SigningKey,
-                                                auth_log: pytest.LogCaptureFixture) -> None:
+def test_proxy_headers_trusted_when_switched_on(
+    settings: AuthSettings, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     client = make_client(_proxy_settings(settings, trust=True))
     assert_accepted(call_hook(client, mint(ec_key), **PROXY_HEADERS))
     # Without the headers the service is reached as http://testserver.
     assert_rejected(call_hook(client, mint(ec_key)), auth_log, "aud-mismatch")
 
 
-def test_proxy_headers_ignored_when_switched_off(settings: AuthSettings, ec_key: SigningKey,
-                                                 auth_log: pytest.LogCaptureFixture) -> None:
+def test_proxy_headers_ignored_when_switched_off(
+    settings: AuthSettings, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     client = make_client(_proxy_settings(settings, trust=False))
     assert_rejected(call_hook(client, mint(ec_key), **PROXY_HEADERS), auth_log, "aud-mismatch")
     direct = mint(ec_key, claims(aud="http://testserver" + HOOK_PATH))
     assert_accepted(call_hook(client, direct, **PROXY_HEADERS))
 
 
-def test_external_base_url_wins_over_proxy_headers(settings: AuthSettings, ec_key: SigningKey,
-                                                   auth_log: pytest.LogCaptureFixture) -> None:
+def test_external_base_url_wins_over_proxy_headers(
+    settings: AuthSettings, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     client = make_client(settings.model_copy(update={"trust_proxy_headers": True}))
     spoofed = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "other.example.org"}
     token = mint(ec_key, claims(aud="https://other.example.org" + HOOK_PATH))
@@ -716,8 +785,10 @@ def test_external_base_url_wins_over_proxy_headers(settings: AuthSettings, ec_ke
 
 # ---------------------------------------------------------------- switched off, logging
 
-def test_auth_disabled_lets_everything_through_and_warns(settings: AuthSettings,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+
+def test_auth_disabled_lets_everything_through_and_warns(
+    settings: AuthSettings, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger=AUTH_LOGGER)
     client = make_client(settings.model_copy(update={"auth_enabled": False}))
     assert DISABLED_WARNING in [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
@@ -732,42 +803,59 @@ def test_enabled_auth_does_not_warn(settings: AuthSettings, caplog: pytest.LogCa
     assert DISABLED_WARNING not in caplog.text
 
 
-def test_token_never_appears_in_logs(client: TestClient, server: JwksServer, ec_key: SigningKey,
-                                     other_ec_key: SigningKey, caplog: pytest.LogCaptureFixture) -> None:
+def test_token_never_appears_in_logs(
+    client: TestClient,
+    server: JwksServer,
+    ec_key: SigningKey,
+    other_ec_key: SigningKey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     now = int(time.time())
     tokens = [
-        mint(ec_key),                                                       # accepted
-        mint(other_ec_key, headers={"kid": ec_key.kid}),                    # bad signature
-        mint(ec_key, claims(iss="https://evil.example.org")),               # untrusted
-        mint(ec_key, claims(exp=now - 600, iat=now - 900)),                 # expired
-        mint(ec_key, claims(aud="https://x.example.org")),                  # aud
-        mint(ec_key, headers={"typ": "JWS"}),                               # typ
-        mint(other_ec_key),                                                 # unknown kid
+        mint(ec_key),  # accepted
+        mint(other_ec_key, headers={"kid": ec_key.kid}),  # bad signature
+        mint(ec_key, claims(iss="https://evil.example.org")),  # untrusted
+        mint(ec_key, claims(exp=now - 600, iat=now - 900)),  # expired
+        mint(ec_key, claims(aud="https://x.example.org")),  # aud
+        mint(ec_key, headers={"typ": "JWS"}),  # typ
+        mint(other_ec_key),  # unknown kid
         mint(ec_key, claims(iss=ISS_JKU), headers={"jku": server.url("/nope")}),
     ]
     replayed = tokens[0]
     for token in [*tokens, replayed]:
         call_hook(client, token)
     call_hook(client, "not-a-jwt-but-secret-looking")
-    assert reasons(caplog) == ["bad-signature", "untrusted-iss", "expired", "aud-mismatch", "bad-typ",
-                               "unknown-kid", "jku-not-allowed", "replay", "malformed"]
+    assert reasons(caplog) == [
+        "bad-signature",
+        "untrusted-iss",
+        "expired",
+        "aud-mismatch",
+        "bad-typ",
+        "unknown-kid",
+        "jku-not-allowed",
+        "replay",
+        "malformed",
+    ]
     for token in tokens:
         for part in [token, *token.split(".")]:
             assert part not in caplog.text
     assert "not-a-jwt-but-secret-looking" not in caplog.text
 
 
-def test_claimed_issuer_cannot_forge_log_lines(client: TestClient, ec_key: SigningKey,
-                                               auth_log: pytest.LogCaptureFixture) -> None:
+def test_claimed_issuer_cannot_forge_log_lines(
+    client: TestClient, ec_key: SigningKey, auth_log: pytest.LogCaptureFixture
+) -> None:
     call_hook(client, mint(ec_key, claims(iss="https://x\nINFO forged line")))
     assert "\nINFO forged line" not in auth_log.text
 
 
 # ---------------------------------------------------------------- settings
 
-def test_settings_from_environment_and_yaml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  ec_key: SigningKey) -> None:
+
+def test_settings_from_environment_and_yaml_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ec_key: SigningKey
+) -> None:
     (tmp_path / "keys").mkdir()
     write_jwks(tmp_path / "keys" / "ehr.json", ec_key)
     clients_file = tmp_path / "trusted-clients.yaml"
@@ -813,11 +901,14 @@ def test_auth_enabled_switch_rejects_typos(monkeypatch: pytest.MonkeyPatch) -> N
         AuthSettings()
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"iss": ISS}, "needs a jwks_file or at least one jku_allowlist URL"),
-    ({"iss": ISS, "jku_allowlist": ["http://ehr.example.org/jwks"]}, "must be an absolute https:// URL"),
-    ({"iss": ISS, "jku_allowlist": ["https://ehr.example.org/jwks"], "jwks_url": "x"}, "jwks_url"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"iss": ISS}, "needs a jwks_file or at least one jku_allowlist URL"),
+        ({"iss": ISS, "jku_allowlist": ["http://ehr.example.org/jwks"]}, "must be an absolute https:// URL"),
+        ({"iss": ISS, "jku_allowlist": ["https://ehr.example.org/jwks"], "jwks_url": "x"}, "jwks_url"),
+    ],
+)
 def test_bad_trusted_clients_file_names_file_and_entry(tmp_path: Path, entry: dict[str, Any], message: str) -> None:
     clients_file = tmp_path / "clients.yaml"
     clients_file.write_text(json.dumps({"trusted_clients": [entry]}), encoding="utf-8")
@@ -833,8 +924,9 @@ def test_unreadable_jwks_file_fails_at_start_up(tmp_path: Path) -> None:
         ClientAuthenticator(missing)
 
 
-def test_no_trusted_clients_rejects_everything_and_says_so(ec_key: SigningKey,
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_no_trusted_clients_rejects_everything_and_says_so(
+    ec_key: SigningKey, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger=AUTH_LOGGER)
     client = make_client(AuthSettings(external_base_url=BASE))
     assert "no trusted CDS Clients configured" in caplog.text
@@ -843,12 +935,13 @@ def test_no_trusted_clients_rejects_everything_and_says_so(ec_key: SigningKey,
 
 # ---------------------------------------------------------------- replay cache
 
+
 def test_replay_cache_forgets_expired_and_stays_bounded() -> None:
     cache = ReplayCache(max_entries=100)
     assert cache.first_use(ISS, "a", remember_until=110, now=100)
     assert not cache.first_use(ISS, "a", remember_until=110, now=105)
     assert cache.first_use(ISS_JKU, "a", remember_until=110, now=105)  # jti is per issuer
-    assert cache.first_use(ISS, "a", remember_until=130, now=111)      # expired, then fresh
+    assert cache.first_use(ISS, "a", remember_until=130, now=111)  # expired, then fresh
     for index in range(500):
         assert cache.first_use(ISS, f"bulk-{index}", remember_until=1000 + index, now=120)
     assert len(cache) == 100

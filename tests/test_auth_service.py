@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from cds_hooks.app import create_app
 from cds_hooks.auth_settings import AuthSettings, TrustedClient
 from cds_hooks.settings import Settings
-from tests.test_auth import ISS, bearer, claims, mint, write_jwks, _ec_key
+from tests.test_auth import ISS, _ec_key, bearer, claims, mint, write_jwks
 
 BASE = "https://cds.example.org"
 
@@ -17,17 +17,20 @@ BASE = "https://cds.example.org"
 def _client(tmp_path):  # type: ignore[no-untyped-def]
     key = _ec_key("ehr-key-1")
     jwks = write_jwks(tmp_path / "ehr.jwks.json", key)
-    auth = AuthSettings(auth_enabled=True, external_base_url=BASE,
-                        trusted_clients=(TrustedClient(iss=ISS, jwks_file=jwks),))
+    auth = AuthSettings(
+        auth_enabled=True, external_base_url=BASE, trusted_clients=(TrustedClient(iss=ISS, jwks_file=jwks),)
+    )
     app = create_app(Settings(database_path=tmp_path / "db.sqlite3"), auth_settings=auth)
     return TestClient(app, raise_server_exceptions=False), key
 
 
 def test_discovery_hooks_and_feedback_need_a_valid_token(tmp_path):
     client, key = _client(tmp_path)
-    for method, path, body in (("GET", "/cds-services", None),
-                               ("POST", "/cds-services/spinecds-patient-view", {}),
-                               ("POST", "/cds-services/spinecds-patient-view/feedback", {"feedback": []})):
+    for method, path, body in (
+        ("GET", "/cds-services", None),
+        ("POST", "/cds-services/spinecds-patient-view", {}),
+        ("POST", "/cds-services/spinecds-patient-view/feedback", {"feedback": []}),
+    ):
         response = client.request(method, path, content=json.dumps(body) if body is not None else None)
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"] == "Bearer"

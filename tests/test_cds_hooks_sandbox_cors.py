@@ -17,22 +17,31 @@ SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
 
 @pytest.fixture(params=[False, True], ids=["auth-off", "auth-on"])
 def browser_client(request, tmp_path) -> TestClient:  # type: ignore[no-untyped-def]
-    app = create_app(Settings(database_path=tmp_path / "db.sqlite3"),
-                     auth_settings=AuthSettings(auth_enabled=request.param))
+    app = create_app(
+        Settings(database_path=tmp_path / "db.sqlite3"), auth_settings=AuthSettings(auth_enabled=request.param)
+    )
     with TestClient(app) as client:
         yield client
 
 
-@pytest.mark.parametrize("path, method", [
-    ("/cds-services", "GET"),
-    ("/cds-services/spinecds-patient-view", "POST"),
-    ("/cds-services/spinecds-order-sign", "POST"),
-    ("/cds-services/spinecds-patient-view/feedback", "POST"),
-])
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/cds-services", "GET"),
+        ("/cds-services/spinecds-patient-view", "POST"),
+        ("/cds-services/spinecds-order-sign", "POST"),
+        ("/cds-services/spinecds-patient-view/feedback", "POST"),
+    ],
+)
 def test_preflight_allows_the_sandbox_with_authorization_and_content_type(browser_client, path, method):
-    response = browser_client.options(path, headers={
-        "Origin": SANDBOX_ORIGIN, "Access-Control-Request-Method": method,
-        "Access-Control-Request-Headers": "authorization,content-type"})
+    response = browser_client.options(
+        path,
+        headers={
+            "Origin": SANDBOX_ORIGIN,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] in ("*", SANDBOX_ORIGIN)
     assert method in response.headers["access-control-allow-methods"]
@@ -53,7 +62,13 @@ def test_local_fhir_server_is_readable_from_the_sandbox_page(fhir_server):
     # The CDS Hooks Sandbox checks /metadata and prefetches from the browser: cross-origin reads.
     metadata = requests.get(f"{fhir_server.base_url}/metadata", headers={"Origin": SANDBOX_ORIGIN}, timeout=5)
     assert metadata.status_code == 200 and metadata.headers["access-control-allow-origin"] == "*"
-    preflight = requests.options(f"{fhir_server.base_url}/Patient/p1", timeout=5, headers={
-        "Origin": SANDBOX_ORIGIN, "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "authorization"})
+    preflight = requests.options(
+        f"{fhir_server.base_url}/Patient/p1",
+        timeout=5,
+        headers={
+            "Origin": SANDBOX_ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
     assert preflight.status_code == 200 and "authorization" in preflight.headers["access-control-allow-headers"].lower()

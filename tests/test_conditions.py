@@ -113,9 +113,15 @@ def test_has_needs_a_boolean_fact():
 
 def test_published_rule_facts_are_checked_by_name():
     published = {"mri-urgency": {"fired", "outcome", "deadline_hours"}}
-    check_condition(parse_condition("order.deadline_hours > mri-urgency.deadline_hours",
-                                    is_fact=lambda n: n.startswith("mri-urgency.") or is_fact(n)),
-                    VOCABULARY, "order", published)
+    check_condition(
+        parse_condition(
+            "order.deadline_hours > mri-urgency.deadline_hours",
+            is_fact=lambda n: n.startswith("mri-urgency.") or is_fact(n),
+        ),
+        VOCABULARY,
+        "order",
+        published,
+    )
     with pytest.raises(ConditionError, match="publishes no 'deadline'"):
         check_condition(parse_condition({"has": "mri-urgency.deadline"}), VOCABULARY, "patient", published)
 
@@ -123,11 +129,24 @@ def test_published_rule_facts_are_checked_by_name():
 # Every condition shape, negated and not, against facts with values present, absent and of
 # each boundary: durable-rules (which decides in production) must agree with plain Python.
 CONDITIONS = [
-    "kps >= 70", "kps > 70", "kps < 70", "kps <= 70", "kps == 70", "kps != 70",
-    "primary in [breast, lung]", "primary not in [breast, lung]", "primary == breast",
-    {"has": "cancer"}, {"lacks": "cancer"}, {"known": "kps"}, {"missing": "kps"},
-    {"any": ["kps < 50", {"has": "cancer"}]}, {"all": ["kps >= 50", "primary == lung"]},
-    "nrs > nrs_previous", "nrs == nrs_previous", "nrs != nrs_previous",
+    "kps >= 70",
+    "kps > 70",
+    "kps < 70",
+    "kps <= 70",
+    "kps == 70",
+    "kps != 70",
+    "primary in [breast, lung]",
+    "primary not in [breast, lung]",
+    "primary == breast",
+    {"has": "cancer"},
+    {"lacks": "cancer"},
+    {"known": "kps"},
+    {"missing": "kps"},
+    {"any": ["kps < 50", {"has": "cancer"}]},
+    {"all": ["kps >= 50", "primary == lung"]},
+    "nrs > nrs_previous",
+    "nrs == nrs_previous",
+    "nrs != nrs_previous",
 ]
 CONDITIONS += [{"not": c} for c in list(CONDITIONS)]
 CONDITIONS += [{"not": {"any": [{"not": "kps >= 70"}, {"lacks": "cancer"}]}}]

@@ -238,8 +238,7 @@ def test_database_url_comes_from_a_secret_not_the_configmap() -> None:
     assert "secretKeyRef" in env["SPINECDS_DATABASE_URL"]["valueFrom"]
 
 
-def test_pods_get_longer_to_stop_than_gunicorn_takes_to_drain(monkeypatch: pytest.MonkeyPatch,
-                                                               tmp_path: Path) -> None:
+def test_pods_get_longer_to_stop_than_gunicorn_takes_to_drain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the config sets it if absent
     config = runpy.run_path(str(GUNICORN_CONF))
     grace = deployment()["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
@@ -248,8 +247,7 @@ def test_pods_get_longer_to_stop_than_gunicorn_takes_to_drain(monkeypatch: pytes
     assert config["accesslog"] is None  # the service writes its own access line, without query strings
 
 
-def test_gunicorn_clears_stale_metric_files_but_nothing_else(monkeypatch: pytest.MonkeyPatch,
-                                                              tmp_path: Path) -> None:
+def test_gunicorn_clears_stale_metric_files_but_nothing_else(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     (tmp_path / "counter_123.db").write_bytes(b"")
     (tmp_path / "keep.txt").write_text("not ours")

@@ -49,8 +49,10 @@ def check_bundle(tmp_path, rules_dir):
         for action, outcome in zip(plan.action, rule["outcomes"]):
             assert [(t.type, t.name) for t in action.trigger] == [("named-event", h) for h in rule["hooks"]]
             assert action.title == outcome["card"]["summary"] and action.description == outcome["card"]["detail"]
-            assert action.priority == {"critical": "stat", "warning": "urgent", "info": "routine"}[
-                outcome["card"]["indicator"]]
+            assert (
+                action.priority
+                == {"critical": "stat", "warning": "urgent", "info": "routine"}[outcome["card"]["indicator"]]
+            )
             assert len(action.condition or ()) == len(rule.get("when") or ()) + len(outcome.get("when") or ())
             assert all(c.expression.language == "text/x-spinecds-condition" for c in action.condition or ())
         citation = plan.relatedArtifact[0]
@@ -122,16 +124,26 @@ def test_plan_definition_of_a_loaded_rule_has_one_action_per_outcome():
     rule = next(item.rule for item in load_rules(FIXTURE_RULES).all_rules if item.rule.id == "demo-followup")
     plan = plan_definition(rule)
     assert [a["id"] for a in plan["action"]] == ["draft-too-late", "after-sins"]
-    assert plan["action"][0]["code"][0]["coding"][0] == {"system": "http://spinecds.org/fhir/CodeSystem/rules",
-                                                        "code": "demo-followup", "version": "0.1.0"}
+    assert plan["action"][0]["code"][0]["coding"][0] == {
+        "system": "http://spinecds.org/fhir/CodeSystem/rules",
+        "code": "demo-followup",
+        "version": "0.1.0",
+    }
 
 
 def test_fhir_check_command_reports_profile_issues(tmp_path, capsys):
     from tests.fhir_builders import make_kps, make_patient
+
     path = tmp_path / "bundle.json"
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [{"resource": make_patient()}, {"resource": make_kps(105, id="k1")},
-                        {"resource": make_kps(80, id="k2")}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": make_patient()},
+            {"resource": make_kps(105, id="k1")},
+            {"resource": make_kps(80, id="k2")},
+        ],
+    }
     path.write_text(json.dumps(bundle))
     assert main(["fhir", "check", str(path)]) == 1
     out = capsys.readouterr().out

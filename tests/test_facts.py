@@ -1,19 +1,33 @@
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from engine.facts import derive_facts
-from tests.fhir_builders import (ICD10, SF, SINS_ANSWERS_0, SINS_ANSWERS_18, SNOMED, make_condition, make_ecog,
-                                 make_kps, make_nrs, make_observation, make_patient, make_service_request, make_sins,
-                                 make_vital)
+from tests.fhir_builders import (
+    ICD10,
+    SF,
+    SINS_ANSWERS_0,
+    SINS_ANSWERS_18,
+    SNOMED,
+    make_condition,
+    make_ecog,
+    make_kps,
+    make_nrs,
+    make_observation,
+    make_patient,
+    make_service_request,
+    make_sins,
+    make_vital,
+)
 
-NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 def facts(*resources, hook="patient-view", drafts=(), selections=()):
-    return derive_facts([make_patient(), *resources], NOW, hook, "p1", draft_orders=list(drafts),
-                        selections=list(selections))
+    return derive_facts(
+        [make_patient(), *resources], NOW, hook, "p1", draft_orders=list(drafts), selections=list(selections)
+    )
 
 
 def symptom(result, code):
@@ -22,6 +36,7 @@ def symptom(result, code):
 
 
 # ------------------------------------------------------------------ cancer and primaries
+
 
 @pytest.mark.parametrize("clinical", ["active", "remission", "resolved", "inactive", None])
 def test_cancer_counts_whatever_its_clinical_status(clinical):
@@ -41,12 +56,22 @@ def test_no_conditions_at_all():
     assert all(v is not None for v in p.values())
 
 
-@pytest.mark.parametrize("code, system, primary", [
-    ("C50.912", ICD10, "breast"), ("254837009", SNOMED, "breast"), ("C61", ICD10, "prostate"),
-    ("C34.90", ICD10, "lung"), ("C64.1", ICD10, "kidney"), ("C73", ICD10, "thyroid"), ("C62.90", ICD10, "germ-cell"),
-    ("C90.00", ICD10, "myeloma"), ("C83.30", ICD10, "lymphoma"), ("C18.7", ICD10, "other"),
-    ("C80.1", ICD10, "unknown"),
-])
+@pytest.mark.parametrize(
+    "code, system, primary",
+    [
+        ("C50.912", ICD10, "breast"),
+        ("254837009", SNOMED, "breast"),
+        ("C61", ICD10, "prostate"),
+        ("C34.90", ICD10, "lung"),
+        ("C64.1", ICD10, "kidney"),
+        ("C73", ICD10, "thyroid"),
+        ("C62.90", ICD10, "germ-cell"),
+        ("C90.00", ICD10, "myeloma"),
+        ("C83.30", ICD10, "lymphoma"),
+        ("C18.7", ICD10, "other"),
+        ("C80.1", ICD10, "unknown"),
+    ],
+)
 def test_primary(code, system, primary):
     result = facts(make_condition(code, system))
     assert result.patient["primary"] == primary and result.patient["cancer"] is True
@@ -68,25 +93,41 @@ def test_haematological_and_chemo_sensitive():
 
 
 def test_latest_primary_decides_and_all_are_listed():
-    p = facts(make_condition("C61", ICD10, onset="2015-01-01"), make_condition("C34.90", ICD10, onset="2025-06-01"),
-              make_condition("C80.1", ICD10, onset="2026-01-01")).patient
-    assert p["primary"] == "lung"                       # a coded primary beats "unknown primary"
+    p = facts(
+        make_condition("C61", ICD10, onset="2015-01-01"),
+        make_condition("C34.90", ICD10, onset="2025-06-01"),
+        make_condition("C80.1", ICD10, onset="2026-01-01"),
+    ).patient
+    assert p["primary"] == "lung"  # a coded primary beats "unknown primary"
     assert p["primaries"] == ["prostate", "lung", "unknown"]
 
 
 # ------------------------------------------------------------------ findings statuses
 
-@pytest.mark.parametrize("clinical, counts", [("active", True), ("recurrence", True), ("relapse", True), (None, True),
-                                              ("inactive", False), ("resolved", False), ("remission", False)])
+
+@pytest.mark.parametrize(
+    "clinical, counts",
+    [
+        ("active", True),
+        ("recurrence", True),
+        ("relapse", True),
+        (None, True),
+        ("inactive", False),
+        ("resolved", False),
+        ("remission", False),
+    ],
+)
 def test_spinal_metastasis_needs_an_active_status(clinical, counts):
     assert facts(make_condition("C79.51", ICD10, clinical=clinical)).patient["spinal_metastasis"] is counts
 
 
 @pytest.mark.parametrize("verification", ["refuted", "entered-in-error"])
 def test_refuted_findings_are_ignored(verification):
-    p = facts(make_condition("C79.51", ICD10, verification=verification),
-              make_condition("radicular-pain", verification=verification),
-              make_condition("mescc", verification=verification)).patient
+    p = facts(
+        make_condition("C79.51", ICD10, verification=verification),
+        make_condition("radicular-pain", verification=verification),
+        make_condition("mescc", verification=verification),
+    ).patient
     assert p["spinal_metastasis"] is False and p["symptom_count"] == 0
     assert p["mescc_confirmed"] is False and p["mescc_suspected"] is False
 
@@ -108,6 +149,7 @@ def test_visceral_staging_latest_wins_and_preliminary_is_ignored():
 
 
 # ------------------------------------------------------------------ MESCC
+
 
 def test_confirmed_mescc_and_its_clock():
     onset = NOW - timedelta(hours=30)
@@ -134,7 +176,9 @@ def test_suspected_mescc_is_a_symptom_subject(verification):
 
 
 def test_confirmed_mescc_overrides_suspicion():
-    result = facts(make_condition("mescc", verification="provisional"), make_condition("mescc", onset=NOW - timedelta(hours=1)))
+    result = facts(
+        make_condition("mescc", verification="provisional"), make_condition("mescc", onset=NOW - timedelta(hours=1))
+    )
     assert result.patient["mescc_confirmed"] is True and result.patient["mescc_suspected"] is False
     assert not [s for s in result.symptoms if s["symptom.code"] == "mescc-suspected"]
 
@@ -146,14 +190,24 @@ def test_resolved_mescc_does_not_count():
 
 # ------------------------------------------------------------------ symptoms
 
+
 def test_fully_described_unilateral_deficit():
-    result = facts(make_condition("radicular-deficit", laterality="left", course="progressive",
-                                  onset=NOW - timedelta(days=3)))
+    result = facts(
+        make_condition("radicular-deficit", laterality="left", course="progressive", onset=NOW - timedelta(days=3))
+    )
     s = symptom(result, "radicular-deficit")
-    assert s == {"symptom.code": "radicular-deficit", "symptom.display": "Radicular deficit",
-                 "symptom.laterality": "unilateral", "symptom.laterality_known": True,
-                 "symptom.course": "progressive", "symptom.course_known": True, "symptom.onset_days": 3.0,
-                 "symptom.onset_known": True, "symptom.resource": s["symptom.resource"], "missing": []}
+    assert s == {
+        "symptom.code": "radicular-deficit",
+        "symptom.display": "Radicular deficit",
+        "symptom.laterality": "unilateral",
+        "symptom.laterality_known": True,
+        "symptom.course": "progressive",
+        "symptom.course_known": True,
+        "symptom.onset_days": 3.0,
+        "symptom.onset_known": True,
+        "symptom.resource": s["symptom.resource"],
+        "missing": [],
+    }
     assert result.patient["progressive_deficit"] is True and result.patient["symptom_count"] == 1
 
 
@@ -190,10 +244,14 @@ def test_stable_deficit_is_not_progressive():
 def test_bilateral_code_and_left_plus_right_are_bilateral():
     s = symptom(facts(make_condition("radicular-pain", laterality="bilateral")), "radicular-pain")
     assert (s["symptom.laterality"], s["symptom.laterality_known"]) == ("bilateral", True)
-    result = facts(make_condition("radicular-pain", laterality="left"), make_condition("radicular-pain", laterality="right"))
+    result = facts(
+        make_condition("radicular-pain", laterality="left"), make_condition("radicular-pain", laterality="right")
+    )
     assert [s["symptom.laterality"] for s in result.symptoms] == ["bilateral", "bilateral"]
-    result = facts(make_condition("radicular-pain", laterality="left"),
-                   make_condition("radicular-pain", laterality="right", clinical="resolved"))
+    result = facts(
+        make_condition("radicular-pain", laterality="left"),
+        make_condition("radicular-pain", laterality="right", clinical="resolved"),
+    )
     assert [s["symptom.laterality"] for s in result.symptoms] == ["unilateral"]
 
 
@@ -214,14 +272,21 @@ def test_inactive_symptom_is_not_a_subject():
 
 # ------------------------------------------------------------------ performance status and pain
 
+
 def test_latest_final_kps_wins_and_preliminary_never_decides():
-    p = facts(make_kps(90, NOW - timedelta(days=10)), make_kps(60, NOW - timedelta(days=1)),
-              make_kps(100, NOW, status="preliminary"), make_kps(20, NOW - timedelta(days=20))).patient
+    p = facts(
+        make_kps(90, NOW - timedelta(days=10)),
+        make_kps(60, NOW - timedelta(days=1)),
+        make_kps(100, NOW, status="preliminary"),
+        make_kps(20, NOW - timedelta(days=20)),
+    ).patient
     assert (p["kps"], p["kps_source"]) == (60, "kps")
 
 
 def test_amended_and_corrected_decide_and_issued_is_used_without_effective():
-    p = facts(make_kps(90, NOW - timedelta(days=10)), make_kps(50, issued=NOW - timedelta(days=2), status="amended")).patient
+    p = facts(
+        make_kps(90, NOW - timedelta(days=10)), make_kps(50, issued=NOW - timedelta(days=2), status="amended")
+    ).patient
     assert p["kps"] == 50
 
 
@@ -248,8 +313,12 @@ def test_kps_70_80_boundary_moves_van_der_linden_group(kps, group):
 
 
 def test_nrs_latest_previous_rising():
-    p = facts(make_nrs(4, NOW - timedelta(days=7)), make_nrs(8, NOW - timedelta(days=1)),
-              make_nrs(2, NOW - timedelta(days=30)), make_nrs(10, NOW, status="preliminary")).patient
+    p = facts(
+        make_nrs(4, NOW - timedelta(days=7)),
+        make_nrs(8, NOW - timedelta(days=1)),
+        make_nrs(2, NOW - timedelta(days=30)),
+        make_nrs(10, NOW, status="preliminary"),
+    ).patient
     assert (p["nrs"], p["nrs_previous"], p["nrs_rising"]) == (8, 4, True)
     p = facts(make_nrs(8, NOW - timedelta(days=7)), make_nrs(8, NOW)).patient
     assert p["nrs_rising"] is False
@@ -258,6 +327,7 @@ def test_nrs_latest_previous_rising():
 
 
 # ------------------------------------------------------------------ SINS lesions
+
 
 def test_complete_sins_lesion():
     result = facts(make_sins("T12", SINS_ANSWERS_18, total=18))
@@ -284,16 +354,23 @@ def test_incomplete_sins_range_and_missing_components():
     assert (lesion["lesion.sins_min"], lesion["lesion.sins_max"]) == (15, 18)
     assert lesion["lesion.sins_category"] == "unstable"
     assert lesion["missing"] == ["SINS pain component missing"]
-    assert lesion["lesion.discordant"] is False                 # 16 is a possible total
+    assert lesion["lesion.discordant"] is False  # 16 is a possible total
     assert result.patient["sins.lesions"] == "L2: 15-18 (unstable, incomplete)"
 
 
 def test_several_lesions_highest_first_and_latest_per_level():
-    result = facts(make_sins("T4", {"location": "loc-semirigid"}, when=NOW - timedelta(days=1)),
-                   make_sins("L1", SINS_ANSWERS_0, when=NOW - timedelta(days=30)),
-                   make_sins("L1", dict(SINS_ANSWERS_0, location="loc-junctional", pain="pain-mechanical",
-                                        posterolateral="postero-unilateral"), when=NOW - timedelta(days=2)),
-                   make_sins("L3", SINS_ANSWERS_0, when=NOW, status="preliminary"))
+    result = facts(
+        make_sins("T4", {"location": "loc-semirigid"}, when=NOW - timedelta(days=1)),
+        make_sins("L1", SINS_ANSWERS_0, when=NOW - timedelta(days=30)),
+        make_sins(
+            "L1",
+            dict(
+                SINS_ANSWERS_0, location="loc-junctional", pain="pain-mechanical", posterolateral="postero-unilateral"
+            ),
+            when=NOW - timedelta(days=2),
+        ),
+        make_sins("L3", SINS_ANSWERS_0, when=NOW, status="preliminary"),
+    )
     assert [l["lesion.level"] for l in result.lesions] == ["L1", "T4"]
     p = result.patient
     assert (p["sins.count"], p["sins.max_min"], p["sins.max_max"]) == (2, 7, 16)
@@ -308,9 +385,16 @@ def test_only_a_stated_total_is_used_and_flagged():
 
 
 def test_sins_components_as_member_observations():
-    members = [make_observation(code, SF, value=answer, id=f"m{i}", when=NOW)
-               for i, (code, answer) in enumerate([("sins-location", "loc-junctional"), ("sins-pain", "pain-mechanical"),
-                                                   ("sins-bone-lesion", "lesion-lytic")])]
+    members = [
+        make_observation(code, SF, value=answer, id=f"m{i}", when=NOW)
+        for i, (code, answer) in enumerate(
+            [
+                ("sins-location", "loc-junctional"),
+                ("sins-pain", "pain-mechanical"),
+                ("sins-bone-lesion", "lesion-lytic"),
+            ]
+        )
+    ]
     panel = make_sins("C7", {}, when=NOW, has_member=[f"Observation/m{i}" for i in range(3)])
     (lesion,) = facts(panel, *members).lesions
     assert (lesion["lesion.sins_min"], lesion["lesion.sins_max"]) == (8, 18)
@@ -324,17 +408,31 @@ def test_lesion_without_body_site_is_named_by_its_id():
 
 # ------------------------------------------------------------------ draft orders
 
+
 def test_draft_orders():
-    drafts = [make_service_request("mri-whole-spine", id="mri", priority="urgent", due=NOW + timedelta(hours=48)),
-              make_service_request("spinal-surgery-combined", id="op", priority=None,
-                                   due=NOW + timedelta(days=3), due_field="occurrenceDateTime"),
-              make_service_request("spine-surgery-referral", id="ref", priority="stat"),
-              make_service_request("xyz", "urn:local", id="lab")]
+    drafts = [
+        make_service_request("mri-whole-spine", id="mri", priority="urgent", due=NOW + timedelta(hours=48)),
+        make_service_request(
+            "spinal-surgery-combined",
+            id="op",
+            priority=None,
+            due=NOW + timedelta(days=3),
+            due_field="occurrenceDateTime",
+        ),
+        make_service_request("spine-surgery-referral", id="ref", priority="stat"),
+        make_service_request("xyz", "urn:local", id="lab"),
+    ]
     result = facts(hook="order-select", drafts=drafts, selections=["ServiceRequest/mri"])
     by_id = {o["order.id"]: o for o in result.orders}
-    assert by_id["mri"] == {"order.kind": "mri-spine", "order.id": "mri", "order.resource": "ServiceRequest/mri",
-                            "order.selected": True, "order.priority": "urgent", "order.priority_rank": 3,
-                            "order.deadline_hours": 48.0}
+    assert by_id["mri"] == {
+        "order.kind": "mri-spine",
+        "order.id": "mri",
+        "order.resource": "ServiceRequest/mri",
+        "order.selected": True,
+        "order.priority": "urgent",
+        "order.priority_rank": 3,
+        "order.deadline_hours": 48.0,
+    }
     assert by_id["op"]["order.kind"] == "spinal-surgery-combined" and by_id["op"]["order.deadline_hours"] == 72.0
     assert by_id["op"]["order.selected"] is False and "order.priority" not in by_id["op"]
     assert by_id["ref"]["order.priority_rank"] == 1 and by_id["lab"]["order.kind"] == "other"
@@ -351,16 +449,24 @@ def test_order_sign_selects_every_order():
 
 # ------------------------------------------------------------------ shape of the output
 
+
 def test_facts_are_json_scalars_or_string_lists_and_data_quality_is_exposed():
     bad = make_kps(80, NOW, id="bad")
     bad["valueInteger"] = "x"
-    result = facts(make_condition("C50.9", ICD10), make_condition("radicular-deficit"), make_kps(70, NOW),
-                   make_sins("T12", SINS_ANSWERS_18), bad, drafts=[make_service_request(id="a")])
+    result = facts(
+        make_condition("C50.9", ICD10),
+        make_condition("radicular-deficit"),
+        make_kps(70, NOW),
+        make_sins("T12", SINS_ANSWERS_18),
+        bad,
+        drafts=[make_service_request(id="a")],
+    )
     for subject in [result.patient, *result.symptoms, *result.lesions, *result.orders]:
         for name, value in subject.items():
             assert value is not None, name
             assert isinstance(value, (str, int, float, bool)) or (
-                isinstance(value, list) and all(isinstance(v, str) for v in value)), name
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            ), name
     json.dumps(result.patient)
     assert result.data_quality == [{"resource": "Observation/bad", "issue": result.data_quality[0]["issue"]}]
     assert result.patient["data_quality"][0].startswith("Observation/bad: invalid FHIR R4")
@@ -371,7 +477,7 @@ def test_facts_are_json_scalars_or_string_lists_and_data_quality_is_exposed():
 def test_unrelated_vitals_are_filtered_before_validation():
     vitals = [make_vital(NOW - timedelta(minutes=i)) for i in range(300)]
     result = facts(*vitals, make_kps(80, NOW), make_condition("C50.9", ICD10))
-    assert result.validated == 3                     # Patient, KPS, cancer
+    assert result.validated == 3  # Patient, KPS, cancer
     assert result.patient["kps"] == 80
 
 

@@ -19,9 +19,20 @@ SD_FILES = structure_definition_files()
 SD_URL = "http://spinecds.org/fhir/StructureDefinition/"
 VS_URL = "http://spinecds.org/fhir/ValueSet/"
 SPEC_CANDIDATES = [ROOT / "docs" / "clinical-spec.md", Path("/work/shared/clinical-spec.md")]
-SYMPTOMS = ["local-back-pain", "interscapular-pain", "nocturnal-back-pain", "radiating-pain", "radicular-pain",
-            "radicular-deficit", "lhermitte-sign", "leg-weakness", "limb-control-difficulty", "unsteady-gait",
-            "sensory-level", "unable-to-walk"]
+SYMPTOMS = [
+    "local-back-pain",
+    "interscapular-pain",
+    "nocturnal-back-pain",
+    "radiating-pain",
+    "radicular-pain",
+    "radicular-deficit",
+    "lhermitte-sign",
+    "leg-weakness",
+    "limb-control-difficulty",
+    "unsteady-gait",
+    "sensory-level",
+    "unable-to-walk",
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +50,17 @@ def elements(name):
 
 # ------------------------------------------------------------------ StructureDefinitions
 
+
 def test_the_expected_profiles_exist():
     assert {p.stem for p in SD_FILES} == {
-        "spinecds-sins-observation", "spinecds-kps-observation", "spinecds-ecog-observation",
-        "spinecds-pain-nrs-observation", "spinecds-symptom-condition", "spinecds-mescc-condition", "symptom-course"}
+        "spinecds-sins-observation",
+        "spinecds-kps-observation",
+        "spinecds-ecog-observation",
+        "spinecds-pain-nrs-observation",
+        "spinecds-symptom-condition",
+        "spinecds-mescc-condition",
+        "symptom-course",
+    }
 
 
 @pytest.mark.parametrize("path", SD_FILES, ids=lambda p: p.stem)
@@ -61,17 +79,20 @@ def test_every_binding_names_an_existing_valueset(path, term):
         if "binding" in element:
             # extensible: codes we read but never reject (symptom laterality and course, see profile_checks)
             assert element["binding"]["strength"] in ("required", "extensible")
-            assert element["binding"]["valueSet"][len(VS_URL):] in term.concept_names, element["id"]
+            assert element["binding"]["valueSet"][len(VS_URL) :] in term.concept_names, element["id"]
 
 
-@pytest.mark.parametrize("name, code, low, high", [
-    ("spinecds-kps-observation", "89243-0", 0, 100),
-    ("spinecds-ecog-observation", "89247-1", 0, 5),
-    ("spinecds-pain-nrs-observation", "72514-3", 0, 10),
-])
+@pytest.mark.parametrize(
+    "name, code, low, high",
+    [
+        ("spinecds-kps-observation", "89243-0", 0, 100),
+        ("spinecds-ecog-observation", "89247-1", 0, 5),
+        ("spinecds-pain-nrs-observation", "72514-3", 0, 10),
+    ],
+)
 def test_score_profiles_bind_the_loinc_code_and_bound_the_integer(name, code, low, high, term):
     els = elements(name)
-    bound = els["Observation.code"]["binding"]["valueSet"][len(VS_URL):]
+    bound = els["Observation.code"]["binding"]["valueSet"][len(VS_URL) :]
     assert (LOINC, code) in term.codes(bound)
     value = els["Observation.value[x]"]
     assert value["type"][0]["code"] == "integer"
@@ -94,8 +115,11 @@ def test_sins_profile_fixes_the_code_and_slices_six_components_bound_to_their_an
         code = els[f"Observation.component:{name}.code"]["patternCodeableConcept"]["coding"][0]["code"]
         value = els[f"Observation.component:{name}.value[x]"]
         assert code == f"sins-{name}"
-        assert value["binding"] == {"strength": "required", "description": value["binding"]["description"],
-                                    "valueSet": VS_URL + code}
+        assert value["binding"] == {
+            "strength": "required",
+            "description": value["binding"]["description"],
+            "valueSet": VS_URL + code,
+        }
     assert "bodySite" in " ".join(els)
 
 
@@ -123,6 +147,7 @@ def test_mescc_condition_requires_a_date_for_a_diagnosis():
 
 # ------------------------------------------------------------------ union ValueSets
 
+
 def test_symptom_valueset_is_the_union_of_the_twelve_symptom_valuesets(term):
     parts = {pair for name in SYMPTOMS for pair in term.codes(f"symptom-{name}")}
     assert set(term.codes("symptom")) == parts
@@ -139,11 +164,14 @@ def _copy_terminology(tmp_path):
     return tmp_path / "valuesets"
 
 
-@pytest.mark.parametrize("include, problem", [
-    ({"valueSet": [VS_URL + "nope"]}, "includes unknown ValueSet 'nope'"),
-    ({"valueSet": [VS_URL + "laterality"]}, "includes itself"),
-    ({"valueSet": [VS_URL + "laterality-left", VS_URL + "laterality-right"]}, "one include per ValueSet"),
-])
+@pytest.mark.parametrize(
+    "include, problem",
+    [
+        ({"valueSet": [VS_URL + "nope"]}, "includes unknown ValueSet 'nope'"),
+        ({"valueSet": [VS_URL + "laterality"]}, "includes itself"),
+        ({"valueSet": [VS_URL + "laterality-left", VS_URL + "laterality-right"]}, "one include per ValueSet"),
+    ],
+)
 def test_broken_valueset_includes_are_reported_with_the_file(tmp_path, include, problem):
     folder = _copy_terminology(tmp_path)
     path = folder / "laterality.json"
@@ -160,8 +188,9 @@ def test_a_profile_promising_an_unchecked_constraint_does_not_load(tmp_path):
     shutil.copytree(DEFAULT_DIRECTORY / "structuredefinitions", tmp_path / "structuredefinitions")
     path = tmp_path / "structuredefinitions" / "spinecds-kps-observation.json"
     data = json.loads(path.read_text())
-    data["differential"]["element"].append({"id": "Observation.issued", "path": "Observation.issued",
-                                            "minValueInstant": "2020-01-01T00:00:00Z"})
+    data["differential"]["element"].append(
+        {"id": "Observation.issued", "path": "Observation.issued", "minValueInstant": "2020-01-01T00:00:00Z"}
+    )
     path.write_text(json.dumps(data))
     with pytest.raises(ProfileError, match="Observation.issued: this element's constraints are not checked"):
         load_profiles(tmp_path)
@@ -179,6 +208,7 @@ def test_an_invariant_without_a_python_form_does_not_load(tmp_path):
 
 
 # ------------------------------------------------------------------ spec section 1 coverage
+
 
 def spec_section_1() -> str:
     for path in SPEC_CANDIDATES:
@@ -244,9 +274,20 @@ def spec_codes() -> dict[str, set[str]]:
 
 def test_the_spec_parser_finds_the_section_1_codes():
     codes = spec_codes()
-    assert set(SYMPTOMS) | {"mescc", "sins", "sins-location", "sins-posterolateral", "mri-whole-spine",
-                            "spinal-surgery-combined", "spine-radiotherapy"} <= codes[SF]
-    assert "mri-spine" not in codes[SF]                        # a ValueSet name, not an SF code
+    assert (
+        set(SYMPTOMS)
+        | {
+            "mescc",
+            "sins",
+            "sins-location",
+            "sins-posterolateral",
+            "mri-whole-spine",
+            "spinal-surgery-combined",
+            "spine-radiotherapy",
+        }
+        <= codes[SF]
+    )
+    assert "mri-spine" not in codes[SF]  # a ValueSet name, not an SF code
     assert codes[LOINC] == {"89243-0", "89247-1", "72514-3"}
     assert {"363346000", "94225005", "161891005", "279039007", "7771000", "51440002"} <= codes[SNOMED]
     assert {"C00", "C96", "C50", "C50.9", "C81", "C86", "C90.0", "C90.09", "C79.51", "G83.4"} <= codes[ICD10]
@@ -283,15 +324,39 @@ def suggestion_codings(rule: dict) -> list[tuple[str, str]]:
 
 
 RULE_FILES = sorted((ROOT / "rules").glob("*/rule.yaml")) + sorted((ROOT / "tests/fixtures/rules").glob("*/rule.yaml"))
-RULE_CODES = sorted({(path.parent.name, *pair) for path in RULE_FILES
-                     for pair in suggestion_codings(yaml.safe_load(path.read_text()))})
+RULE_CODES = sorted(
+    {(path.parent.name, *pair) for path in RULE_FILES for pair in suggestion_codings(yaml.safe_load(path.read_text()))}
+)
 
 
 def test_suggestion_codings_are_collected_from_every_action():
-    rule = {"outcomes": [{"card": {"suggestions": [{"actions": [
-        {"resource": {"code": {"coding": [{"system": SF, "code": "mri-whole-spine"}]}}},
-        {"patch": {"reasonCode": [{"coding": [{"system": ICD10, "code": "C79.51"}, {"system": "urn:x", "code": "y"}]}]}},
-    ]}]}}]}
+    rule = {
+        "outcomes": [
+            {
+                "card": {
+                    "suggestions": [
+                        {
+                            "actions": [
+                                {"resource": {"code": {"coding": [{"system": SF, "code": "mri-whole-spine"}]}}},
+                                {
+                                    "patch": {
+                                        "reasonCode": [
+                                            {
+                                                "coding": [
+                                                    {"system": ICD10, "code": "C79.51"},
+                                                    {"system": "urn:x", "code": "y"},
+                                                ]
+                                            }
+                                        ]
+                                    }
+                                },
+                            ]
+                        }
+                    ]
+                }
+            }
+        ]
+    }
     assert suggestion_codings(rule) == [(SF, "mri-whole-spine"), (ICD10, "C79.51")]
 
 

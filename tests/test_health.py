@@ -51,11 +51,13 @@ def test_ready_without_checks_is_ready() -> None:
 
 
 def test_not_ready_names_every_failing_check_with_its_reason() -> None:
-    response = client({
-        "rules": lambda: "rules not loaded",
-        "database": lambda: False,
-        "clock": lambda: True,
-    }).get("/ready")
+    response = client(
+        {
+            "rules": lambda: "rules not loaded",
+            "database": lambda: False,
+            "clock": lambda: True,
+        }
+    ).get("/ready")
     assert response.status_code == 503
     assert response.json() == {
         "status": "not-ready",

@@ -28,8 +28,10 @@ OPERATIONS = [
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory):  # type: ignore[no-untyped-def]
-    app = create_app(Settings(database_path=tmp_path_factory.mktemp("schemathesis") / "db.sqlite3"),
-                     auth_settings=AuthSettings(auth_enabled=False))
+    app = create_app(
+        Settings(database_path=tmp_path_factory.mktemp("schemathesis") / "db.sqlite3"),
+        auth_settings=AuthSettings(auth_enabled=False),
+    )
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -44,7 +46,8 @@ def test_openapi_documents_the_request_bodies(api_schema) -> None:  # type: igno
     feedback = document["paths"]["/cds-services/{service_id}/feedback"]["post"]
     assert hook["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/HookRequest"}
     assert feedback["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/FeedbackRequest"}
+        "$ref": "#/components/schemas/FeedbackRequest"
+    }
     components = document["components"]["schemas"]
     assert {"hook", "hookInstance", "context"} <= set(components["HookRequest"]["required"])
     assert components["FeedbackItem"]["properties"]["outcome"]["enum"] == ["accepted", "overridden"]
@@ -55,7 +58,8 @@ def test_openapi_documents_the_request_bodies(api_schema) -> None:  # type: igno
 # for a GET without parameters there is nothing to violate.
 CASES = [pytest.param(label, GenerationMode.POSITIVE, id=f"{label} valid") for label in OPERATIONS] + [
     pytest.param(label, GenerationMode.NEGATIVE, id=f"{label} invalid")
-    for label in OPERATIONS if label.startswith("POST")
+    for label in OPERATIONS
+    if label.startswith("POST")
 ]
 
 
@@ -66,8 +70,7 @@ def test_api_never_answers_5xx(api_schema, label: str, mode: GenerationMode) -> 
     statuses: list[int] = []
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def call(case) -> None:  # type: ignore[no-untyped-def]
         response = case.call()
         statuses.append(response.status_code)

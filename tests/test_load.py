@@ -24,7 +24,7 @@ from tests.synthetic_requests import hook_request_for
 
 CLIENTS = 50
 SECONDS = float(os.environ.get("SPINECDS_LOAD_SECONDS", "60"))
-MAX_REQUESTS_PER_CLIENT = 5000        # a hard cap, whatever the machine's speed
+MAX_REQUESTS_PER_CLIENT = 5000  # a hard cap, whatever the machine's speed
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -51,13 +51,32 @@ def test_fifty_clients_no_errors_no_lost_feedback(tmp_path) -> None:  # type: ig
     database = tmp_path / "load.sqlite3"
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "SPINECDS_DATABASE_PATH": str(database), "SPINECDS_AUTH_ENABLED": "false",
-           "SPINECDS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "SPINECDS_DATABASE_PATH": str(database),
+        "SPINECDS_AUTH_ENABLED": "false",
+        "SPINECDS_LOG_LEVEL": "WARNING",
+    }
     env.pop("SPINECDS_DATABASE_URL", None)
     bodies = [hook_request_for(patient, "patient-view", NOW)[0] for patient in patient_ids()]
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "cds_hooks.app:app", "--host", "127.0.0.1",
-                               "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "cds_hooks.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     latencies: list[float] = []
     errors: list[str] = []
     feedback_sent: set[tuple[str, str]] = set()
@@ -89,8 +108,9 @@ def test_fifty_clients_no_errors_no_lost_feedback(tmp_path) -> None:  # type: ig
                 outcome = "accepted" if i % 2 else "overridden"
                 item = {"card": cards[0]["uuid"], "outcome": outcome, "outcomeTimestamp": NOW.isoformat()}
                 started = time.perf_counter()
-                response = session.post(base + "/cds-services/spinecds-patient-view/feedback",
-                                        json={"feedback": [item]}, timeout=30)
+                response = session.post(
+                    base + "/cds-services/spinecds-patient-view/feedback", json={"feedback": [item]}, timeout=30
+                )
                 elapsed = time.perf_counter() - started
                 with lock:
                     if response.status_code == 200:
@@ -122,10 +142,12 @@ def test_fifty_clients_no_errors_no_lost_feedback(tmp_path) -> None:  # type: ig
 
     requests_done = len(latencies)
     p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 20 else max(latencies, default=0)
-    print(f"\nload: {CLIENTS} clients, {duration:.1f} s, {requests_done} requests, "
-          f"{requests_done / duration:.1f} req/s, p50 {statistics.median(latencies) * 1000:.0f} ms, "
-          f"p95 {p95 * 1000:.0f} ms, hook calls {hook_calls[0]}, audit rows {evaluations}, "
-          f"feedback sent {len(feedback_sent)}, feedback rows {rows}")
+    print(
+        f"\nload: {CLIENTS} clients, {duration:.1f} s, {requests_done} requests, "
+        f"{requests_done / duration:.1f} req/s, p50 {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms, hook calls {hook_calls[0]}, audit rows {evaluations}, "
+        f"feedback sent {len(feedback_sent)}, feedback rows {rows}"
+    )
     assert errors == [], errors[:5]
     assert feedback_sent, "no card came back to give feedback on"
     assert stored == feedback_sent and rows == len(feedback_sent)

@@ -25,7 +25,7 @@ def card(rule_id: str | None, indicator: str) -> dict:
 
 def sorted_labels(line: str) -> str:
     """One exposition line with its labels in name order (prometheus-client versions differ on `le`)."""
-    match = re.fullmatch(r'(\w+)\{(.*)\} (\S+)', line)
+    match = re.fullmatch(r"(\w+)\{(.*)\} (\S+)", line)
     if not match:
         return line
     name, labels, value = match.groups()
@@ -56,8 +56,15 @@ def test_scrape_is_prometheus_text_format_and_not_cached(metrics: ServiceMetrics
 
 
 def test_cards_counted_by_rule_and_indicator(metrics: ServiceMetrics) -> None:
-    metrics.count_cards([card("mri-urgency", "critical"), card("sins-referral", "warning"),
-                         card("sins-referral", "warning"), card(None, "info"), card("x", "bogus")])
+    metrics.count_cards(
+        [
+            card("mri-urgency", "critical"),
+            card("sins-referral", "warning"),
+            card("sins-referral", "warning"),
+            card(None, "info"),
+            card("x", "bogus"),
+        ]
+    )
     _, lines = scrape(metrics)
     assert 'spinecds_cards_total{indicator="critical",rule_id="mri-urgency"} 1.0' in lines
     assert 'spinecds_cards_total{indicator="warning",rule_id="sins-referral"} 2.0' in lines
@@ -79,7 +86,17 @@ def test_hook_latency_lands_in_the_budget_buckets(metrics: ServiceMetrics) -> No
     assert count + " 2.0" in lines
     buckets = [line for line in lines if line.startswith("spinecds_hook_request_duration_seconds_bucket")]
     assert [line.split('le="')[1].split('"')[0] for line in buckets] == [
-        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "+Inf"]
+        "0.005",
+        "0.01",
+        "0.025",
+        "0.05",
+        "0.1",
+        "0.25",
+        "0.5",
+        "1.0",
+        "2.5",
+        "+Inf",
+    ]
 
 
 def test_prefetch_outcomes_and_412(metrics: ServiceMetrics) -> None:
@@ -183,12 +200,14 @@ def test_multiprocess_mode_sums_all_workers(tmp_path: Path) -> None:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
     for _ in range(2):
         subprocess.run([sys.executable, "-c", worker], env=env, check=True, cwd=ROOT)
-    lines = subprocess.run([sys.executable, "-c", scraper], env=env, check=True, cwd=ROOT,
-                           capture_output=True, text=True).stdout.splitlines()
+    lines = subprocess.run(
+        [sys.executable, "-c", scraper], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+    ).stdout.splitlines()
     lines = [sorted_labels(line) for line in lines]
     assert 'spinecds_cards_total{indicator="critical",rule_id="mri-urgency"} 2.0' in lines
     assert 'spinecds_rule_reloads_total{result="ok"} 2.0' in lines
-    assert ('spinecds_hook_request_duration_seconds_count{hook="order-sign",service_id="spinecds-order-sign"} 2.0'
-            in lines)
+    assert (
+        'spinecds_hook_request_duration_seconds_count{hook="order-sign",service_id="spinecds-order-sign"} 2.0' in lines
+    )
     # Summed over processes (dead workers are dropped by gunicorn.conf.py); the scraper is mid-evaluation.
     assert "spinecds_engine_evaluations_in_flight 1.0" in lines

@@ -89,11 +89,16 @@ def _leaks(lines: list[str], secrets: set[str]) -> list[tuple[str, str]]:
 
 def _authenticated_client(tmp_path) -> tuple[TestClient, Any]:  # type: ignore[no-untyped-def]
     key = _ec_key("ehr-key-1")
-    auth = AuthSettings(auth_enabled=True, external_base_url=BASE,
-                        trusted_clients=(TrustedClient(iss="https://ehr.example.org",
-                                                       jwks_file=write_jwks(tmp_path / "ehr.jwks.json", key)),))
-    app = create_app(Settings(database_path=tmp_path / "db.sqlite3", log_level="DEBUG",
-                              external_base_url=BASE), auth_settings=auth)
+    auth = AuthSettings(
+        auth_enabled=True,
+        external_base_url=BASE,
+        trusted_clients=(
+            TrustedClient(iss="https://ehr.example.org", jwks_file=write_jwks(tmp_path / "ehr.jwks.json", key)),
+        ),
+    )
+    app = create_app(
+        Settings(database_path=tmp_path / "db.sqlite3", log_level="DEBUG", external_base_url=BASE), auth_settings=auth
+    )
     app.dependency_overrides[get_now] = lambda: NOW
     return TestClient(app, raise_server_exceptions=False, base_url=BASE), key
 
@@ -115,15 +120,23 @@ def test_no_patient_data_or_tokens_in_debug_logs(tmp_path, debug_logs: Collect, 
         for patient in patient_ids():
             for hook in HOOKS:
                 body, resources = hook_request_for(patient, hook, NOW)
-                forbidden |= _forbidden(resources + [e["resource"] for e in
-                                                     (body["context"].get("draftOrders") or {}).get("entry", [])])
+                forbidden |= _forbidden(
+                    resources + [e["resource"] for e in (body["context"].get("draftOrders") or {}).get("entry", [])]
+                )
                 response = post(f"/cds-services/spinecds-{hook}", body)
                 assert response.status_code == 200, (patient, hook, response.text)
                 cards = response.json()["cards"]
                 if cards:
-                    feedback = {"feedback": [{"card": cards[0]["uuid"], "outcome": "overridden",
-                                              "overrideReason": {"userComment": f"comment {uuid.uuid4()}"},
-                                              "outcomeTimestamp": "2026-03-02T09:31:00Z"}]}
+                    feedback = {
+                        "feedback": [
+                            {
+                                "card": cards[0]["uuid"],
+                                "outcome": "overridden",
+                                "overrideReason": {"userComment": f"comment {uuid.uuid4()}"},
+                                "outcomeTimestamp": "2026-03-02T09:31:00Z",
+                            }
+                        ]
+                    }
                     forbidden.add(feedback["feedback"][0]["overrideReason"]["userComment"])
                     assert post(f"/cds-services/spinecds-{hook}/feedback", feedback).status_code == 200
             # The fallback path too: the service fetches the chart with the fhirAuthorization token.
@@ -131,8 +144,9 @@ def test_no_patient_data_or_tokens_in_debug_logs(tmp_path, debug_logs: Collect, 
             fhir_server.store.load(*resources)
             access_token = f"access-{uuid.uuid4().hex}"
             tokens.add(access_token)
-            body, _ = hook_request_for(patient, "patient-view", NOW, fhir_server=fhir_server.base_url,
-                                       fhir_token=access_token)
+            body, _ = hook_request_for(
+                patient, "patient-view", NOW, fhir_server=fhir_server.base_url, fhir_token=access_token
+            )
             assert post("/cds-services/spinecds-patient-view", body).status_code == 200, patient
         # A replayed JWT is refused and logged: the token itself still must not be.
         token = mint(key, claims(aud=BASE + "/cds-services"))

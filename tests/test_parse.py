@@ -1,15 +1,27 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import engine.parse as parse
 from engine.parse import parse_resources, to_instant
 from fhir_profiles.terminology import load_terminology
-from tests.fhir_builders import (ICD10, SF, SINS_ANSWERS_18, bundle, make_condition, make_ecog, make_kps,
-                                 make_nrs, make_observation, make_patient, make_service_request, make_sins,
-                                 make_vital)
+from tests.fhir_builders import (
+    ICD10,
+    SF,
+    SINS_ANSWERS_18,
+    bundle,
+    make_condition,
+    make_ecog,
+    make_kps,
+    make_nrs,
+    make_observation,
+    make_patient,
+    make_service_request,
+    make_sins,
+    make_vital,
+)
 
-NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +69,13 @@ def test_unknown_element_fails_validation(term):
     assert parsed.conditions == [] and "Condition/c1" in issues(parsed)
 
 
-@pytest.mark.parametrize("field, value, expected", [
-    ("clinicalStatus", "bogus", "clinicalStatus is not a condition-clinical code"),
-    ("verificationStatus", "maybe", "verificationStatus is not a condition-ver-status code"),
-])
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("clinicalStatus", "bogus", "clinicalStatus is not a condition-clinical code"),
+        ("verificationStatus", "maybe", "verificationStatus is not a condition-ver-status code"),
+    ],
+)
 def test_condition_status_codes_are_checked(term, field, value, expected):
     res = make_condition("mescc", id="c1")
     res[field]["coding"][0]["code"] = value
@@ -71,14 +86,27 @@ def test_condition_status_codes_are_checked(term, field, value, expected):
 
 def test_observation_status_is_checked(term):
     parsed = parse_resources([make_kps(80, NOW, id="k1", status="done")], term, "p1")
-    assert parsed.observations == [] and issues(parsed) == {"Observation/k1": "status is not an observation-status code"}
+    assert parsed.observations == [] and issues(parsed) == {
+        "Observation/k1": "status is not an observation-status code"
+    }
 
 
-@pytest.mark.parametrize("builder, value, ok", [
-    (make_kps, 0, True), (make_kps, 100, True), (make_kps, 101, False), (make_kps, -10, False), (make_kps, 75, True),
-    (make_ecog, 0, True), (make_ecog, 5, True), (make_ecog, 6, False),
-    (make_nrs, 10, True), (make_nrs, 11, False), (make_nrs, -1, False),
-])
+@pytest.mark.parametrize(
+    "builder, value, ok",
+    [
+        (make_kps, 0, True),
+        (make_kps, 100, True),
+        (make_kps, 101, False),
+        (make_kps, -10, False),
+        (make_kps, 75, True),
+        (make_ecog, 0, True),
+        (make_ecog, 5, True),
+        (make_ecog, 6, False),
+        (make_nrs, 10, True),
+        (make_nrs, 11, False),
+        (make_nrs, -1, False),
+    ],
+)
 def test_value_ranges(term, builder, value, ok):
     parsed = parse_resources([builder(value, NOW, id="o1")], term, "p1")
     assert bool(parsed.observations) is ok
@@ -102,10 +130,12 @@ def test_final_score_without_value_is_reported(term):
 
 
 def test_sins_answer_outside_its_component_valueset_is_rejected(term):
-    answers = dict(SINS_ANSWERS_18, pain="lesion-lytic")       # a bone-lesion answer on the pain component
+    answers = dict(SINS_ANSWERS_18, pain="lesion-lytic")  # a bone-lesion answer on the pain component
     parsed = parse_resources([make_sins("T12", answers, id="s1")], term, "p1")
     assert parsed.observations == []
-    assert issues(parsed) == {"Observation/s1": "spinecds-sins-observation: SINS pain answer is not in ValueSet sins-pain"}
+    assert issues(parsed) == {
+        "Observation/s1": "spinecds-sins-observation: SINS pain answer is not in ValueSet sins-pain"
+    }
 
 
 def test_sins_stated_total_out_of_range(term):
@@ -120,9 +150,12 @@ def test_resource_of_another_patient_is_skipped(term):
 
 
 def test_draft_orders_keep_every_service_request_and_check_priority(term):
-    drafts = [make_service_request("mri-whole-spine", id="a"), make_service_request("x-ray", "urn:local", id="b"),
-              make_service_request(id="c", priority="whenever"),
-              {"resourceType": "MedicationRequest", "id": "m1"}]
+    drafts = [
+        make_service_request("mri-whole-spine", id="a"),
+        make_service_request("x-ray", "urn:local", id="b"),
+        make_service_request(id="c", priority="whenever"),
+        {"resourceType": "MedicationRequest", "id": "m1"},
+    ]
     parsed = parse_resources([], term, "p1", draft_orders=drafts)
     assert [e.ref for e in parsed.orders] == ["ServiceRequest/a", "ServiceRequest/b"]
     assert issues(parsed) == {"ServiceRequest/c": "priority is not a request-priority code"}
@@ -134,31 +167,46 @@ def test_service_requests_in_the_record_are_not_draft_orders(term):
 
 
 def test_garbage_never_raises(term):
-    junk = [None, 3, "x", {}, {"resourceType": "Observation"}, {"resourceType": "Observation", "code": "kps"},
-            {"resourceType": "Condition", "code": {"coding": "nope"}},
-            {"resourceType": "Observation", "code": {"coding": [{"system": "http://loinc.org", "code": "89243-0"}]}},
-            {"resourceType": "Bundle", "entry": [None, {"resource": 5}]}]
+    junk = [
+        None,
+        3,
+        "x",
+        {},
+        {"resourceType": "Observation"},
+        {"resourceType": "Observation", "code": "kps"},
+        {"resourceType": "Condition", "code": {"coding": "nope"}},
+        {"resourceType": "Observation", "code": {"coding": [{"system": "http://loinc.org", "code": "89243-0"}]}},
+        {"resourceType": "Bundle", "entry": [None, {"resource": 5}]},
+    ]
     parsed = parse_resources(junk, term, "p1")
     assert parsed.observations == []
     assert list(issues(parsed)) == ["Observation/(no id)"]
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("2026", datetime(2026, 1, 1, tzinfo=timezone.utc)),
-    ("2026-02", datetime(2026, 2, 1, tzinfo=timezone.utc)),
-    ("2026-02-03", datetime(2026, 2, 3, tzinfo=timezone.utc)),
-    ("2026-02-03T10:00:00+02:00", datetime(2026, 2, 3, 8, tzinfo=timezone.utc)),
-    ("2026-02-03T10:00:00Z", datetime(2026, 2, 3, 10, tzinfo=timezone.utc)),
-    ("not a date", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2026", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-02", datetime(2026, 2, 1, tzinfo=UTC)),
+        ("2026-02-03", datetime(2026, 2, 3, tzinfo=UTC)),
+        ("2026-02-03T10:00:00+02:00", datetime(2026, 2, 3, 8, tzinfo=UTC)),
+        ("2026-02-03T10:00:00Z", datetime(2026, 2, 3, 10, tzinfo=UTC)),
+        ("not a date", None),
+        (None, None),
+    ],
+)
 def test_to_instant(value, expected):
     assert to_instant(value) == expected
 
 
 def test_procedures_matching_a_concept_are_kept(term):
-    proc = {"resourceType": "Procedure", "id": "pr1", "status": "completed", "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": SF, "code": "spine-radiotherapy"}]}}
+    proc = {
+        "resourceType": "Procedure",
+        "id": "pr1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": SF, "code": "spine-radiotherapy"}]},
+    }
     other = dict(proc, id="pr2", code={"coding": [{"system": "urn:x", "code": "appendectomy"}]})
     parsed = parse_resources([proc, other], term, "p1")
     assert [e.ref for e in parsed.procedures] == ["Procedure/pr1"]

@@ -56,15 +56,21 @@ def _load_error(tmp_path: Path, body: str, folder: str = "broken-rule") -> str:
 
 
 def test_unknown_fact_names_file_line_rule_and_suggestion(tmp_path):
-    error = _load_error(tmp_path, HEADER + textwrap.dedent("""\
+    error = _load_error(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
         outcomes:
           - id: unstable
             when:
               - sins.max_mim >= 7
             outcome: advise
             card: {indicator: info, summary: "Some summary", detail: "Some detail"}
-        """))
-    assert error.endswith("broken-rule/rule.yaml:14: broken-rule: unknown fact 'sins.max_mim' - did you mean 'sins.max_min'?")
+        """),
+    )
+    assert error.endswith(
+        "broken-rule/rule.yaml:14: broken-rule: unknown fact 'sins.max_mim' - did you mean 'sins.max_min'?"
+    )
 
 
 def test_yaml_syntax_error_gives_its_line(tmp_path):
@@ -73,17 +79,24 @@ def test_yaml_syntax_error_gives_its_line(tmp_path):
 
 
 def test_unknown_key_suggests_the_right_one(tmp_path):
-    error = _load_error(tmp_path, HEADER + textwrap.dedent("""\
+    error = _load_error(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
         outcomes:
           - id: a
             outcome: advise
             card: {indicator: info, summary: "Some summary", detial: "x", detail: "Some detail"}
-        """))
+        """),
+    )
     assert ":14: broken-rule: unknown key 'detial' - did you mean 'detail'?" in error
 
 
 def test_bad_indicator_is_located(tmp_path):
-    error = _load_error(tmp_path, HEADER + textwrap.dedent("""\
+    error = _load_error(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
         outcomes:
           - id: a
             outcome: advise
@@ -91,63 +104,88 @@ def test_bad_indicator_is_located(tmp_path):
               indicator: urgent
               summary: "Some summary"
               detail: "Some detail"
-        """))
+        """),
+    )
     assert ":15: broken-rule: outcomes.0.card.indicator:" in error and "'info', 'warning' or 'critical'" in error
 
 
 def test_missing_required_field(tmp_path):
-    error = _load_error(tmp_path, HEADER.replace("status: active\n", "") + textwrap.dedent("""\
+    error = _load_error(
+        tmp_path,
+        HEADER.replace("status: active\n", "")
+        + textwrap.dedent("""\
         outcomes:
           - id: a
             outcome: advise
             card: {indicator: info, summary: "Some summary", detail: "Some detail"}
-        """))
+        """),
+    )
     assert "broken-rule: 'status' is required" in error
 
 
 def test_id_must_match_folder(tmp_path):
-    error = _load_error(tmp_path, HEADER + textwrap.dedent("""\
+    error = _load_error(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
         outcomes:
           - id: a
             outcome: advise
             card: {indicator: info, summary: "Some summary", detail: "Some detail"}
-        """), folder="other-name")
+        """),
+        folder="other-name",
+    )
     assert ":1: broken-rule: id 'broken-rule' must equal the folder name 'other-name'" in error
 
 
 def test_unknown_placeholder_in_card(tmp_path):
-    error = _load_error(tmp_path, HEADER + textwrap.dedent("""\
+    error = _load_error(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
         outcomes:
           - id: a
             outcome: advise
             card: {indicator: info, summary: "KPS {kpss}", detail: "Some detail"}
-        """))
+        """),
+    )
     assert "unknown placeholder '{kpss}' - did you mean '{kps}'?" in error
 
 
 def test_deadline_placeholder_needs_deadline_hours(tmp_path):
-    error = _load_error(tmp_path, HEADER + textwrap.dedent("""\
+    error = _load_error(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
         outcomes:
           - id: a
             outcome: advise
             card: {indicator: info, summary: "By {deadline}", detail: "Some detail"}
-        """))
+        """),
+    )
     assert "needs 'deadline_hours' in this outcome's sets" in error
 
 
 def test_subject_fact_outside_its_scope(tmp_path):
-    error = _load_error(tmp_path, HEADER + textwrap.dedent("""\
+    error = _load_error(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
         outcomes:
           - id: a
             when: ["symptom.onset_days <= 7"]
             outcome: advise
             card: {indicator: info, summary: "Some summary", detail: "Some detail"}
-        """))
+        """),
+    )
     assert "set 'scope: symptom' on this outcome" in error
 
 
 def test_create_suggestion_needs_a_resource(tmp_path):
-    error = _load_error(tmp_path, HEADER + textwrap.dedent("""\
+    error = _load_error(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
         outcomes:
           - id: a
             outcome: advise
@@ -159,17 +197,22 @@ def test_create_suggestion_needs_a_resource(tmp_path):
                 - label: Do it
                   actions:
                     - {type: create, description: Create something}
-        """))
+        """),
+    )
     assert ":21: broken-rule: a create action needs a 'resource' template" in error
 
 
 def test_draft_rules_are_validated_but_not_evaluated(tmp_path):
-    path = _broken(tmp_path, HEADER.replace("status: active", "status: draft") + textwrap.dedent("""\
+    path = _broken(
+        tmp_path,
+        HEADER.replace("status: active", "status: draft")
+        + textwrap.dedent("""\
         outcomes:
           - id: a
             outcome: advise
             card: {indicator: info, summary: "Some summary", detail: "Some detail"}
-        """))
+        """),
+    )
     compiled = load_rules(path.parent.parent, VOCABULARY)
     assert "broken-rule" not in {rule.id for rule in compiled.rules}
     assert "broken-rule" in {item.rule.id for item in compiled.all_rules}
@@ -186,7 +229,10 @@ def test_every_broken_file_is_reported_not_only_the_first(tmp_path):
 
 
 def test_outcomes_reading_their_own_rule_wait_for_the_deciding_ones_not_for_each_other(tmp_path):
-    path = _broken(tmp_path, HEADER + textwrap.dedent("""\
+    path = _broken(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
         outcomes:
           - id: draft-late
             scope: order
@@ -203,7 +249,8 @@ def test_outcomes_reading_their_own_rule_wait_for_the_deciding_ones_not_for_each
             outcome: decided
             sets: {deadline_hours: 12}
             card: {indicator: info, summary: "Some summary", detail: "Some detail"}
-        """))
+        """),
+    )
     compiled = load_rules(path.parent.parent, VOCABULARY)
     stages = {o.action: o.stage for o in compiled.outcomes if o.rule.id == "broken-rule"}
     assert stages == {"broken-rule#decide": 0, "broken-rule#draft-late": 1, "broken-rule#draft-on-time": 1}

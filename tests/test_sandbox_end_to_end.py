@@ -46,13 +46,31 @@ def sessions() -> Iterator[tuple[requests.Session, requests.Session]]:
     fhir_session.close()
 
 
-def fire(service: str, fhir: RunningServer, sessions: tuple[requests.Session, requests.Session], hook: str,
-         patient_id: str, *, prefetch: bool, draft_order: str | None = None) -> list[dict[str, Any]]:
+def fire(
+    service: str,
+    fhir: RunningServer,
+    sessions: tuple[requests.Session, requests.Session],
+    hook: str,
+    patient_id: str,
+    *,
+    prefetch: bool,
+    draft_order: str | None = None,
+) -> list[dict[str, Any]]:
     cds, fhir_session = sessions
     entry = hook_client.discover(cds, service, hook)
-    call = hook_client.fire(cds, service, entry, hook, patient_id, fhir_session=fhir_session,
-                            fhir_base=fhir.base_url, prefetch=prefetch, send_fhir_server=not prefetch,
-                            fhir_token="sandbox-open-server", draft_order_file=draft_order)
+    call = hook_client.fire(
+        cds,
+        service,
+        entry,
+        hook,
+        patient_id,
+        fhir_session=fhir_session,
+        fhir_base=fhir.base_url,
+        prefetch=prefetch,
+        send_fhir_server=not prefetch,
+        fhir_token="sandbox-open-server",
+        draft_order_file=draft_order,
+    )
     assert call.response.status_code == 200, call.response.text[:500]
     assert call.prefetch_failed == {}
     if prefetch:
@@ -92,8 +110,15 @@ def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("prefetch", [True, False], ids=["prefetch", "fallback"])
 def test_order_select_routine_mri_is_too_late_for_tier_2(prefetch, fhir, service, sessions):
     # p04: progressive radicular deficit over 3 days -> tier 2, MRI within 24 h; the draft says 2 weeks.
-    cards = fire(service, fhir, sessions, "order-select", "spinecds-p04", prefetch=prefetch,
-                 draft_order=str(ORDERS / "mri-routine-2-weeks.json"))
+    cards = fire(
+        service,
+        fhir,
+        sessions,
+        "order-select",
+        "spinecds-p04",
+        prefetch=prefetch,
+        draft_order=str(ORDERS / "mri-routine-2-weeks.json"),
+    )
     (mri,) = _cards_of(cards, "mri-urgency")
     assert mri["indicator"] == "warning"
     assert mri["extension"]["spinecds"]["outcome"] == 2 and mri["extension"]["spinecds"]["deadlineHours"] == 24
@@ -104,8 +129,15 @@ def test_order_select_routine_mri_is_too_late_for_tier_2(prefetch, fhir, service
 
 @pytest.mark.parametrize("prefetch", [True, False], ids=["prefetch", "fallback"])
 def test_order_select_stat_mri_within_the_deadline_gets_no_update(prefetch, fhir, service, sessions):
-    cards = fire(service, fhir, sessions, "order-select", "spinecds-p04", prefetch=prefetch,
-                 draft_order=str(ORDERS / "mri-stat-12h.json"))
+    cards = fire(
+        service,
+        fhir,
+        sessions,
+        "order-select",
+        "spinecds-p04",
+        prefetch=prefetch,
+        draft_order=str(ORDERS / "mri-stat-12h.json"),
+    )
     (mri,) = _cards_of(cards, "mri-urgency")
     assert mri["extension"]["spinecds"]["outcome"] == 2
     assert not [a for a in _actions(mri) if a["type"] == "update"]
@@ -114,8 +146,15 @@ def test_order_select_stat_mri_within_the_deadline_gets_no_update(prefetch, fhir
 @pytest.mark.parametrize("prefetch", [True, False], ids=["prefetch", "fallback"])
 def test_order_sign_surgery_with_short_survival_is_flagged(prefetch, fhir, service, sessions):
     # p13: Van der Linden group A (about 3 months) -> below the 3-month-plus criterion for surgery.
-    cards = fire(service, fhir, sessions, "order-sign", "spinecds-p13", prefetch=prefetch,
-                 draft_order=str(ORDERS / "spinal-surgery.json"))
+    cards = fire(
+        service,
+        fhir,
+        sessions,
+        "order-sign",
+        "spinecds-p13",
+        prefetch=prefetch,
+        draft_order=str(ORDERS / "spinal-surgery.json"),
+    )
     (surgery,) = _cards_of(cards, "surgery-eligibility")
     ext = surgery["extension"]["spinecds"]
     assert surgery["indicator"] == "warning" and ext["outcome"] == "not-eligible"
@@ -125,8 +164,15 @@ def test_order_sign_surgery_with_short_survival_is_flagged(prefetch, fhir, servi
 @pytest.mark.parametrize("prefetch", [True, False], ids=["prefetch", "fallback"])
 def test_order_sign_combined_surgery_with_good_survival_is_eligible(prefetch, fhir, service, sessions):
     # p06: MESCC, Van der Linden group B (9 months) meets the 6-month criterion for combined surgery.
-    cards = fire(service, fhir, sessions, "order-sign", "spinecds-p06", prefetch=prefetch,
-                 draft_order=str(ORDERS / "spinal-surgery-combined.json"))
+    cards = fire(
+        service,
+        fhir,
+        sessions,
+        "order-sign",
+        "spinecds-p06",
+        prefetch=prefetch,
+        draft_order=str(ORDERS / "spinal-surgery-combined.json"),
+    )
     (surgery,) = _cards_of(cards, "surgery-eligibility")
     assert surgery["indicator"] == "info" and surgery["extension"]["spinecds"]["outcome"] == "eligible"
     (mescc,) = _cards_of(cards, "mescc-treatment")

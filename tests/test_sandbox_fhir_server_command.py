@@ -14,9 +14,13 @@ from tests.service_fixtures import closed_port
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
-    process = subprocess.Popen([sys.executable, "-m", "cds_hooks.cli", "sandbox", "fhir-server", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cds_hooks.cli", "sandbox", "fhir-server", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     lines: list[str] = []
     deadline = time.monotonic() + 30
     assert process.stdout is not None

@@ -65,7 +65,10 @@ def test_failed_prefetch_key_is_left_out(fhir, capsys):
 
 def test_no_prefetch_sends_fhir_server_and_bearer_authorization(fhir, cds):
     fhir.seen.clear()
-    assert fire(fhir, cds, "--patient", "spinecds-p13", "--hook", "patient-view", "--no-prefetch", "--token", "tok-123") == 0
+    assert (
+        fire(fhir, cds, "--patient", "spinecds-p13", "--hook", "patient-view", "--no-prefetch", "--token", "tok-123")
+        == 0
+    )
     (request,) = cds.hook_requests()
     assert "prefetch" not in request
     assert request["fhirServer"] == fhir.base
@@ -121,8 +124,13 @@ def test_cards_are_printed_readably(fhir, cds, capsys):
 
 
 def test_service_error_prints_the_operation_outcome_and_exits_1(fhir, capsys):
-    failure = (400, {"resourceType": "OperationOutcome",
-                     "issue": [{"severity": "error", "code": "required", "diagnostics": "context.patientId is required"}]})
+    failure = (
+        400,
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "required", "diagnostics": "context.patientId is required"}],
+        },
+    )
     with running(StubCdsService(fail_with=failure)) as cds:
         assert fire(fhir, cds, "--patient", "p04", "--hook", "patient-view") == 1
     err = capsys.readouterr().err
@@ -130,8 +138,23 @@ def test_service_error_prints_the_operation_outcome_and_exits_1(fhir, capsys):
 
 
 def test_unreachable_service_exits_2(fhir, capsys):
-    assert cli.main(["sandbox", "fire", "--fhir-server", fhir.base, "--service", "http://127.0.0.1:9",
-                     "--patient", "p04", "--hook", "patient-view"]) == 2
+    assert (
+        cli.main(
+            [
+                "sandbox",
+                "fire",
+                "--fhir-server",
+                fhir.base,
+                "--service",
+                "http://127.0.0.1:9",
+                "--patient",
+                "p04",
+                "--hook",
+                "patient-view",
+            ]
+        )
+        == 2
+    )
     assert "CDS service discovery: cannot connect" in capsys.readouterr().err
 
 

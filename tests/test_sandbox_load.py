@@ -77,7 +77,22 @@ def test_resource_types_the_server_lacks_are_skipped_not_failed(capsys):
 
 def test_token_is_sent_as_bearer_and_full_urls_point_at_the_server(fhir, monkeypatch):
     monkeypatch.setenv("SANDBOX_TEST_TOKEN", "s3cret")
-    assert cli.main(["sandbox", "load", "--fhir-server", fhir.base, "--patient", "p02", "--token", "env:SANDBOX_TEST_TOKEN", "-q"]) == 0
+    assert (
+        cli.main(
+            [
+                "sandbox",
+                "load",
+                "--fhir-server",
+                fhir.base,
+                "--patient",
+                "p02",
+                "--token",
+                "env:SANDBOX_TEST_TOKEN",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert {s.headers.get("Authorization") for s in fhir.seen} == {"Bearer s3cret"}
     post = next(s for s in fhir.seen if s.method == "POST")
     assert post.body["entry"][0]["fullUrl"] == f"{fhir.base}/Patient/spinecds-p02"
@@ -87,8 +102,10 @@ def test_failed_puts_are_reported_and_exit_1(capsys):
     class Refusing(TinyFhirServer):
         def respond(self, method, path, body):
             if method == "PUT" and "/Procedure/" in path:
-                return 422, {"resourceType": "OperationOutcome",
-                             "issue": [{"severity": "error", "code": "processing", "diagnostics": "Procedure not allowed"}]}
+                return 422, {
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "error", "code": "processing", "diagnostics": "Procedure not allowed"}],
+                }
             return super().respond(method, path, body)
 
     with running(Refusing(transactions="reject")) as fhir:

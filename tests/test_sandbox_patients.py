@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
@@ -14,33 +15,109 @@ from fhir.resources.R4B.bundle import Bundle
 
 from sandbox import codes, patients
 
-NOW = datetime(2026, 3, 14, 9, 26, 53, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 LATER = NOW + timedelta(days=211, hours=7, minutes=41, seconds=13)
 
 ICD10, SNOMED, LOINC, SF = codes.ICD10, codes.SNOMED, codes.LOINC, codes.SF
 CLINICAL_SYSTEMS = {ICD10, SNOMED, LOINC, SF}
 
 # clinical-spec.md section 1, typed here independently of sandbox/codes.py.
-SPEC_ICD10_PREFIXES = ("C50.", "C61", "C34.", "C64.", "C73", "C90.0", "C81.", "C82.", "C83.", "C84.", "C85.", "C86.",
-                       "C79.51", "C79.52", "C78.", "C79.3")
+SPEC_ICD10_PREFIXES = (
+    "C50.",
+    "C61",
+    "C34.",
+    "C64.",
+    "C73",
+    "C90.0",
+    "C81.",
+    "C82.",
+    "C83.",
+    "C84.",
+    "C85.",
+    "C86.",
+    "C79.51",
+    "C79.52",
+    "C78.",
+    "C79.3",
+)
 SPEC_ICD10_EXACT = {"G95.20", "G95.29", "G83.4"}
-SPEC_SNOMED = {"363346000", "254837009", "399068003", "363358000", "363518003", "363478007", "109989006",
-               "118600007", "94222008", "94381002", "94391008", "94225005", "161891005", "279039007",
-               "7771000", "24028007", "51440002"}
+SPEC_SNOMED = {
+    "363346000",
+    "254837009",
+    "399068003",
+    "363358000",
+    "363518003",
+    "363478007",
+    "109989006",
+    "118600007",
+    "94222008",
+    "94381002",
+    "94391008",
+    "94225005",
+    "161891005",
+    "279039007",
+    "7771000",
+    "24028007",
+    "51440002",
+}
 SPEC_LOINC = {"89243-0", "89247-1", "72514-3"}
 SPEC_SF = {
-    "local-back-pain", "interscapular-pain", "nocturnal-back-pain", "radiating-pain", "radicular-pain",
-    "radicular-deficit", "lhermitte-sign", "leg-weakness", "limb-control-difficulty", "unsteady-gait",
-    "sensory-level", "unable-to-walk", "mescc", "sins", "sins-location", "sins-pain", "sins-bone-lesion",
-    "sins-alignment", "sins-collapse", "sins-posterolateral", "visceral-metastases",
-    "loc-junctional", "loc-mobile", "loc-semirigid", "loc-rigid", "pain-mechanical", "pain-occasional",
-    "pain-free", "lesion-lytic", "lesion-mixed", "lesion-blastic", "align-subluxation", "align-deformity",
-    "align-normal", "collapse-gt50", "collapse-lt50", "collapse-involved-gt50", "collapse-none",
-    "postero-bilateral", "postero-unilateral", "postero-none",
-    "mri-whole-spine", "spine-surgery-referral", "spinal-surgery", "spinal-surgery-combined", "spine-radiotherapy",
+    "local-back-pain",
+    "interscapular-pain",
+    "nocturnal-back-pain",
+    "radiating-pain",
+    "radicular-pain",
+    "radicular-deficit",
+    "lhermitte-sign",
+    "leg-weakness",
+    "limb-control-difficulty",
+    "unsteady-gait",
+    "sensory-level",
+    "unable-to-walk",
+    "mescc",
+    "sins",
+    "sins-location",
+    "sins-pain",
+    "sins-bone-lesion",
+    "sins-alignment",
+    "sins-collapse",
+    "sins-posterolateral",
+    "visceral-metastases",
+    "loc-junctional",
+    "loc-mobile",
+    "loc-semirigid",
+    "loc-rigid",
+    "pain-mechanical",
+    "pain-occasional",
+    "pain-free",
+    "lesion-lytic",
+    "lesion-mixed",
+    "lesion-blastic",
+    "align-subluxation",
+    "align-deformity",
+    "align-normal",
+    "collapse-gt50",
+    "collapse-lt50",
+    "collapse-involved-gt50",
+    "collapse-none",
+    "postero-bilateral",
+    "postero-unilateral",
+    "postero-none",
+    "mri-whole-spine",
+    "spine-surgery-referral",
+    "spinal-surgery",
+    "spinal-surgery-combined",
+    "spine-radiotherapy",
 }
 SYMPTOM_CODES = {code for code in SPEC_SF if code in codes.SYMPTOMS}
-TIER1_SYMPTOMS = {"lhermitte-sign", "leg-weakness", "limb-control-difficulty", "unsteady-gait", "sensory-level", "unable-to-walk"}
+TIER1_SYMPTOMS = {
+    "lhermitte-sign",
+    "leg-weakness",
+    "limb-control-difficulty",
+    "unsteady-gait",
+    "sensory-level",
+    "unable-to-walk",
+}
 
 
 def in_spec(system: str, code: str) -> bool:
@@ -75,7 +152,9 @@ def codings(value: Any) -> Iterator[dict[str, Any]]:
 
 
 def has_code(resource: dict[str, Any], system: str, code: str) -> bool:
-    return any(c.get("system") == system and c.get("code") == code for c in (resource.get("code") or {}).get("coding") or [])
+    return any(
+        c.get("system") == system and c.get("code") == code for c in (resource.get("code") or {}).get("coding") or []
+    )
 
 
 def when(text: str) -> datetime:
@@ -84,13 +163,18 @@ def when(text: str) -> datetime:
 
 # ---------------------------------------------------------------- structure
 
+
 def test_at_least_15_patients_with_stable_readable_ids(bundles):
     ids = patients.patient_ids()
     assert len(ids) >= 15
     assert ids == sorted(ids) and all(re.fullmatch(r"spinecds-p\d\d", pid) for pid in ids)
     assert list(bundles) == ids
     for pid, bundle in bundles.items():
-        assert bundle["entry"][0]["resource"] == {**bundle["entry"][0]["resource"], "resourceType": "Patient", "id": pid}
+        assert bundle["entry"][0]["resource"] == {
+            **bundle["entry"][0]["resource"],
+            "resourceType": "Patient",
+            "id": pid,
+        }
 
 
 def test_every_bundle_is_a_valid_r4_transaction_of_puts_by_id(bundles):
@@ -113,7 +197,9 @@ def test_resource_counts_are_those_of_a_real_record(bundles):
         assert 50 <= len(bundle["entry"]) <= 300, (pid, len(bundle["entry"]))
         assert counts["Patient"] == 1 and counts["Condition"] >= 2 and counts["Observation"] >= 40, (pid, counts)
         # noise is really there: vital signs and labs, and unrelated problems
-        categories = {c["code"] for r in resources(bundle, "Observation") for cat in r["category"] for c in cat["coding"]}
+        categories = {
+            c["code"] for r in resources(bundle, "Observation") for cat in r["category"] for c in cat["coding"]
+        }
         assert {"vital-signs", "laboratory"} <= categories, pid
 
 
@@ -178,6 +264,7 @@ def test_every_clinical_coding_is_from_the_spec_or_the_noise_tables(bundles):
 
 # ---------------------------------------------------------------- clinical content
 
+
 class Chart:
     """Reads a built Bundle the way clinical-spec section 1 describes (an oracle independent of the builder)."""
 
@@ -189,18 +276,28 @@ class Chart:
         return {(c["system"], c["code"]) for c in res["code"]["coding"]}
 
     def with_icd(self, *prefixes: str) -> list[dict[str, Any]]:
-        return [c for c in self.conditions if any(s == ICD10 and code.startswith(prefixes) for s, code in self._codes(c))]
+        return [
+            c for c in self.conditions if any(s == ICD10 and code.startswith(prefixes) for s, code in self._codes(c))
+        ]
 
     @property
     def cancer(self) -> bool:
-        return any(s == ICD10 and re.match(r"C[0-9]", code) and int(code[1:3]) <= 96
-                   for c in self.conditions for s, code in self._codes(c))
+        return any(
+            s == ICD10 and re.match(r"C[0-9]", code) and int(code[1:3]) <= 96
+            for c in self.conditions
+            for s, code in self._codes(c)
+        )
 
     @property
     def primary(self) -> str:
-        for name, prefixes in (("breast", ("C50",)), ("prostate", ("C61",)), ("lung", ("C34",)),
-                               ("myeloma", ("C90.0",)), ("lymphoma", ("C81", "C82", "C83", "C84", "C85", "C86")),
-                               ("other", ("C64", "C73"))):
+        for name, prefixes in (
+            ("breast", ("C50",)),
+            ("prostate", ("C61",)),
+            ("lung", ("C34",)),
+            ("myeloma", ("C90.0",)),
+            ("lymphoma", ("C81", "C82", "C83", "C84", "C85", "C86")),
+            ("other", ("C64", "C73")),
+        ):
             if self.with_icd(*prefixes):
                 return name
         return "unknown"
@@ -230,8 +327,11 @@ class Chart:
         return self.with_icd("G95.20")
 
     def mri_tier(self, now: datetime) -> int | None:
-        if not self.cancer or not self.symptoms() or any(
-                m["verificationStatus"]["coding"][0]["code"] == "confirmed" for m in self.mescc()):
+        if (
+            not self.cancer
+            or not self.symptoms()
+            or any(m["verificationStatus"]["coding"][0]["code"] == "confirmed" for m in self.mescc())
+        ):
             return None
         tiers = [1] if self.mescc() else []
         for s in self.symptoms():
@@ -252,12 +352,20 @@ class Chart:
 
     def sins_ranges(self) -> list[tuple[int, int]]:
         points = {code: p for code, (p, _) in codes.SINS_ANSWERS.items()}
-        maxima = {"sins-location": 3, "sins-pain": 3, "sins-bone-lesion": 2, "sins-alignment": 4,
-                  "sins-collapse": 3, "sins-posterolateral": 3}
+        maxima = {
+            "sins-location": 3,
+            "sins-pain": 3,
+            "sins-bone-lesion": 2,
+            "sins-alignment": 4,
+            "sins-collapse": 3,
+            "sins-posterolateral": 3,
+        }
         ranges = []
         for o in (o for o in self.observations if has_code(o, SF, "sins")):
-            given = {comp["code"]["coding"][0]["code"]: points[comp["valueCodeableConcept"]["coding"][0]["code"]]
-                     for comp in o["component"]}
+            given = {
+                comp["code"]["coding"][0]["code"]: points[comp["valueCodeableConcept"]["coding"][0]["code"]]
+                for comp in o["component"]
+            }
             low = sum(given.values())
             ranges.append((low, low + sum(m for k, m in maxima.items() if k not in given)))
         return ranges
@@ -265,8 +373,11 @@ class Chart:
     def van_der_linden(self) -> str | None:
         if self.kps is None or self.visceral is None or self.primary in ("unknown", "myeloma", "lymphoma"):
             return None
-        score = (2 if self.kps >= 80 else 1 if self.kps >= 50 else 0) \
-            + {"breast": 3, "prostate": 2, "lung": 1}.get(self.primary, 0) + (0 if self.visceral else 1)
+        score = (
+            (2 if self.kps >= 80 else 1 if self.kps >= 50 else 0)
+            + {"breast": 3, "prostate": 2, "lung": 1}.get(self.primary, 0)
+            + (0 if self.visceral else 1)
+        )
         return "A" if score <= 3 else "B" if score <= 5 else "C"
 
 
@@ -340,7 +451,9 @@ def test_mescc_clocks(bundles):
 
 def test_the_special_situations_are_in_the_data(bundles):
     charts = {pid.removeprefix("spinecds-"): Chart(bundle) for pid, bundle in bundles.items()}
-    provisional = [m for c in charts.values() for m in c.mescc() if m["verificationStatus"]["coding"][0]["code"] == "provisional"]
+    provisional = [
+        m for c in charts.values() for m in c.mescc() if m["verificationStatus"]["coding"][0]["code"] == "provisional"
+    ]
     assert provisional, "a suspected (provisional) MESCC"
     assert {c.primary for c in charts.values()} >= {"breast", "prostate", "lung", "myeloma", "lymphoma", "unknown"}
     # ECOG only: no KPS recorded, KPS derived from ECOG
@@ -364,18 +477,26 @@ def test_the_special_situations_are_in_the_data(bundles):
 
 
 def test_index_md_is_generated_from_the_patient_files():
-    assert patients.INDEX_PATH.read_text(encoding="utf-8") == patients.render_index(), \
+    assert patients.INDEX_PATH.read_text(encoding="utf-8") == patients.render_index(), (
         "run: python -m sandbox.patients --write-index"
+    )
 
 
 def test_bad_relative_time_names_the_file_and_the_fix():
-    with pytest.raises(patients.PatientFileError, match=r"p99.yaml: symptoms\[0\].onset: time 'last tuesday' - write e.g."):
+    with pytest.raises(
+        patients.PatientFileError, match=r"p99.yaml: symptoms\[0\].onset: time 'last tuesday' - write e.g."
+    ):
         patients.parse_ago("last tuesday", "p99.yaml: symptoms[0].onset")
     assert patients.parse_ago("36 hours ago", "x") == timedelta(hours=36)
     assert patients.parse_ago("2 weeks ago", "x") == timedelta(days=14)
 
 
 def test_bad_sins_answer_is_refused_with_the_options():
-    desc = {**patients.description("p08"), "sins": [{"level": "T12", "when": "1 day ago", "location": "pain-mechanical"}]}
-    with pytest.raises(patients.PatientFileError, match=r"sins\[0\].location: 'pain-mechanical' - use one of \['loc-junctional'"):
+    desc = {
+        **patients.description("p08"),
+        "sins": [{"level": "T12", "when": "1 day ago", "location": "pain-mechanical"}],
+    }
+    with pytest.raises(
+        patients.PatientFileError, match=r"sins\[0\].location: 'pain-mechanical' - use one of \['loc-junctional'"
+    ):
         patients._Builder(desc, NOW).build()

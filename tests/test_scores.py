@@ -11,8 +11,14 @@ def tables():
     return load_scores()
 
 
-ALL_ZERO = {"location": "loc-rigid", "pain": "pain-free", "bone-lesion": "lesion-blastic",
-            "alignment": "align-normal", "collapse": "collapse-none", "posterolateral": "postero-none"}
+ALL_ZERO = {
+    "location": "loc-rigid",
+    "pain": "pain-free",
+    "bone-lesion": "lesion-blastic",
+    "alignment": "align-normal",
+    "collapse": "collapse-none",
+    "posterolateral": "postero-none",
+}
 
 
 def sins_with(**changes):
@@ -21,19 +27,51 @@ def sins_with(**changes):
     return answers
 
 
-@pytest.mark.parametrize("answers, total, category", [
-    (sins_with(location="loc-junctional", pain="pain-mechanical"), 6, "stable"),
-    (sins_with(location="loc-junctional", pain="pain-mechanical", posterolateral="postero-unilateral"), 7,
-     "potentially-unstable"),
-    (sins_with(location="loc-junctional", pain="pain-mechanical", bone_lesion="lesion-lytic",
-               alignment="align-subluxation"), 12, "potentially-unstable"),
-    (sins_with(location="loc-junctional", pain="pain-mechanical", bone_lesion="lesion-lytic",
-               alignment="align-subluxation", posterolateral="postero-unilateral"), 13, "unstable"),
-    (sins_with(location="loc-junctional", pain="pain-mechanical", bone_lesion="lesion-lytic",
-               alignment="align-subluxation", collapse="collapse-gt50", posterolateral="postero-bilateral"), 18,
-     "unstable"),
-    (ALL_ZERO, 0, "stable"),
-])
+@pytest.mark.parametrize(
+    "answers, total, category",
+    [
+        (sins_with(location="loc-junctional", pain="pain-mechanical"), 6, "stable"),
+        (
+            sins_with(location="loc-junctional", pain="pain-mechanical", posterolateral="postero-unilateral"),
+            7,
+            "potentially-unstable",
+        ),
+        (
+            sins_with(
+                location="loc-junctional",
+                pain="pain-mechanical",
+                bone_lesion="lesion-lytic",
+                alignment="align-subluxation",
+            ),
+            12,
+            "potentially-unstable",
+        ),
+        (
+            sins_with(
+                location="loc-junctional",
+                pain="pain-mechanical",
+                bone_lesion="lesion-lytic",
+                alignment="align-subluxation",
+                posterolateral="postero-unilateral",
+            ),
+            13,
+            "unstable",
+        ),
+        (
+            sins_with(
+                location="loc-junctional",
+                pain="pain-mechanical",
+                bone_lesion="lesion-lytic",
+                alignment="align-subluxation",
+                collapse="collapse-gt50",
+                posterolateral="postero-bilateral",
+            ),
+            18,
+            "unstable",
+        ),
+        (ALL_ZERO, 0, "stable"),
+    ],
+)
 def test_sins_band_boundaries(tables, answers, total, category):
     result = tables.sins.compute(answers)
     assert (result.total, result.min, result.max, result.band.name) == (total, total, total, category)
@@ -41,49 +79,83 @@ def test_sins_band_boundaries(tables, answers, total, category):
 
 
 def test_each_sins_answer_scores_as_fisher_2010(tables):
-    expected = {"loc-junctional": 3, "loc-mobile": 2, "loc-semirigid": 1, "loc-rigid": 0, "pain-mechanical": 3,
-                "pain-occasional": 1, "pain-free": 0, "lesion-lytic": 2, "lesion-mixed": 1, "lesion-blastic": 0,
-                "align-subluxation": 4, "align-deformity": 2, "align-normal": 0, "collapse-gt50": 3,
-                "collapse-lt50": 2, "collapse-involved-gt50": 1, "collapse-none": 0, "postero-bilateral": 3,
-                "postero-unilateral": 1, "postero-none": 0}
+    expected = {
+        "loc-junctional": 3,
+        "loc-mobile": 2,
+        "loc-semirigid": 1,
+        "loc-rigid": 0,
+        "pain-mechanical": 3,
+        "pain-occasional": 1,
+        "pain-free": 0,
+        "lesion-lytic": 2,
+        "lesion-mixed": 1,
+        "lesion-blastic": 0,
+        "align-subluxation": 4,
+        "align-deformity": 2,
+        "align-normal": 0,
+        "collapse-gt50": 3,
+        "collapse-lt50": 2,
+        "collapse-involved-gt50": 1,
+        "collapse-none": 0,
+        "postero-bilateral": 3,
+        "postero-unilateral": 1,
+        "postero-none": 0,
+    }
     got = {answer: points for c in tables.sins.components for answer, points in c.points.items()}
     assert got == expected
 
 
 def test_incomplete_sins_gives_range_and_missing_components(tables):
-    result = tables.sins.compute({"location": "loc-junctional", "pain": "pain-mechanical", "bone-lesion": "lesion-lytic"})
+    result = tables.sins.compute(
+        {"location": "loc-junctional", "pain": "pain-mechanical", "bone-lesion": "lesion-lytic"}
+    )
     assert result.total is None
     assert (result.min, result.max) == (8, 18)
-    assert result.band is None                                   # 8-18 spans two categories
+    assert result.band is None  # 8-18 spans two categories
     assert result.missing == ["alignment", "collapse", "posterolateral involvement"]
 
 
 def test_incomplete_sins_within_one_band_keeps_the_category(tables):
-    answers = sins_with(location="loc-junctional", pain="pain-mechanical", bone_lesion="lesion-lytic",
-                        alignment="align-subluxation", collapse="collapse-gt50")
+    answers = sins_with(
+        location="loc-junctional",
+        pain="pain-mechanical",
+        bone_lesion="lesion-lytic",
+        alignment="align-subluxation",
+        collapse="collapse-gt50",
+    )
     del answers["posterolateral"]
     result = tables.sins.compute(answers)
     assert (result.min, result.max, result.band.name) == (15, 18, "unstable")
 
 
 def test_incomplete_sins_crossing_seven(tables):
-    result = tables.sins.compute({"location": "loc-rigid", "pain": "pain-free", "bone-lesion": "lesion-blastic",
-                                  "alignment": "align-normal", "collapse": "collapse-none"})
+    result = tables.sins.compute(
+        {
+            "location": "loc-rigid",
+            "pain": "pain-free",
+            "bone-lesion": "lesion-blastic",
+            "alignment": "align-normal",
+            "collapse": "collapse-none",
+        }
+    )
     assert (result.min, result.max, result.band) == (0, 3, tables.sins.band_of(0))
     result = tables.sins.compute({"location": "loc-junctional", "pain": "pain-mechanical"})
     assert (result.min, result.max, result.band) == (6, 18, None)
 
 
-@pytest.mark.parametrize("kps, primary, visceral, score, group, months", [
-    (40, "lung", True, 1, "A", 3.0),
-    (70, "prostate", True, 3, "A", 3.0),                 # upper edge of A
-    (80, "prostate", True, 4, "B", 9.0),                 # KPS 80 scores 2: lower edge of B
-    (70, "breast", True, 4, "B", 9.0),
-    (70, "breast", False, 5, "B", 9.0),                  # upper edge of B
-    (80, "breast", False, 6, "C", 18.7),
-    (50, "kidney", False, 2, "A", 3.0),                  # other primary scores 0, KPS 50 scores 1
-    (49, "breast", False, 4, "B", 9.0),                  # KPS below 50 scores 0
-])
+@pytest.mark.parametrize(
+    "kps, primary, visceral, score, group, months",
+    [
+        (40, "lung", True, 1, "A", 3.0),
+        (70, "prostate", True, 3, "A", 3.0),  # upper edge of A
+        (80, "prostate", True, 4, "B", 9.0),  # KPS 80 scores 2: lower edge of B
+        (70, "breast", True, 4, "B", 9.0),
+        (70, "breast", False, 5, "B", 9.0),  # upper edge of B
+        (80, "breast", False, 6, "C", 18.7),
+        (50, "kidney", False, 2, "A", 3.0),  # other primary scores 0, KPS 50 scores 1
+        (49, "breast", False, 4, "B", 9.0),  # KPS below 50 scores 0
+    ],
+)
 def test_van_der_linden_boundaries(tables, kps, primary, visceral, score, group, months):
     facts = survival_facts(tables, {"kps": kps, "primary": primary, "visceral_metastases": visceral})
     assert (facts["vdl.score"], facts["vdl.group"], facts["vdl.median_months"]) == (score, group, months)
@@ -103,16 +175,19 @@ def test_models_not_applicable_to_haematological_and_unknown_primaries(tables, p
     assert facts["bollen.applicable"] is False and "bollen.group" not in facts
 
 
-@pytest.mark.parametrize("kps, primary, visceral, group, months", [
-    (80, "breast", False, "A", 31.2),
-    (80, "breast", True, "B", 15.4),
-    (70, "breast", False, "B", 15.4),
-    (70, "breast", True, "C", 4.8),
-    (100, "prostate", None, "B", 15.4),                 # visceral status not needed for a moderate profile
-    (70, "prostate", True, "C", 4.8),
-    (80, "lung", None, "C", 4.8),
-    (70, "lung", False, "D", 1.6),
-])
+@pytest.mark.parametrize(
+    "kps, primary, visceral, group, months",
+    [
+        (80, "breast", False, "A", 31.2),
+        (80, "breast", True, "B", 15.4),
+        (70, "breast", False, "B", 15.4),
+        (70, "breast", True, "C", 4.8),
+        (100, "prostate", None, "B", 15.4),  # visceral status not needed for a moderate profile
+        (70, "prostate", True, "C", 4.8),
+        (80, "lung", None, "C", 4.8),
+        (70, "lung", False, "D", 1.6),
+    ],
+)
 def test_bollen_lookup(tables, kps, primary, visceral, group, months):
     facts = {"kps": kps, "primary": primary}
     if visceral is not None:
@@ -168,7 +243,9 @@ def test_gap_between_bands_is_an_error(tmp_path):
     target = _copy(tmp_path)
     path = target / "van-der-linden.yaml"
     path.write_text(path.read_text().replace("{min: 4, max: 5, group: B", "{min: 5, max: 5, group: B"))
-    with pytest.raises(ScoreTableError, match=r"van-der-linden\.yaml:\d+: van-der-linden: bands\.1: bands must be contiguous"):
+    with pytest.raises(
+        ScoreTableError, match=r"van-der-linden\.yaml:\d+: van-der-linden: bands\.1: bands must be contiguous"
+    ):
         load_scores(target)
 
 
@@ -190,8 +267,14 @@ def test_unknown_group_in_lookup_row(tmp_path):
 def test_draft_without_reason_is_an_error(tmp_path):
     target = _copy(tmp_path)
     path = target / "bollen.yaml"
-    lines = [l for l in path.read_text().splitlines() if not l.startswith("draft_reason") and not l.startswith("  tumour")
-             and not l.startswith("  and lung") and not l.startswith("  classified")]
+    lines = [
+        l
+        for l in path.read_text().splitlines()
+        if not l.startswith("draft_reason")
+        and not l.startswith("  tumour")
+        and not l.startswith("  and lung")
+        and not l.startswith("  classified")
+    ]
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ScoreTableError, match="a draft table needs a 'draft_reason'"):
         load_scores(target)

@@ -19,17 +19,36 @@ GOOD = {
     "summary": "Spinal cord compression: start dexamethasone and radiotherapy within 24 h",
     "detail": "**MESCC** confirmed.",
     "indicator": "critical",
-    "source": {"label": "Dutch guideline spinal metastases", "url": "https://doi.org/10.1016/j.ctrv.2018.05.013",
-               "topic": {"system": "http://spinecds.org/fhir/CodeSystem/spine-findings", "code": "mescc"}},
-    "suggestions": [{"label": "Order MRI whole spine", "isRecommended": True, "actions": [
-        {"type": "create", "description": "MRI whole spine, stat",
-         "resource": {"resourceType": "ServiceRequest", "status": "draft", "intent": "order", "note": []}}]}],
+    "source": {
+        "label": "Dutch guideline spinal metastases",
+        "url": "https://doi.org/10.1016/j.ctrv.2018.05.013",
+        "topic": {"system": "http://spinecds.org/fhir/CodeSystem/spine-findings", "code": "mescc"},
+    },
+    "suggestions": [
+        {
+            "label": "Order MRI whole spine",
+            "isRecommended": True,
+            "actions": [
+                {
+                    "type": "create",
+                    "description": "MRI whole spine, stat",
+                    "resource": {"resourceType": "ServiceRequest", "status": "draft", "intent": "order", "note": []},
+                }
+            ],
+        }
+    ],
     "selectionBehavior": "at-most-one",
-    "overrideReasons": [{"system": "http://spinecds.org/fhir/CodeSystem/override", "code": "palliative",
-                         "display": "Palliative care only"}],
+    "overrideReasons": [
+        {
+            "system": "http://spinecds.org/fhir/CodeSystem/override",
+            "code": "palliative",
+            "display": "Palliative care only",
+        }
+    ],
     "links": [{"label": "Rule explanation", "url": "/docs/rules/mescc-treatment", "type": "absolute"}],
-    "extension": {"spinecds": {"ruleId": "mescc-treatment", "ruleVersion": "1.0.0", "outcome": "confirmed",
-                               "missing": []}},
+    "extension": {
+        "spinecds": {"ruleId": "mescc-treatment", "ruleVersion": "1.0.0", "outcome": "confirmed", "missing": []}
+    },
 }
 
 
@@ -84,29 +103,60 @@ BROKEN = {
     "bad indicator": {"indicator": "hard-stop"},
     "no source label": {"source": {"url": "https://example.org"}},
     "suggestions without selectionBehavior": {"selectionBehavior": None},
-    "delete without resourceId": {"suggestions": [{"label": "Cancel", "actions": [
-        {"type": "delete", "description": "Cancel the draft"}]}]},
-    "action without description": {"suggestions": [{"label": "Order", "actions": [
-        {"type": "create", "resource": {"resourceType": "ServiceRequest"}}]}]},
-    "create without resource": {"suggestions": [{"label": "Order", "actions": [
-        {"type": "create", "description": "Order MRI"}]}]},
-    "update with a resource fragment": {"suggestions": [{"label": "Sooner", "actions": [
-        {"type": "update", "description": "Bring forward", "resource": {"priority": "stat"}}]}]},
-    "delete with resource instead of resourceId": {"suggestions": [{"label": "Cancel", "actions": [
-        {"type": "delete", "description": "Cancel", "resource": {"resourceType": "ServiceRequest", "id": "1"}}]}]},
-    "unknown action type": {"suggestions": [{"label": "x", "actions": [
-        {"type": "replace", "description": "x", "resource": {"resourceType": "ServiceRequest"}}]}]},
+    "delete without resourceId": {
+        "suggestions": [{"label": "Cancel", "actions": [{"type": "delete", "description": "Cancel the draft"}]}]
+    },
+    "action without description": {
+        "suggestions": [
+            {"label": "Order", "actions": [{"type": "create", "resource": {"resourceType": "ServiceRequest"}}]}
+        ]
+    },
+    "create without resource": {
+        "suggestions": [{"label": "Order", "actions": [{"type": "create", "description": "Order MRI"}]}]
+    },
+    "update with a resource fragment": {
+        "suggestions": [
+            {
+                "label": "Sooner",
+                "actions": [{"type": "update", "description": "Bring forward", "resource": {"priority": "stat"}}],
+            }
+        ]
+    },
+    "delete with resource instead of resourceId": {
+        "suggestions": [
+            {
+                "label": "Cancel",
+                "actions": [
+                    {
+                        "type": "delete",
+                        "description": "Cancel",
+                        "resource": {"resourceType": "ServiceRequest", "id": "1"},
+                    }
+                ],
+            }
+        ]
+    },
+    "unknown action type": {
+        "suggestions": [
+            {
+                "label": "x",
+                "actions": [{"type": "replace", "description": "x", "resource": {"resourceType": "ServiceRequest"}}],
+            }
+        ]
+    },
     "isRecommended not boolean": {"suggestions": [{"label": "x", "isRecommended": "yes"}]},
     "topic coding without system": {"source": {"label": "s", "topic": {"code": "mescc"}}},
     "relative source url": {"source": {"label": "s", "url": "/rules/x"}},
     "relative link url": {"links": [{"label": "l", "url": "docs/x", "type": "absolute"}]},
     "extension not an object": {"extension": ["spinecds"]},
     "override reason without display": {"overrideReasons": [{"system": "s", "code": "c"}]},
-    "appContext on absolute link": {"links": [{"label": "l", "url": "https://x.org", "type": "absolute",
-                                               "appContext": "abc"}]},
+    "appContext on absolute link": {
+        "links": [{"label": "l", "url": "https://x.org", "type": "absolute", "appContext": "abc"}]
+    },
     "unknown link type": {"links": [{"label": "l", "url": "https://x.org", "type": "relative"}]},
-    "two recommended with at-most-one": {"suggestions": [
-        {"label": "a", "isRecommended": True}, {"label": "b", "isRecommended": True}]},
+    "two recommended with at-most-one": {
+        "suggestions": [{"label": "a", "isRecommended": True}, {"label": "b", "isRecommended": True}]
+    },
 }
 
 
@@ -130,16 +180,20 @@ def test_service_invalid_engine_card_is_dropped_others_kept(client, engine_spy, 
 
 
 def test_service_data_quality_goes_to_response_extension(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
-    engine_spy.result = EvaluationResult(cards=[], data_quality=[
-        {"resource": "Observation/o-kps", "issue": "status 'bogus' is not a FHIR status; skipped"}])
+    engine_spy.result = EvaluationResult(
+        cards=[],
+        data_quality=[{"resource": "Observation/o-kps", "issue": "status 'bogus' is not a FHIR status; skipped"}],
+    )
     body = client.post(URL, json=hook_request(prefetch=NO_DATA)).json()
     assert body["cards"] == []
     assert body["extension"]["spinecds"]["dataQuality"][0]["resource"] == "Observation/o-kps"
     assert "trace" not in body["extension"]["spinecds"]
 
 
-@pytest.mark.parametrize(("allow_trace", "header", "expected"), [
-    (True, "true", True), (True, None, False), (False, "true", False), (True, "false", False)])
+@pytest.mark.parametrize(
+    ("allow_trace", "header", "expected"),
+    [(True, "true", True), (True, None, False), (False, "true", False), (True, "false", False)],
+)
 def test_service_trace_needs_header_and_setting(make_client, engine_spy, allow_trace, header, expected) -> None:  # type: ignore[no-untyped-def]
     client = make_client(allow_trace=allow_trace)
     engine_spy.result = EvaluationResult(cards=[], trace={"rules": [{"ruleId": "mri-urgency", "matched": False}]})

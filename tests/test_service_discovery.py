@@ -48,12 +48,21 @@ def test_service_discovery_prefetch_templates(client) -> None:  # type: ignore[n
         assert prefetch["conditions"] == "Condition?patient={{context.patientId}}&_count=200"
         assert prefetch["performanceStatus"] == (
             "Observation?patient={{context.patientId}}&code=http://loinc.org|89243-0,http://loinc.org|89247-1"
-            "&_sort=-date&_count=50")
+            "&_sort=-date&_count=50"
+        )
         assert _codes(prefetch["pain"]) == {"http://loinc.org|72514-3"}
         assert _codes(prefetch["sins"]) == {
             f"http://spinecds.org/fhir/CodeSystem/spine-findings|{code}"
-            for code in ("sins", "sins-location", "sins-pain", "sins-bone-lesion", "sins-alignment",
-                         "sins-collapse", "sins-posterolateral")}
+            for code in (
+                "sins",
+                "sins-location",
+                "sins-pain",
+                "sins-bone-lesion",
+                "sins-alignment",
+                "sins-collapse",
+                "sins-posterolateral",
+            )
+        }
         assert _codes(prefetch["staging"]) == {"http://spinecds.org/fhir/CodeSystem/spine-findings|visceral-metastases"}
         # Templates only use context tokens ({{context.x}}), as the spec requires.
         for template in prefetch.values():
@@ -71,9 +80,14 @@ def test_service_discovery_has_no_null_or_empty_values(client) -> None:  # type:
 
 
 def test_service_discovery_cors_allows_authorization_and_content_type(client) -> None:  # type: ignore[no-untyped-def]
-    response = client.options("/cds-services/spinecds-patient-view", headers={
-        "Origin": "https://ehr.example.org", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "Authorization, Content-Type"})
+    response = client.options(
+        "/cds-services/spinecds-patient-view",
+        headers={
+            "Origin": "https://ehr.example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
     assert response.status_code == 200
     allowed = response.headers["access-control-allow-headers"].lower()
     assert "authorization" in allowed and "content-type" in allowed

@@ -52,8 +52,11 @@ def test_patient_sheet_is_served_and_linked_absolutely(client, fhir_server):
 
 
 def _prefetch_from(fhir_server) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    mine = [r for r in patient_resources() if r.get("subject", {}).get("reference", f"Patient/{PATIENT_ID}")
-            == f"Patient/{PATIENT_ID}"]
+    mine = [
+        r
+        for r in patient_resources()
+        if r.get("subject", {}).get("reference", f"Patient/{PATIENT_ID}") == f"Patient/{PATIENT_ID}"
+    ]
     patient = next(r for r in mine if r["resourceType"] == "Patient")
     conditions = [r for r in mine if r["resourceType"] == "Condition"]
     observations = [r for r in mine if r["resourceType"] == "Observation"]
@@ -68,13 +71,22 @@ def _prefetch_from(fhir_server) -> dict[str, Any]:  # type: ignore[no-untyped-de
 
 
 def test_prefetch_and_fhir_server_fallback_give_the_same_cards(client, fhir_server):
-    with_prefetch = client.post("/cds-services/spinecds-patient-view",
-                                json=hook_request(prefetch=_prefetch_from(fhir_server)))
-    fallback = client.post("/cds-services/spinecds-patient-view", json=hook_request(
-        fhirServer=fhir_server.base_url,
-        fhirAuthorization={"access_token": "t0k3n", "token_type": "Bearer", "expires_in": 300,
-                           "scope": "patient/*.read", "subject": "cds-service"},
-    ))
+    with_prefetch = client.post(
+        "/cds-services/spinecds-patient-view", json=hook_request(prefetch=_prefetch_from(fhir_server))
+    )
+    fallback = client.post(
+        "/cds-services/spinecds-patient-view",
+        json=hook_request(
+            fhirServer=fhir_server.base_url,
+            fhirAuthorization={
+                "access_token": "t0k3n",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.read",
+                "subject": "cds-service",
+            },
+        ),
+    )
     assert with_prefetch.status_code == fallback.status_code == 200
     assert with_prefetch.json()["cards"], "the chart should produce cards"
     assert with_prefetch.json()["cards"] == fallback.json()["cards"]

@@ -23,13 +23,28 @@ def _outcome(response, status: int) -> list[dict]:  # type: ignore[no-untyped-de
 
 
 def _order_bundle(*ids: str) -> dict:
-    return {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": {"resourceType": "ServiceRequest", "id": i, "status": "draft", "intent": "order",
-                      "subject": {"reference": f"Patient/{PATIENT_ID}"}}} for i in ids]}
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "ServiceRequest",
+                    "id": i,
+                    "status": "draft",
+                    "intent": "order",
+                    "subject": {"reference": f"Patient/{PATIENT_ID}"},
+                }
+            }
+            for i in ids
+        ],
+    }
 
 
 def test_service_error_malformed_json_is_400(client) -> None:  # type: ignore[no-untyped-def]
-    issues = _outcome(client.post(URL, content=b'{"hook": "patient-view",', headers={"Content-Type": "application/json"}), 400)
+    issues = _outcome(
+        client.post(URL, content=b'{"hook": "patient-view",', headers={"Content-Type": "application/json"}), 400
+    )
     assert "not valid JSON" in issues[0]["diagnostics"]
 
 
@@ -64,15 +79,32 @@ def test_service_error_missing_request_field_is_400(client, field) -> None:  # t
 
 
 def test_service_error_fhir_authorization_without_server_is_400(client) -> None:  # type: ignore[no-untyped-def]
-    body = hook_request(prefetch=NO_DATA, fhirAuthorization={
-        "access_token": "t", "token_type": "Bearer", "expires_in": 60, "scope": "patient/*.read", "subject": "s"})
+    body = hook_request(
+        prefetch=NO_DATA,
+        fhirAuthorization={
+            "access_token": "t",
+            "token_type": "Bearer",
+            "expires_in": 60,
+            "scope": "patient/*.read",
+            "subject": "s",
+        },
+    )
     issues = _outcome(client.post(URL, json=body), 400)
     assert "fhirAuthorization requires fhirServer" in issues[0]["diagnostics"]
 
 
 def test_service_error_fhir_authorization_bad_token_type_is_400(client) -> None:  # type: ignore[no-untyped-def]
-    body = hook_request(prefetch=NO_DATA, fhirServer="http://127.0.0.1:1", fhirAuthorization={
-        "access_token": "t", "token_type": "MAC", "expires_in": 60, "scope": "patient/*.read", "subject": "s"})
+    body = hook_request(
+        prefetch=NO_DATA,
+        fhirServer="http://127.0.0.1:1",
+        fhirAuthorization={
+            "access_token": "t",
+            "token_type": "MAC",
+            "expires_in": 60,
+            "scope": "patient/*.read",
+            "subject": "s",
+        },
+    )
     issues = _outcome(client.post(URL, json=body), 400)
     assert ["fhirAuthorization.token_type"] in [i["expression"] for i in issues]
 
@@ -175,4 +207,4 @@ def test_service_request_id_is_returned_and_reused(client) -> None:  # type: ign
     assert len(client.get("/cds-services").headers["x-request-id"]) == 32
     assert client.get("/cds-services", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
     # An id that could smuggle log content is replaced.
-    assert client.get("/cds-services", headers={"X-Request-ID": "a b\"c"}).headers["x-request-id"] != 'a b"c'
+    assert client.get("/cds-services", headers={"X-Request-ID": 'a b"c'}).headers["x-request-id"] != 'a b"c'

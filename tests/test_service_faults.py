@@ -16,8 +16,11 @@ from tests.synthetic_requests import hook_request_for
 
 HOOK = "/cds-services/spinecds-patient-view"
 FEEDBACK = HOOK + "/feedback"
-ITEM = {"card": "9368d37b-283f-44a0-93ea-547cebab93ed", "outcome": "accepted",
-        "outcomeTimestamp": "2026-03-02T09:31:00Z"}
+ITEM = {
+    "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+    "outcome": "accepted",
+    "outcomeTimestamp": "2026-03-02T09:31:00Z",
+}
 
 
 class DownStore:
@@ -29,6 +32,7 @@ class DownStore:
 
         def unavailable(*_: Any, **__: Any) -> Any:
             raise StoreError("SQLite store unavailable: OperationalError")
+
         return unavailable
 
 
@@ -42,8 +46,11 @@ def _client(app):  # type: ignore[no-untyped-def]
 
 
 def test_database_down_hooks_still_answer_with_cards_and_count_the_lost_audit(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(Settings(database_path=tmp_path / "unused.sqlite3"), store=DownStore(),  # type: ignore[arg-type]
-                     auth_settings=AuthSettings(auth_enabled=False))
+    app = create_app(
+        Settings(database_path=tmp_path / "unused.sqlite3"),
+        store=DownStore(),  # type: ignore[arg-type]
+        auth_settings=AuthSettings(auth_enabled=False),
+    )
     client = _client(app)
     body, _ = hook_request_for("spinecds-p06", "patient-view", FIXED_NOW)
     response = client.post(HOOK, json=body)
@@ -53,8 +60,11 @@ def test_database_down_hooks_still_answer_with_cards_and_count_the_lost_audit(tm
 
 
 def test_database_down_feedback_is_503_with_retry_after_never_a_false_200(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(Settings(database_path=tmp_path / "unused.sqlite3"), store=DownStore(),  # type: ignore[arg-type]
-                     auth_settings=AuthSettings(auth_enabled=False))
+    app = create_app(
+        Settings(database_path=tmp_path / "unused.sqlite3"),
+        store=DownStore(),  # type: ignore[arg-type]
+        auth_settings=AuthSettings(auth_enabled=False),
+    )
     response = _client(app).post(FEEDBACK, json={"feedback": [ITEM]})
     assert response.status_code == 503
     assert response.headers["retry-after"] == str(FEEDBACK_RETRY_AFTER_SECONDS)
@@ -65,8 +75,11 @@ def test_database_down_feedback_is_503_with_retry_after_never_a_false_200(tmp_pa
 
 
 def test_database_down_ready_is_503_naming_the_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(Settings(database_path=tmp_path / "unused.sqlite3"), store=DownStore(),  # type: ignore[arg-type]
-                     auth_settings=AuthSettings(auth_enabled=False))
+    app = create_app(
+        Settings(database_path=tmp_path / "unused.sqlite3"),
+        store=DownStore(),  # type: ignore[arg-type]
+        auth_settings=AuthSettings(auth_enabled=False),
+    )
     with _client(app) as client:
         response = client.get("/ready")
     assert response.status_code == 503
@@ -111,11 +124,11 @@ def test_nesting_limit_is_configurable_and_counts_real_nesting_only(make_client,
     from tests.service_fixtures import hook_request
 
     no_data = {key: None for key in prefetch_templates()}
-    assert nesting_within(b'[[["]]]]]]]]]", "[[[[[[[["]]]', 3)      # brackets inside strings do not count
+    assert nesting_within(b'[[["]]]]]]]]]", "[[[[[[[["]]]', 3)  # brackets inside strings do not count
     assert not nesting_within(b"[[[[]]]]", 3) and nesting_within(b"[[[]]]", 3)
     assert not nesting_within(b'{"a": [1, {"b": [2, {"c": []}]}]}', 4)
     client = make_client(max_json_depth=8)
-    body = hook_request(prefetch=no_data, padding=[[[[[[[["deep"]]]]]]]])   # 9 levels with the envelope
+    body = hook_request(prefetch=no_data, padding=[[[[[[[["deep"]]]]]]]])  # 9 levels with the envelope
     response = client.post(HOOK, json=body)
     assert response.status_code == 400 and "deeper than 8 levels" in response.text
     assert client.post(HOOK, json=hook_request(prefetch=no_data, padding=[[[[[[["ok"]]]]]]])).status_code == 200

@@ -11,21 +11,31 @@ from cds_hooks.store import SCHEMA_VERSION, SqliteStore
 from tests.service_fixtures import FIXED_NOW
 
 FEEDBACK_URL = "/cds-services/spinecds-patient-view/feedback"
-ACCEPTED = {"card": "9368d37b-283f-44a0-93ea-547cebab93ed", "outcome": "accepted",
-            "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
-            "outcomeTimestamp": "2026-03-02T09:31:00Z"}
-OVERRIDDEN = {"card": "9368d37b-283f-44a0-93ea-547cebab93ed", "outcome": "overridden",
-              "overrideReason": {"reason": {"code": "patient-refused", "system": "http://example.org/reasons",
-                                            "display": "Patient refused"}, "userComment": "discussed in clinic"},
-              "outcomeTimestamp": "2026-03-02T09:32:00Z"}
+ACCEPTED = {
+    "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+    "outcome": "accepted",
+    "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
+    "outcomeTimestamp": "2026-03-02T09:31:00Z",
+}
+OVERRIDDEN = {
+    "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+    "outcome": "overridden",
+    "overrideReason": {
+        "reason": {"code": "patient-refused", "system": "http://example.org/reasons", "display": "Patient refused"},
+        "userComment": "discussed in clinic",
+    },
+    "outcomeTimestamp": "2026-03-02T09:32:00Z",
+}
 
 
 def test_service_feedback_is_stored(client) -> None:  # type: ignore[no-untyped-def]
     response = client.post(FEEDBACK_URL, json={"feedback": [ACCEPTED, OVERRIDDEN]})
     assert response.status_code == 200 and response.content == b""
     stored = client.app.state.store.list_feedback()
-    assert [(f["card"], f["outcome"]) for f in stored] == [(ACCEPTED["card"], "accepted"),
-                                                          (OVERRIDDEN["card"], "overridden")]
+    assert [(f["card"], f["outcome"]) for f in stored] == [
+        (ACCEPTED["card"], "accepted"),
+        (OVERRIDDEN["card"], "overridden"),
+    ]
     assert stored[0]["acceptedSuggestions"] == ACCEPTED["acceptedSuggestions"]
     assert stored[1]["overrideReason"] == OVERRIDDEN["overrideReason"]
     assert stored[0]["serviceId"] == "spinecds-patient-view" and stored[0]["receivedAt"] == FIXED_NOW.isoformat()
@@ -55,8 +65,10 @@ def test_service_feedback_validation_errors_are_400(client) -> None:  # type: ig
         ({"feedback": [{**ACCEPTED, "outcome": "ignored"}]}, "feedback[0].outcome"),
         ({"feedback": [{k: v for k, v in ACCEPTED.items() if k != "card"}]}, "feedback[0].card"),
         ({"feedback": [{**ACCEPTED, "outcomeTimestamp": "yesterday"}]}, "feedback[0].outcomeTimestamp"),
-        ({"feedback": [{**OVERRIDDEN, "overrideReason": {"reason": {"code": "x"}}}]},
-         "feedback[0].overrideReason.reason.system"),
+        (
+            {"feedback": [{**OVERRIDDEN, "overrideReason": {"reason": {"code": "x"}}}]},
+            "feedback[0].overrideReason.reason.system",
+        ),
     ]
     for body, path in cases:
         response = client.post(FEEDBACK_URL, json=body)
@@ -67,21 +79,24 @@ def test_service_feedback_validation_errors_are_400(client) -> None:  # type: ig
 
 
 def test_service_evaluation_audit_trail(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
-    from engine.api import EvaluationResult
-
     from cds_hooks.prefetch_templates import prefetch_templates
+    from engine.api import EvaluationResult
     from tests.service_fixtures import hook_request
 
     engine_spy.result = EvaluationResult(
         cards=[{"uuid": "card-1", "summary": "Order MRI", "indicator": "warning", "source": {"label": "spinecds"}}],
-        fired=[{"ruleId": "mri-urgency", "ruleVersion": "1.0.0", "outcome": 2}])
+        fired=[{"ruleId": "mri-urgency", "ruleVersion": "1.0.0", "outcome": 2}],
+    )
     body = hook_request(prefetch={k: None for k in prefetch_templates()})
     assert client.post("/cds-services/spinecds-patient-view", json=body).status_code == 200
     (row,) = client.app.state.store.list_evaluations(body["hookInstance"])
-    assert row == {"evaluatedAt": FIXED_NOW.isoformat(), "hookInstance": body["hookInstance"],
-                   "serviceId": "spinecds-patient-view",
-                   "fired": [{"ruleId": "mri-urgency", "ruleVersion": "1.0.0", "outcome": 2}],
-                   "cardUuids": ["card-1"]}
+    assert row == {
+        "evaluatedAt": FIXED_NOW.isoformat(),
+        "hookInstance": body["hookInstance"],
+        "serviceId": "spinecds-patient-view",
+        "fired": [{"ruleId": "mri-urgency", "ruleVersion": "1.0.0", "outcome": 2}],
+        "cardUuids": ["card-1"],
+    }
 
 
 def test_service_store_uses_wal_and_schema_version(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -112,4 +127,4 @@ def test_service_store_concurrent_writers(tmp_path) -> None:  # type: ignore[no-
 def test_service_import_creates_no_files(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     create_app(Settings())
-    assert list(tmp_path.iterdir()) == []   # the database opens on first use, not at import
+    assert list(tmp_path.iterdir()) == []  # the database opens on first use, not at import

@@ -15,11 +15,14 @@ def test_service_fhir_server_read_and_not_found(fhir_server) -> None:  # type: i
 
 
 def test_service_fhir_server_search_by_patient_and_code(fhir_server) -> None:  # type: ignore[no-untyped-def]
-    bundle = requests.get(f"{fhir_server.base_url}/Observation", timeout=5, params={
-        "patient": "p1", "code": "http://loinc.org|72514-3,http://loinc.org|89243-0", "_sort": "-date"}).json()
+    bundle = requests.get(
+        f"{fhir_server.base_url}/Observation",
+        timeout=5,
+        params={"patient": "p1", "code": "http://loinc.org|72514-3,http://loinc.org|89243-0", "_sort": "-date"},
+    ).json()
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
     ids = [e["resource"]["id"] for e in bundle["entry"]]
-    assert ids[0] == "o-nrs-2" and sorted(ids) == ["o-kps", "o-nrs-1", "o-nrs-2"]   # newest first
+    assert ids[0] == "o-nrs-2" and sorted(ids) == ["o-kps", "o-nrs-1", "o-nrs-2"]  # newest first
     assert {e["resource"]["subject"]["reference"] for e in bundle["entry"]} == {"Patient/p1"}
     conditions = requests.get(f"{fhir_server.base_url}/Condition", params={"patient": "Patient/p1"}, timeout=5).json()
     assert conditions["total"] == 2
@@ -35,20 +38,35 @@ def test_service_fhir_server_pages_with_next_links(fhir_server) -> None:  # type
 
 
 def test_service_fhir_server_create_and_update(fhir_server) -> None:  # type: ignore[no-untyped-def]
-    created = requests.post(f"{fhir_server.base_url}/Condition", headers=FHIR_JSON, timeout=5, json={
-        "resourceType": "Condition", "subject": {"reference": "Patient/p1"},
-        "code": {"coding": [{"system": "http://spinecds.org/fhir/CodeSystem/spine-findings", "code": "mescc"}]}})
+    created = requests.post(
+        f"{fhir_server.base_url}/Condition",
+        headers=FHIR_JSON,
+        timeout=5,
+        json={
+            "resourceType": "Condition",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "http://spinecds.org/fhir/CodeSystem/spine-findings", "code": "mescc"}]},
+        },
+    )
     assert created.status_code == 201
     new_id = created.headers["location"].split("/")[2]
     assert fhir_server.store.get("Condition", new_id)["code"]["coding"][0]["code"] == "mescc"
-    updated = requests.put(f"{fhir_server.base_url}/Patient/p9", headers=FHIR_JSON, timeout=5,
-                           json={"resourceType": "Patient", "id": "p9", "gender": "male"})
+    updated = requests.put(
+        f"{fhir_server.base_url}/Patient/p9",
+        headers=FHIR_JSON,
+        timeout=5,
+        json={"resourceType": "Patient", "id": "p9", "gender": "male"},
+    )
     assert updated.status_code in (200, 201)
     assert requests.get(f"{fhir_server.base_url}/Patient/p9", timeout=5).json()["gender"] == "male"
 
 
 def test_service_fhir_server_rejects_invalid_resources(fhir_server) -> None:  # type: ignore[no-untyped-def]
-    response = requests.post(f"{fhir_server.base_url}/Observation", headers=FHIR_JSON, timeout=5,
-                             json={"resourceType": "Observation", "status": "final"})  # code is required
+    response = requests.post(
+        f"{fhir_server.base_url}/Observation",
+        headers=FHIR_JSON,
+        timeout=5,
+        json={"resourceType": "Observation", "status": "final"},
+    )  # code is required
     assert 400 <= response.status_code < 500
     assert response.json()["resourceType"] == "OperationOutcome"

@@ -22,9 +22,16 @@ def test_metrics_count_cards_prefetch_and_feedback_by_rule(client):
     body = json.loads(EXAMPLE.read_text())
     cards = client.post("/cds-services/spinecds-patient-view", json=body).json()["cards"]
     mri = next(c for c in cards if c["extension"]["spinecds"]["ruleId"] == "mri-urgency")
-    feedback = {"feedback": [{"card": mri["uuid"], "outcome": "accepted",
-                              "acceptedSuggestions": [{"id": mri["suggestions"][0]["uuid"]}],
-                              "outcomeTimestamp": "2026-11-20T08:01:00Z"}]}
+    feedback = {
+        "feedback": [
+            {
+                "card": mri["uuid"],
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": mri["suggestions"][0]["uuid"]}],
+                "outcomeTimestamp": "2026-11-20T08:01:00Z",
+            }
+        ]
+    }
     assert client.post("/cds-services/spinecds-patient-view/feedback", json=feedback).status_code == 200
 
     text = client.get("/metrics").text
@@ -32,13 +39,17 @@ def test_metrics_count_cards_prefetch_and_feedback_by_rule(client):
     assert _metric(text, 'spinecds_prefetch_keys_total{key="conditions",outcome="prefetched"}') == 1
     assert _metric(text, 'spinecds_prefetch_keys_total{key="pain",outcome="null"}') == 1
     assert _metric(text, 'spinecds_feedback_total{outcome="accepted",rule_id="mri-urgency"}') == 1
-    assert _metric(text, 'spinecds_hook_request_duration_seconds_count{hook="patient-view",'
-                         'service_id="spinecds-patient-view"}') == 1
+    assert (
+        _metric(
+            text, 'spinecds_hook_request_duration_seconds_count{hook="patient-view",service_id="spinecds-patient-view"}'
+        )
+        == 1
+    )
 
 
 def test_a_412_is_counted(client):
     body = json.loads(EXAMPLE.read_text())
-    del body["prefetch"]["conditions"]   # absent and no fhirServer to fetch it from
+    del body["prefetch"]["conditions"]  # absent and no fhirServer to fetch it from
     assert client.post("/cds-services/spinecds-patient-view", json=body).status_code == 412
     text = client.get("/metrics").text
     assert _metric(text, 'spinecds_precondition_failed_responses_total{service_id="spinecds-patient-view"}') == 1
@@ -63,7 +74,7 @@ def test_a_card_is_traceable_to_the_rule_version_that_produced_it(client):
 
 def test_a_version_1_database_is_migrated_without_losing_feedback(tmp_path):
     path = tmp_path / "old.sqlite3"
-    with sqlite3.connect(path) as raw:   # the shipped version-1 schema, with one feedback row
+    with sqlite3.connect(path) as raw:  # the shipped version-1 schema, with one feedback row
         raw.executescript("""
             CREATE TABLE schema_version (version INTEGER NOT NULL);
             INSERT INTO schema_version VALUES (1);

@@ -23,8 +23,13 @@ from tests.service_fixtures import (
 )
 
 TEMPLATE_KEYS = set(prefetch_templates())
-AUTH = {"access_token": "secret-token-123", "token_type": "Bearer", "expires_in": 300,
-        "scope": "patient/Patient.read patient/Condition.read patient/Observation.read", "subject": "spinecds"}
+AUTH = {
+    "access_token": "secret-token-123",
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "patient/Patient.read patient/Condition.read patient/Observation.read",
+    "subject": "spinecds",
+}
 
 
 def _identity(resources):  # type: ignore[no-untyped-def]
@@ -34,27 +39,31 @@ def _identity(resources):  # type: ignore[no-untyped-def]
 def full_prefetch_from(server) -> dict:  # type: ignore[no-untyped-def]
     """What a conforming CDS client would send: each template run against its FHIR server."""
     context = {"patientId": PATIENT_ID, "userId": "Practitioner/dr-1"}
-    return {key: requests.get(f"{server.base_url}/{render_template(t, context)}", timeout=5).json()
-            for key, t in prefetch_templates().items()}
+    return {
+        key: requests.get(f"{server.base_url}/{render_template(t, context)}", timeout=5).json()
+        for key, t in prefetch_templates().items()
+    }
 
 
 def test_service_prefetch_present_is_used_without_fetching(client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
     prefetch = {key: None for key in TEMPLATE_KEYS}
     prefetch["patient"] = {"resourceType": "Patient", "id": PATIENT_ID}
     prefetch["pain"] = searchset([observation("o-nrs", LOINC, "72514-3", "2026-03-01", valueInteger=8)])
-    response = client.post("/cds-services/spinecds-patient-view",
-                           json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url))
+    response = client.post(
+        "/cds-services/spinecds-patient-view", json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url)
+    )
     assert response.status_code == 200, response.text
     assert response.json() == {"cards": []}
     (request,) = engine_spy.requests
     assert _identity(request.resources) == [("Observation", "o-nrs"), ("Patient", PATIENT_ID)]
-    assert fhir_server.store.requests == []   # nothing fetched: the client sent everything
+    assert fhir_server.store.requests == []  # nothing fetched: the client sent everything
 
 
 def test_service_prefetch_null_means_no_data_and_is_not_refetched(client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
     prefetch = {key: None for key in TEMPLATE_KEYS}
-    response = client.post("/cds-services/spinecds-patient-view",
-                           json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url))
+    response = client.post(
+        "/cds-services/spinecds-patient-view", json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url)
+    )
     assert response.status_code == 200, response.text
     assert engine_spy.requests[0].resources == []
     assert fhir_server.store.requests == []
@@ -62,8 +71,10 @@ def test_service_prefetch_null_means_no_data_and_is_not_refetched(client, engine
 
 def test_service_prefetch_absent_key_is_fetched_from_fhir_server(client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
     prefetch = {key: None for key in TEMPLATE_KEYS if key != "pain"}
-    response = client.post("/cds-services/spinecds-patient-view", json=hook_request(
-        prefetch=prefetch, fhirServer=fhir_server.base_url, fhirAuthorization=AUTH))
+    response = client.post(
+        "/cds-services/spinecds-patient-view",
+        json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url, fhirAuthorization=AUTH),
+    )
     assert response.status_code == 200, response.text
     # Only this patient's pain scores, fetched with the template's code filter.
     assert _identity(engine_spy.requests[0].resources) == [("Observation", "o-nrs-1"), ("Observation", "o-nrs-2")]
@@ -72,11 +83,13 @@ def test_service_prefetch_absent_key_is_fetched_from_fhir_server(client, engine_
 
 
 def test_service_prefetch_fetch_forwards_bearer_token(client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/cds-services/spinecds-patient-view", json=hook_request(
-        fhirServer=fhir_server.base_url, fhirAuthorization=AUTH))
+    response = client.post(
+        "/cds-services/spinecds-patient-view",
+        json=hook_request(fhirServer=fhir_server.base_url, fhirAuthorization=AUTH),
+    )
     assert response.status_code == 200, response.text
     calls = fhir_server.store.requests
-    assert len(calls) == len(TEMPLATE_KEYS)   # every key fetched, concurrently
+    assert len(calls) == len(TEMPLATE_KEYS)  # every key fetched, concurrently
     assert {c["authorization"] for c in calls} == {"Bearer secret-token-123"}
 
 
@@ -87,13 +100,15 @@ def test_service_prefetch_missing_keys_are_fetched_concurrently(client, engine_s
     elapsed = time.monotonic() - started
     assert response.status_code == 200, response.text
     assert len(fhir_server.store.requests) == len(TEMPLATE_KEYS) == 6
-    assert elapsed < 3 * 0.3, elapsed   # one after another would take 6 x 0.3 s
+    assert elapsed < 3 * 0.3, elapsed  # one after another would take 6 x 0.3 s
 
 
 def test_service_prefetch_token_never_logged(client, engine_spy, fhir_server, caplog) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level("DEBUG")
-    client.post("/cds-services/spinecds-patient-view", json=hook_request(
-        fhirServer=fhir_server.base_url, fhirAuthorization=AUTH))
+    client.post(
+        "/cds-services/spinecds-patient-view",
+        json=hook_request(fhirServer=fhir_server.base_url, fhirAuthorization=AUTH),
+    )
     logged = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
     assert "secret-token-123" not in logged and "1960-05-01" not in logged
     assert any(getattr(r, "prefetchKeysFetched", None) == len(TEMPLATE_KEYS) for r in caplog.records)
@@ -101,10 +116,13 @@ def test_service_prefetch_token_never_logged(client, engine_spy, fhir_server, ca
 
 def test_service_prefetch_operation_outcome_is_treated_as_absent(client, engine_spy, fhir_server, caplog) -> None:  # type: ignore[no-untyped-def]
     prefetch = {key: None for key in TEMPLATE_KEYS}
-    prefetch["conditions"] = {"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "too-costly", "diagnostics": "Patient p1 Smith has too many results"}]}
-    response = client.post("/cds-services/spinecds-patient-view",
-                           json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url))
+    prefetch["conditions"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "too-costly", "diagnostics": "Patient p1 Smith has too many results"}],
+    }
+    response = client.post(
+        "/cds-services/spinecds-patient-view", json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url)
+    )
     assert response.status_code == 200, response.text
     assert _identity(engine_spy.requests[0].resources) == [("Condition", "c-breast"), ("Condition", "c-spine")]
     assert [c["path"] for c in fhir_server.store.requests] == ["/Condition"]
@@ -114,11 +132,17 @@ def test_service_prefetch_operation_outcome_is_treated_as_absent(client, engine_
 
 
 def test_service_prefetch_follows_next_links(client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
-    fhir_server.store.load(*(observation(f"nrs-{i:03}", LOINC, "72514-3", f"2025-01-01T00:{i % 60:02}:00Z",
-                                         valueInteger=i % 11) for i in range(120)))
+    fhir_server.store.load(
+        *(
+            observation(f"nrs-{i:03}", LOINC, "72514-3", f"2025-01-01T00:{i % 60:02}:00Z", valueInteger=i % 11)
+            for i in range(120)
+        )
+    )
     prefetch = {key: None for key in TEMPLATE_KEYS if key != "pain"}
-    response = client.post("/cds-services/spinecds-patient-view", json=hook_request(
-        prefetch=prefetch, fhirServer=fhir_server.base_url, fhirAuthorization=AUTH))
+    response = client.post(
+        "/cds-services/spinecds-patient-view",
+        json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url, fhirAuthorization=AUTH),
+    )
     assert response.status_code == 200, response.text
     observations = engine_spy.requests[0].resources
     assert len(observations) == 122 and len({o["id"] for o in observations}) == 122
@@ -130,11 +154,13 @@ def test_service_prefetch_follows_next_links(client, engine_spy, fhir_server) ->
 
 def test_service_prefetch_page_cap_reports_truncation(make_client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
     client = make_client(fhir_max_pages=2)
-    fhir_server.store.load(*(observation(f"nrs-{i:03}", LOINC, "72514-3", "2025-01-01T00:00:00Z", valueInteger=1)
-                             for i in range(120)))
+    fhir_server.store.load(
+        *(observation(f"nrs-{i:03}", LOINC, "72514-3", "2025-01-01T00:00:00Z", valueInteger=1) for i in range(120))
+    )
     prefetch = {key: None for key in TEMPLATE_KEYS if key != "pain"}
-    response = client.post("/cds-services/spinecds-patient-view",
-                           json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url))
+    response = client.post(
+        "/cds-services/spinecds-patient-view", json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url)
+    )
     assert response.status_code == 200, response.text
     assert len(engine_spy.requests[0].resources) == 100
     (note,) = response.json()["extension"]["spinecds"]["dataQuality"]
@@ -142,11 +168,14 @@ def test_service_prefetch_page_cap_reports_truncation(make_client, engine_spy, f
 
 
 def test_service_prefetch_full_and_fetched_reach_engine_alike(client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
-    full = client.post("/cds-services/spinecds-patient-view",
-                       json=hook_request(prefetch=full_prefetch_from(fhir_server)))
+    full = client.post(
+        "/cds-services/spinecds-patient-view", json=hook_request(prefetch=full_prefetch_from(fhir_server))
+    )
     fhir_server.store.requests.clear()
-    fetched = client.post("/cds-services/spinecds-patient-view",
-                          json=hook_request(fhirServer=fhir_server.base_url, fhirAuthorization=AUTH))
+    fetched = client.post(
+        "/cds-services/spinecds-patient-view",
+        json=hook_request(fhirServer=fhir_server.base_url, fhirAuthorization=AUTH),
+    )
     assert full.status_code == fetched.status_code == 200
     first, second = engine_spy.requests
     assert len(fhir_server.store.requests) == len(TEMPLATE_KEYS)
@@ -158,8 +187,10 @@ def test_service_prefetch_full_and_fetched_reach_engine_alike(client, engine_spy
 
 
 def test_service_prefetch_missing_without_fhir_server_is_412(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/cds-services/spinecds-patient-view",
-                           json=hook_request(prefetch={"patient": {"resourceType": "Patient", "id": PATIENT_ID}}))
+    response = client.post(
+        "/cds-services/spinecds-patient-view",
+        json=hook_request(prefetch={"patient": {"resourceType": "Patient", "id": PATIENT_ID}}),
+    )
     assert response.status_code == 412
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
@@ -169,8 +200,9 @@ def test_service_prefetch_missing_without_fhir_server_is_412(client, engine_spy)
 
 def test_service_prefetch_unreachable_server_is_412(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
     started = time.monotonic()
-    response = client.post("/cds-services/spinecds-patient-view",
-                           json=hook_request(fhirServer=f"http://127.0.0.1:{closed_port()}"))
+    response = client.post(
+        "/cds-services/spinecds-patient-view", json=hook_request(fhirServer=f"http://127.0.0.1:{closed_port()}")
+    )
     assert response.status_code == 412
     assert response.json()["resourceType"] == "OperationOutcome"
     assert "unreachable" in response.text
@@ -186,7 +218,7 @@ def test_service_prefetch_slow_server_is_412_within_budget(make_client, engine_s
     elapsed = time.monotonic() - started
     assert response.status_code == 412, response.text
     assert "timed out" in response.text or "budget" in response.text
-    assert 0.5 < elapsed < 0.6 + 0.4, elapsed   # answered when the budget ran out, not at the server's pace
+    assert 0.5 < elapsed < 0.6 + 0.4, elapsed  # answered when the budget ran out, not at the server's pace
     assert engine_spy.requests == []
 
 
@@ -194,8 +226,9 @@ def test_service_prefetch_default_budget_is_2_5_seconds(client, engine_spy, fhir
     fhir_server.faults.delay_seconds = 3.5
     prefetch = {key: None for key in TEMPLATE_KEYS if key != "patient"}
     started = time.monotonic()
-    response = client.post("/cds-services/spinecds-patient-view",
-                           json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url))
+    response = client.post(
+        "/cds-services/spinecds-patient-view", json=hook_request(prefetch=prefetch, fhirServer=fhir_server.base_url)
+    )
     elapsed = time.monotonic() - started
     assert response.status_code == 412
     assert 2.4 < elapsed < 3.0, elapsed

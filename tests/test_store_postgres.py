@@ -30,13 +30,21 @@ from cds_hooks.store import (
 from tests.postgres_server import PostgresServer, start_postgres
 from tests.service_fixtures import FIXED_NOW
 
-ACCEPTED = {"card": "9368d37b-283f-44a0-93ea-547cebab93ed", "outcome": "accepted",
-            "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
-            "outcomeTimestamp": "2026-03-02T09:31:00Z"}
-OVERRIDDEN = {"card": "9368d37b-283f-44a0-93ea-547cebab93ed", "outcome": "overridden",
-              "overrideReason": {"reason": {"code": "patient-refused", "system": "http://example.org/reasons",
-                                            "display": "Patient refused"}, "userComment": "discussed in clinic"},
-              "outcomeTimestamp": "2026-03-02T09:32:00Z"}
+ACCEPTED = {
+    "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+    "outcome": "accepted",
+    "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
+    "outcomeTimestamp": "2026-03-02T09:31:00Z",
+}
+OVERRIDDEN = {
+    "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+    "outcome": "overridden",
+    "overrideReason": {
+        "reason": {"code": "patient-refused", "system": "http://example.org/reasons", "display": "Patient refused"},
+        "userComment": "discussed in clinic",
+    },
+    "outcomeTimestamp": "2026-03-02T09:32:00Z",
+}
 _database_names = itertools.count()
 
 
@@ -53,6 +61,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 @dataclass
 class Backend:
     """One empty database and how to open a store on it (again) and run raw SQL against it."""
+
     name: str
     open: Callable[[], Store]
     execute: Callable[[str], list[tuple[Any, ...]]]
@@ -130,12 +139,24 @@ def test_store_feedback_survives_reopening(backend: Backend) -> None:
 def test_store_audit_rows_and_rule_of_card(backend: Backend) -> None:
     store = backend.open()
     fired = [{"ruleId": "mri-urgency", "ruleVersion": "1.0.0", "outcome": 2}]
-    store.record_evaluation(FIXED_NOW, "hook-1", "svc", fired, ["card-1", "card-2"],
-                            [("card-1", "mri-urgency", "1.0.0"), ("card-2", "sins", "2.0.0")])
+    store.record_evaluation(
+        FIXED_NOW,
+        "hook-1",
+        "svc",
+        fired,
+        ["card-1", "card-2"],
+        [("card-1", "mri-urgency", "1.0.0"), ("card-2", "sins", "2.0.0")],
+    )
     store.record_evaluation(FIXED_NOW, "hook-2", "svc", [], [])
-    assert store.list_evaluations("hook-1") == [{"evaluatedAt": FIXED_NOW.isoformat(), "hookInstance": "hook-1",
-                                                 "serviceId": "svc", "fired": fired,
-                                                 "cardUuids": ["card-1", "card-2"]}]
+    assert store.list_evaluations("hook-1") == [
+        {
+            "evaluatedAt": FIXED_NOW.isoformat(),
+            "hookInstance": "hook-1",
+            "serviceId": "svc",
+            "fired": fired,
+            "cardUuids": ["card-1", "card-2"],
+        }
+    ]
     assert [row["hookInstance"] for row in store.list_evaluations()] == ["hook-1", "hook-2"]
     assert store.rule_of_card("card-2") == ("sins", "2.0.0")
     assert store.rule_of_card("never-returned") is None
@@ -155,13 +176,15 @@ def test_store_upgrades_a_version_1_database_keeping_its_rows(backend: Backend) 
     for statement in statements(BASE_SCHEMA.replace("{id_column}", backend.id_column)):
         backend.execute(statement)
     backend.execute("INSERT INTO schema_version (version) VALUES (1)")
-    backend.execute("INSERT INTO feedback (service_id, card_uuid, outcome, outcome_timestamp, received_at) "
-                    "VALUES ('svc', 'old-card', 'accepted', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')")
+    backend.execute(
+        "INSERT INTO feedback (service_id, card_uuid, outcome, outcome_timestamp, received_at) "
+        "VALUES ('svc', 'old-card', 'accepted', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')"
+    )
     store = backend.open()
     assert [f["card"] for f in store.list_feedback()] == ["old-card"]
     assert store.schema_version() == SCHEMA_VERSION
     store.record_evaluation(FIXED_NOW, "hook-1", "svc", [], ["card-1"], [("card-1", "rule-a", "1.0.0")])
-    assert store.rule_of_card("card-1") == ("rule-a", "1.0.0")   # the version-2 card table exists
+    assert store.rule_of_card("card-1") == ("rule-a", "1.0.0")  # the version-2 card table exists
     # New rows get ids after the old one (the identity/rowid sequence survived the migration).
     assert store.record_feedback("svc", [ACCEPTED], FIXED_NOW) == 1
     assert [f["card"] for f in store.list_feedback()] == ["old-card", ACCEPTED["card"]]
@@ -179,17 +202,19 @@ def test_store_concurrent_writers_lose_nothing(backend: Backend) -> None:
 
     def write(n: int) -> None:
         for i in range(15):
-            store.record_feedback("svc", [{**ACCEPTED, "card": f"card-{n}-{i}"}, {**ACCEPTED, "card": "shared"}],
-                                  FIXED_NOW)
-            store.record_evaluation(FIXED_NOW, f"hook-{n}-{i}", "svc", [], [f"card-{n}-{i}"],
-                                    [(f"card-{n}-{i}", "rule-a", "1.0.0")])
+            store.record_feedback(
+                "svc", [{**ACCEPTED, "card": f"card-{n}-{i}"}, {**ACCEPTED, "card": "shared"}], FIXED_NOW
+            )
+            store.record_evaluation(
+                FIXED_NOW, f"hook-{n}-{i}", "svc", [], [f"card-{n}-{i}"], [(f"card-{n}-{i}", "rule-a", "1.0.0")]
+            )
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(store.list_feedback()) == 6 * 15 + 1     # "shared" once: idempotent under races too
+    assert len(store.list_feedback()) == 6 * 15 + 1  # "shared" once: idempotent under races too
     assert len(store.list_evaluations()) == 6 * 15
 
 
@@ -200,7 +225,7 @@ def test_open_store_chooses_postgres_by_database_url(tmp_path) -> None:  # type:
     store = open_store(Settings(database_url="postgresql://user:secret@127.0.0.1:1/db"))
     assert isinstance(store, PostgresStore)
     assert "secret" not in repr(store)
-    assert list(tmp_path.iterdir()) == []      # neither store connects before first use
+    assert list(tmp_path.iterdir()) == []  # neither store connects before first use
 
 
 def test_postgres_store_unreachable_raises_store_error_quickly() -> None:

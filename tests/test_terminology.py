@@ -13,12 +13,39 @@ from fhir_profiles.terminology import DEFAULT_DIRECTORY, TerminologyError, load_
 from tests.fhir_builders import ICD10, LOINC, SF, SNOMED
 
 VALUESETS = sorted((DEFAULT_DIRECTORY / "valuesets").glob("*.json"))
-REQUIRED = ["malignancy", "primary-breast", "primary-prostate", "primary-lung", "primary-kidney", "primary-thyroid",
-            "primary-germ-cell", "myeloma", "lymphoma", "spinal-metastasis", "visceral-metastasis", "mescc", "kps",
-            "ecog", "pain-nrs", "sins", "sins-location", "sins-pain", "sins-bone-lesion", "sins-alignment",
-            "sins-collapse", "sins-posterolateral", "visceral-metastases-staging", "mri-spine",
-            "spine-surgery-referral", "spinal-surgery", "spinal-surgery-combined", "spine-radiotherapy",
-            "laterality-left", "laterality-right", "laterality-bilateral"]
+REQUIRED = [
+    "malignancy",
+    "primary-breast",
+    "primary-prostate",
+    "primary-lung",
+    "primary-kidney",
+    "primary-thyroid",
+    "primary-germ-cell",
+    "myeloma",
+    "lymphoma",
+    "spinal-metastasis",
+    "visceral-metastasis",
+    "mescc",
+    "kps",
+    "ecog",
+    "pain-nrs",
+    "sins",
+    "sins-location",
+    "sins-pain",
+    "sins-bone-lesion",
+    "sins-alignment",
+    "sins-collapse",
+    "sins-posterolateral",
+    "visceral-metastases-staging",
+    "mri-spine",
+    "spine-surgery-referral",
+    "spinal-surgery",
+    "spinal-surgery-combined",
+    "spine-radiotherapy",
+    "laterality-left",
+    "laterality-right",
+    "laterality-bilateral",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +70,16 @@ def test_codesystems_are_r4b_codesystems_with_display_and_definition(name):
 def test_rules_codesystem_lists_the_nine_rules():
     data = json.loads((DEFAULT_DIRECTORY / "codesystems" / "rules.json").read_text())
     assert {c["code"] for c in data["concept"]} == {
-        "mri-urgency", "sins-referral", "survival-estimate", "surgery-eligibility", "mescc-treatment",
-        "systemic-first", "mdt-consultation", "alarm-symptom-education", "expectations-dialogue"}
+        "mri-urgency",
+        "sins-referral",
+        "survival-estimate",
+        "surgery-eligibility",
+        "mescc-treatment",
+        "systemic-first",
+        "mdt-consultation",
+        "alarm-symptom-education",
+        "expectations-dialogue",
+    }
 
 
 def test_required_concepts_and_every_concept_the_parser_uses_exist(term):
@@ -59,27 +94,30 @@ def test_every_sf_code_in_a_valueset_is_defined_in_the_codesystem(term):
                 assert term.display(SF, code), f"{concept}: SF {code} has no CodeSystem entry"
 
 
-@pytest.mark.parametrize("code, concepts", [
-    ("C50.912", {"malignancy", "primary-breast"}),
-    ("C50", {"malignancy", "primary-breast"}),
-    ("C5091", {"malignancy", "primary-breast"}),            # undotted form is normalised
-    ("c34.11", {"malignancy", "primary-lung"}),
-    ("C61", {"malignancy", "primary-prostate"}),
-    ("C90.00", {"malignancy", "myeloma"}),
-    ("C90.10", {"malignancy"}),                              # plasma cell leukaemia: not C90.0*
-    ("C81.00", {"malignancy", "lymphoma"}),
-    ("C86.6", {"malignancy", "lymphoma"}),
-    ("C88.0", {"malignancy"}),                               # outside C81-C86: not lymphoma
-    ("C79.51", {"malignancy", "secondary-malignancy", "spinal-metastasis"}),
-    ("C79.31", {"malignancy", "secondary-malignancy", "visceral-metastasis"}),
-    ("C78.7", {"malignancy", "secondary-malignancy", "visceral-metastasis"}),
-    ("C96.9", {"malignancy"}),
-    ("C97", set()),
-    ("D05.1", set()),
-    ("C500", {"malignancy", "primary-breast"}),
-    ("C62.10", {"malignancy", "primary-germ-cell"}),
-    ("G95.20", {"mescc"}),
-])
+@pytest.mark.parametrize(
+    "code, concepts",
+    [
+        ("C50.912", {"malignancy", "primary-breast"}),
+        ("C50", {"malignancy", "primary-breast"}),
+        ("C5091", {"malignancy", "primary-breast"}),  # undotted form is normalised
+        ("c34.11", {"malignancy", "primary-lung"}),
+        ("C61", {"malignancy", "primary-prostate"}),
+        ("C90.00", {"malignancy", "myeloma"}),
+        ("C90.10", {"malignancy"}),  # plasma cell leukaemia: not C90.0*
+        ("C81.00", {"malignancy", "lymphoma"}),
+        ("C86.6", {"malignancy", "lymphoma"}),
+        ("C88.0", {"malignancy"}),  # outside C81-C86: not lymphoma
+        ("C79.51", {"malignancy", "secondary-malignancy", "spinal-metastasis"}),
+        ("C79.31", {"malignancy", "secondary-malignancy", "visceral-metastasis"}),
+        ("C78.7", {"malignancy", "secondary-malignancy", "visceral-metastasis"}),
+        ("C96.9", {"malignancy"}),
+        ("C97", set()),
+        ("D05.1", set()),
+        ("C500", {"malignancy", "primary-breast"}),
+        ("C62.10", {"malignancy", "primary-germ-cell"}),
+        ("G95.20", {"mescc"}),
+    ],
+)
 def test_icd10_prefix_matching(term, code, concepts):
     assert term.concepts([{"system": ICD10, "code": code}]) == concepts
 

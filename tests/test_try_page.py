@@ -33,7 +33,7 @@ def test_try_page_is_off_unless_enabled(client):
 def test_page_and_its_files_are_served_with_a_strict_content_security_policy(try_client):
     page = try_client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert '<script src="/static/try.js"' in page.text and "<label for=\"patient\">" in page.text
+    assert '<script src="/static/try.js"' in page.text and '<label for="patient">' in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "://" not in page.text  # no external assets, no CDN
     script = try_client.get("/static/try.js")
@@ -70,8 +70,9 @@ def test_built_request_carries_the_prefetch_the_service_asks_for_and_gets_the_ex
 
 
 def test_order_hooks_get_a_draft_order_sample_or_the_default_mri(try_client):
-    chosen = try_client.get("/try/patients/spinecds-p04/request",
-                            params={"hook": "order-select", "order": "mri-routine-2-weeks"}).json()
+    chosen = try_client.get(
+        "/try/patients/spinecds-p04/request", params={"hook": "order-select", "order": "mri-routine-2-weeks"}
+    ).json()
     (entry,) = chosen["context"]["draftOrders"]["entry"]
     assert entry["resource"]["id"] == "sandbox-draft-mri-routine"
     assert entry["resource"]["subject"] == {"reference": "Patient/spinecds-p04"}
@@ -86,12 +87,20 @@ def test_order_hooks_get_a_draft_order_sample_or_the_default_mri(try_client):
     assert default_entry["resource"]["code"]["coding"][0]["code"] == "mri-whole-spine"
 
 
-@pytest.mark.parametrize("path, params, status, message", [
-    ("/try/patients/p99/request", {}, 404, "unknown synthetic patient 'p99'"),
-    ("/try/patients/p05/request", {"hook": "encounter-start"}, 400, "unknown hook 'encounter-start'"),
-    ("/try/patients/p05/request", {"hook": "order-sign", "order": "../../etc/passwd"}, 400, "unknown draft order"),
-    ("/try/patients/p05/request", {"hook": "patient-view", "order": "spinal-surgery"}, 400, "applies to order-select"),
-])
+@pytest.mark.parametrize(
+    "path, params, status, message",
+    [
+        ("/try/patients/p99/request", {}, 404, "unknown synthetic patient 'p99'"),
+        ("/try/patients/p05/request", {"hook": "encounter-start"}, 400, "unknown hook 'encounter-start'"),
+        ("/try/patients/p05/request", {"hook": "order-sign", "order": "../../etc/passwd"}, 400, "unknown draft order"),
+        (
+            "/try/patients/p05/request",
+            {"hook": "patient-view", "order": "spinal-surgery"},
+            400,
+            "applies to order-select",
+        ),
+    ],
+)
 def test_bad_try_requests_get_an_operation_outcome(try_client, path, params, status, message):
     response = try_client.get(path, params=params)
     assert response.status_code == status
@@ -100,8 +109,9 @@ def test_bad_try_requests_get_an_operation_outcome(try_client, path, params, sta
 
 
 def test_try_routes_need_no_token_while_the_hooks_do(tmp_path):
-    app = create_app(Settings(try_page=True, database_path=tmp_path / "db.sqlite3"),
-                     auth_settings=AuthSettings(auth_enabled=True))
+    app = create_app(
+        Settings(try_page=True, database_path=tmp_path / "db.sqlite3"), auth_settings=AuthSettings(auth_enabled=True)
+    )
     app.dependency_overrides[get_now] = lambda: FIXED_NOW
     with TestClient(app) as client:
         assert client.get("/").status_code == 200

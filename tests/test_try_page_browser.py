@@ -18,8 +18,14 @@ from tests.live_service import live_service
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 if not CHROMIUM.exists():
@@ -38,8 +44,12 @@ def page(tmp_path: Path) -> Iterator[object]:
     with sync_api.sync_playwright() as playwright:
         # A persistent context with a fresh folder = a fresh user-data-dir; never a downloaded browser.
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
         context.set_default_timeout(15_000)
         page = context.new_page()
         errors: list[str] = []
@@ -79,7 +89,7 @@ def test_try_page_shows_the_critical_mri_card_for_suspected_mescc(service, page)
     assert '"priority": "stat"' in action.inner_text()
 
     trace_box = page.locator("#trace-box")
-    assert trace_box.is_visible() and not page.locator("#trace").is_visible()   # collapsed until asked
+    assert trace_box.is_visible() and not page.locator("#trace").is_visible()  # collapsed until asked
     trace_box.locator("summary").click()
     assert "mri-urgency" in page.locator("#trace").inner_text()
     trace_box.locator("summary").click()
@@ -109,16 +119,17 @@ def test_card_text_from_the_service_is_never_executed_as_html(service, page):
     page.goto(service + "/")
     page.wait_for_selector("#patient option", state="attached")
     hostile = {
-        "summary": "<img src=x onerror=window.pwned=1>", "indicator": "critical",
+        "summary": "<img src=x onerror=window.pwned=1>",
+        "indicator": "critical",
         "detail": "**bold** <script>window.pwned=2</script>\n- [x](javascript:window.pwned=3)\n- <b onclick=1>item</b>",
         "source": {"label": "<i>src</i>", "url": "javascript:window.pwned=4"},
         "links": [{"label": "bad", "url": "javascript:window.pwned=5", "type": "absolute"}],
     }
     page.evaluate("card => renderCards([card])", hostile)
     card = page.locator("article.card.critical")
-    assert card.locator("h3").inner_text() == hostile["summary"]              # shown as text
+    assert card.locator("h3").inner_text() == hostile["summary"]  # shown as text
     assert card.locator("img, script, b, i").count() == 0
-    assert card.locator(".detail strong").inner_text() == "bold"               # markdown still works
+    assert card.locator(".detail strong").inner_text() == "bold"  # markdown still works
     assert card.locator(".detail li").count() == 2
     assert card.locator("a[href^='javascript']").count() == 0
     assert card.locator(".source").inner_text() == "Source: <i>src</i>"

@@ -65,34 +65,65 @@ SIDES = {
 }
 
 SINS_COMPONENTS = {
-    "location": "sins-location", "pain": "sins-pain", "lesion": "sins-bone-lesion",
-    "alignment": "sins-alignment", "collapse": "sins-collapse", "posterolateral": "sins-posterolateral",
+    "location": "sins-location",
+    "pain": "sins-pain",
+    "lesion": "sins-bone-lesion",
+    "alignment": "sins-alignment",
+    "collapse": "sins-collapse",
+    "posterolateral": "sins-posterolateral",
 }
 SINS_DISPLAY = {
-    "sins-location": "SINS location", "sins-pain": "SINS pain", "sins-bone-lesion": "SINS bone lesion",
-    "sins-alignment": "SINS radiographic spinal alignment", "sins-collapse": "SINS vertebral body collapse",
+    "sins-location": "SINS location",
+    "sins-pain": "SINS pain",
+    "sins-bone-lesion": "SINS bone lesion",
+    "sins-alignment": "SINS radiographic spinal alignment",
+    "sins-collapse": "SINS vertebral body collapse",
     "sins-posterolateral": "SINS posterolateral involvement of spinal elements",
 }
 # answer code -> points (Fisher 2010), used only to state the expected total in case titles
 SINS_POINTS = {
-    "loc-junctional": 3, "loc-mobile": 2, "loc-semirigid": 1, "loc-rigid": 0,
-    "pain-mechanical": 3, "pain-occasional": 1, "pain-free": 0,
-    "lesion-lytic": 2, "lesion-mixed": 1, "lesion-blastic": 0,
-    "align-subluxation": 4, "align-deformity": 2, "align-normal": 0,
-    "collapse-gt50": 3, "collapse-lt50": 2, "collapse-involved-gt50": 1, "collapse-none": 0,
-    "postero-bilateral": 3, "postero-unilateral": 1, "postero-none": 0,
+    "loc-junctional": 3,
+    "loc-mobile": 2,
+    "loc-semirigid": 1,
+    "loc-rigid": 0,
+    "pain-mechanical": 3,
+    "pain-occasional": 1,
+    "pain-free": 0,
+    "lesion-lytic": 2,
+    "lesion-mixed": 1,
+    "lesion-blastic": 0,
+    "align-subluxation": 4,
+    "align-deformity": 2,
+    "align-normal": 0,
+    "collapse-gt50": 3,
+    "collapse-lt50": 2,
+    "collapse-involved-gt50": 1,
+    "collapse-none": 0,
+    "postero-bilateral": 3,
+    "postero-unilateral": 1,
+    "postero-none": 0,
 }
 SINS_ANSWER_DISPLAY = {
-    "loc-junctional": "Junctional (occiput-C2, C7-T2, T11-L1, L5-S1)", "loc-mobile": "Mobile spine (C3-C6, L2-L4)",
-    "loc-semirigid": "Semi-rigid (T3-T10)", "loc-rigid": "Rigid (S2-S5)",
-    "pain-mechanical": "Mechanical pain", "pain-occasional": "Occasional pain, not mechanical",
-    "pain-free": "Pain-free lesion", "lesion-lytic": "Lytic", "lesion-mixed": "Mixed lytic/blastic",
-    "lesion-blastic": "Blastic", "align-subluxation": "Subluxation or translation present",
-    "align-deformity": "De novo deformity (kyphosis or scoliosis)", "align-normal": "Normal alignment",
-    "collapse-gt50": "More than 50% collapse", "collapse-lt50": "Less than 50% collapse",
+    "loc-junctional": "Junctional (occiput-C2, C7-T2, T11-L1, L5-S1)",
+    "loc-mobile": "Mobile spine (C3-C6, L2-L4)",
+    "loc-semirigid": "Semi-rigid (T3-T10)",
+    "loc-rigid": "Rigid (S2-S5)",
+    "pain-mechanical": "Mechanical pain",
+    "pain-occasional": "Occasional pain, not mechanical",
+    "pain-free": "Pain-free lesion",
+    "lesion-lytic": "Lytic",
+    "lesion-mixed": "Mixed lytic/blastic",
+    "lesion-blastic": "Blastic",
+    "align-subluxation": "Subluxation or translation present",
+    "align-deformity": "De novo deformity (kyphosis or scoliosis)",
+    "align-normal": "Normal alignment",
+    "collapse-gt50": "More than 50% collapse",
+    "collapse-lt50": "Less than 50% collapse",
     "collapse-involved-gt50": "No collapse with more than 50% of the body involved",
-    "collapse-none": "None of the above", "postero-bilateral": "Bilateral",
-    "postero-unilateral": "Unilateral", "postero-none": "None of the above",
+    "collapse-none": "None of the above",
+    "postero-bilateral": "Bilateral",
+    "postero-unilateral": "Unilateral",
+    "postero-none": "None of the above",
 }
 
 ORDERS = {
@@ -105,18 +136,31 @@ ORDERS = {
 
 
 def patient(pid: str = PATIENT_ID, gender: str = "female", birth: str = "1958-04-12") -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": pid, "gender": gender, "birthDate": birth,
-            "name": [{"family": "Test", "given": ["Case"]}]}
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "gender": gender,
+        "birthDate": birth,
+        "name": [{"family": "Test", "given": ["Case"]}],
+    }
 
 
 def _concept(system: str, code: str, display: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
 
 
-def condition(rid: str, concept: str | tuple[str, str, str], *, onset: str | None = None,
-              recorded: str | None = "$now-30d", clinical: str | None = "active",
-              verification: str | None = "confirmed", side: str | None = None,
-              course: str | None = None, category: str = "problem-list-item") -> dict[str, Any]:
+def condition(
+    rid: str,
+    concept: str | tuple[str, str, str],
+    *,
+    onset: str | None = None,
+    recorded: str | None = "$now-30d",
+    clinical: str | None = "active",
+    verification: str | None = "confirmed",
+    side: str | None = None,
+    course: str | None = None,
+    category: str = "problem-list-item",
+) -> dict[str, Any]:
     system, code, display = DIAGNOSES[concept] if isinstance(concept, str) else concept
     res: dict[str, Any] = {"resourceType": "Condition", "id": rid}
     if verification == "entered-in-error":
@@ -139,24 +183,38 @@ def condition(rid: str, concept: str | tuple[str, str, str], *, onset: str | Non
     return res
 
 
-def symptom(rid: str, code: str, *, onset: str | None = "$now-3d", side: str | None = None,
-            course: str | None = None, **kw: Any) -> dict[str, Any]:
+def symptom(
+    rid: str, code: str, *, onset: str | None = "$now-3d", side: str | None = None, course: str | None = None, **kw: Any
+) -> dict[str, Any]:
     if code in SNOMED_SYMPTOMS:
         sct, display = SNOMED_SYMPTOMS[code]
         concept = (SNOMED, sct, display)
     else:
         concept = (SF, code, SYMPTOMS[code])
     kw.setdefault("recorded", onset or "$now-1d")
-    return condition(rid, concept, onset=onset, side=side, course=course,
-                     category="encounter-diagnosis", **kw)
+    return condition(rid, concept, onset=onset, side=side, course=course, category="encounter-diagnosis", **kw)
 
 
-def observation(rid: str, system: str, code: str, display: str, *, when: str = "$now-2d",
-                status: str = "final", category: str = "survey", **value: Any) -> dict[str, Any]:
-    res = {"resourceType": "Observation", "id": rid, "status": status,
-           "category": [{"coding": [{"system": OBS_CATEGORY, "code": category}]}],
-           "code": _concept(system, code, display), "subject": {"reference": f"Patient/{PATIENT_ID}"},
-           "effectiveDateTime": when}
+def observation(
+    rid: str,
+    system: str,
+    code: str,
+    display: str,
+    *,
+    when: str = "$now-2d",
+    status: str = "final",
+    category: str = "survey",
+    **value: Any,
+) -> dict[str, Any]:
+    res = {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": status,
+        "category": [{"coding": [{"system": OBS_CATEGORY, "code": category}]}],
+        "code": _concept(system, code, display),
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "effectiveDateTime": when,
+    }
     res.update(value)
     return res
 
@@ -170,26 +228,44 @@ def ecog(rid: str, value: int, **kw: Any) -> dict[str, Any]:
 
 
 def nrs(rid: str, value: int, **kw: Any) -> dict[str, Any]:
-    return observation(rid, LOINC, "72514-3",
-                       "Pain severity - 0-10 verbal numeric rating [Score] - Reported", valueInteger=value, **kw)
+    return observation(
+        rid, LOINC, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported", valueInteger=value, **kw
+    )
 
 
 def no_visceral(rid: str = "obs-visceral", **kw: Any) -> dict[str, Any]:
-    return observation(rid, SF, "visceral-metastases", "Visceral or brain metastases present",
-                       category="imaging", valueBoolean=False, **kw)
+    return observation(
+        rid,
+        SF,
+        "visceral-metastases",
+        "Visceral or brain metastases present",
+        category="imaging",
+        valueBoolean=False,
+        **kw,
+    )
 
 
-def sins(rid: str, level: str, answers: dict[str, str], *, stated: int | None = None,
-         when: str = "$now-2d", status: str = "final") -> dict[str, Any]:
+def sins(
+    rid: str,
+    level: str,
+    answers: dict[str, str],
+    *,
+    stated: int | None = None,
+    when: str = "$now-2d",
+    status: str = "final",
+) -> dict[str, Any]:
     """answers: component short name (location, pain, lesion, alignment, collapse, posterolateral) -> SF answer."""
-    res = observation(rid, SF, "sins", "Spinal Instability Neoplastic Score", when=when, status=status,
-                      category="imaging")
+    res = observation(
+        rid, SF, "sins", "Spinal Instability Neoplastic Score", when=when, status=status, category="imaging"
+    )
     if stated is not None:
         res["valueInteger"] = stated
     res["bodySite"] = {"text": level}
     res["component"] = [
-        {"code": _concept(SF, SINS_COMPONENTS[name], SINS_DISPLAY[SINS_COMPONENTS[name]]),
-         "valueCodeableConcept": _concept(SF, answer, SINS_ANSWER_DISPLAY[answer])}
+        {
+            "code": _concept(SF, SINS_COMPONENTS[name], SINS_DISPLAY[SINS_COMPONENTS[name]]),
+            "valueCodeableConcept": _concept(SF, answer, SINS_ANSWER_DISPLAY[answer]),
+        }
         for name, answer in answers.items()
     ]
     return res
@@ -199,8 +275,9 @@ def sins_total(answers: dict[str, str]) -> int:
     return sum(SINS_POINTS[a] for a in answers.values())
 
 
-def service_request(rid: str, kind: str, *, priority: str | None = "routine", end: str | None = None,
-                    status: str = "draft") -> dict[str, Any]:
+def service_request(
+    rid: str, kind: str, *, priority: str | None = "routine", end: str | None = None, status: str = "draft"
+) -> dict[str, Any]:
     code, display = ORDERS[kind]
     res: dict[str, Any] = {"resourceType": "ServiceRequest", "id": rid, "status": status, "intent": "order"}
     if priority:
@@ -214,6 +291,11 @@ def service_request(rid: str, kind: str, *, priority: str | None = "routine", en
 
 
 def bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"fullUrl": f"https://ehr.example.org/fhir/{r['resourceType']}/{r['id']}", "resource": r}
-                      for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [
+            {"fullUrl": f"https://ehr.example.org/fhir/{r['resourceType']}/{r['id']}", "resource": r} for r in resources
+        ],
+    }

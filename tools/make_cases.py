@@ -17,38 +17,49 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import cases_catalogue  # noqa: E402
-from fhir_build import PATIENT_ID, bundle, patient  # noqa: E402
+import cases_catalogue
+from fhir_build import PATIENT_ID, bundle, patient
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
-def request(name: str, resources: list[dict[str, Any]], hook: str = "patient-view",
-            draft_orders: list[dict[str, Any]] | None = None,
-            selections: list[str] | None = None) -> dict[str, Any]:
+def request(
+    name: str,
+    resources: list[dict[str, Any]],
+    hook: str = "patient-view",
+    draft_orders: list[dict[str, Any]] | None = None,
+    selections: list[str] | None = None,
+) -> dict[str, Any]:
     context: dict[str, Any] = {"userId": "Practitioner/dr-jansen", "patientId": PATIENT_ID}
     if hook != "patient-view":
         context["draftOrders"] = bundle(draft_orders or [])
     if hook == "order-select":
-        context["selections"] = selections if selections is not None else [
-            f"ServiceRequest/{o['id']}" for o in draft_orders or []]
+        context["selections"] = (
+            selections if selections is not None else [f"ServiceRequest/{o['id']}" for o in draft_orders or []]
+        )
     conditions = [r for r in resources if r["resourceType"] == "Condition"]
     observations = [r for r in resources if r["resourceType"] == "Observation"]
     return {
         "hook": hook,
         "hookInstance": str(uuid.uuid5(uuid.NAMESPACE_URL, f"spinecds-case:{name}")),
         "context": context,
-        "prefetch": {"patient": patient(), "conditions": bundle(conditions),
-                     "observations": bundle(observations)},
+        "prefetch": {"patient": patient(), "conditions": bundle(conditions), "observations": bundle(observations)},
     }
 
 
 def build(case: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     rule, name = case["rule"], case["name"]
-    out: dict[str, Any] = {"title": case["title"],
-                           "request": request(f"{rule}/{name}", case["resources"], case.get("hook", "patient-view"),
-                                              case.get("draft_orders"), case.get("selections")),
-                           "expect": {"cards": case["cards"]}}
+    out: dict[str, Any] = {
+        "title": case["title"],
+        "request": request(
+            f"{rule}/{name}",
+            case["resources"],
+            case.get("hook", "patient-view"),
+            case.get("draft_orders"),
+            case.get("selections"),
+        ),
+        "expect": {"cards": case["cards"]},
+    }
     for key in ("absentRules", "presentRules"):
         if case.get(key):
             out["expect"][key] = case[key]

@@ -9,7 +9,7 @@ import os
 if os.environ.setdefault("FHIR_SEQUENCE", "R4B") != "R4B":  # pragma: no cover - misconfiguration
     raise RuntimeError("sandbox.fhir_server needs FHIR_SEQUENCE=R4B (R4B is R4 for our resources)")
 
-from .server import Faults, ResourceStore, build_app  # noqa: E402
-from .runner import RunningServer, preload_sandbox_patients, start_server  # noqa: E402
+from .runner import RunningServer, preload_sandbox_patients, start_server
+from .server import Faults, ResourceStore, build_app
 
 __all__ = ["Faults", "ResourceStore", "RunningServer", "build_app", "preload_sandbox_patients", "start_server"]

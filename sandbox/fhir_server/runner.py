@@ -50,14 +50,14 @@ def preload_sandbox_patients(store: ResourceStore, now: datetime | None = None) 
     return list(bundles)
 
 
-def start_server(store: ResourceStore | None = None, faults: Faults | None = None,
-                 host: str = "127.0.0.1", port: int | None = None) -> RunningServer:
+def start_server(
+    store: ResourceStore | None = None, faults: Faults | None = None, host: str = "127.0.0.1", port: int | None = None
+) -> RunningServer:
     """Serve in a daemon thread; returns once it accepts connections, RuntimeError if it cannot start
     (e.g. the port is taken: uvicorn logs why)."""
     app = build_app(store, faults)
     port = port or _free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                            timeout_graceful_shutdown=1)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="fhir-server", daemon=True)
     thread.start()

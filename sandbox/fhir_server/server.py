@@ -59,8 +59,8 @@ class Faults:
     """Misbehaviour switched on by fault tests; `reset()` returns to a healthy server."""
 
     delay_seconds: float = 0.0
-    status: int | None = None          # answer every request with this HTTP status + OperationOutcome
-    garbage: bool = False              # answer 200 with a body that is not JSON
+    status: int | None = None  # answer every request with this HTTP status + OperationOutcome
+    garbage: bool = False  # answer 200 with a body that is not JSON
 
     def reset(self) -> None:
         self.delay_seconds, self.status, self.garbage = 0.0, None, False
@@ -72,7 +72,7 @@ class ResourceStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._data: dict[str, dict[str, dict[str, Any]]] = {}
-        self.requests: list[dict[str, Any]] = []   # method, path, query, authorization (for assertions)
+        self.requests: list[dict[str, Any]] = []  # method, path, query, authorization (for assertions)
 
     def clear(self) -> None:
         with self._lock:
@@ -107,13 +107,14 @@ class ResourceStore:
         """Copies of the resources of one patient (all when None): filtering before copying keeps
         searches fast with thousands of preloaded Observations."""
         with self._lock:
-            return [copy.deepcopy(r) for r in self._data.get(resource_type, {}).values()
-                    if fhir_search.matches_patient(r, patient)]
+            return [
+                copy.deepcopy(r)
+                for r in self._data.get(resource_type, {}).values()
+                if fhir_search.matches_patient(r, patient)
+            ]
 
 
-def _searchset(
-    request: Request, resources: list[dict[str, Any]], count: str | None, offset: str | None
-) -> Bundle:
+def _searchset(request: Request, resources: list[dict[str, Any]], count: str | None, offset: str | None) -> Bundle:
     try:
         page_size = min(int(count), MAX_COUNT) if count else DEFAULT_COUNT
         start = int(offset) if offset else 0
@@ -121,28 +122,40 @@ def _searchset(
         raise FHIRBadRequestError(code="invalid", details_text="_count and _offset must be integers") from exc
     if page_size < 1 or start < 0:
         raise FHIRBadRequestError(code="invalid", details_text="_count must be >= 1 and _offset >= 0")
-    page = resources[start:start + page_size]
+    page = resources[start : start + page_size]
     base = str(request.url.remove_query_params("_offset")).split("?")[0]
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "_offset"]
     links = [{"relation": "self", "url": str(request.url)}]
     if start + page_size < len(resources):
         links.append({"relation": "next", "url": f"{base}?{urlencode(params + [('_offset', start + page_size)])}"})
-    return Bundle.model_validate({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": links,
-        "entry": [
-            {"fullUrl": f"{str(request.base_url).rstrip('/')}/{r['resourceType']}/{r['id']}",
-             "resource": r, "search": {"mode": "match"}}
-            for r in page
-        ] or None,
-    })
+    return Bundle.model_validate(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(resources),
+            "link": links,
+            "entry": [
+                {
+                    "fullUrl": f"{str(request.base_url).rstrip('/')}/{r['resourceType']}/{r['id']}",
+                    "resource": r,
+                    "search": {"mode": "match"},
+                }
+                for r in page
+            ]
+            or None,
+        }
+    )
 
 
 def _search(
-    store: ResourceStore, context: InteractionContext, resource_type: str, patient: str | None,
-    code: list[str] | None, _sort: str | None, _count: str | None, _offset: str | None,
+    store: ResourceStore,
+    context: InteractionContext,
+    resource_type: str,
+    patient: str | None,
+    code: list[str] | None,
+    _sort: str | None,
+    _count: str | None,
+    _offset: str | None,
 ) -> Bundle:
     try:
         found = fhir_search.select(store.of_patient(resource_type, patient), patient, code, _sort)
@@ -162,25 +175,37 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
 
     @app.middleware("http")
     async def record_and_misbehave(request: Request, call_next):  # type: ignore[no-untyped-def]
-        store.requests.append({
-            "method": request.method, "path": request.url.path, "query": str(request.url.query),
-            "authorization": request.headers.get("authorization"),
-        })
+        store.requests.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": str(request.url.query),
+                "authorization": request.headers.get("authorization"),
+            }
+        )
         if faults.delay_seconds:
             await asyncio.sleep(faults.delay_seconds)
         if faults.garbage:
             return PlainTextResponse("<html>this is not FHIR JSON", media_type="application/fhir+json")
         if faults.status:
             return JSONResponse(
-                {"resourceType": "OperationOutcome",
-                 "issue": [{"severity": "error", "code": "exception", "diagnostics": "injected fault"}]},
-                status_code=faults.status, media_type="application/fhir+json")
+                {
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "error", "code": "exception", "diagnostics": "injected fault"}],
+                },
+                status_code=faults.status,
+                media_type="application/fhir+json",
+            )
         return await call_next(request)
 
     # Browser-based clients (the public CDS Hooks Sandbox, SMART apps) read this server from their own
     # origin; synthetic data on a local port, so any origin may read it.
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "PUT", "OPTIONS"],
-                       allow_headers=["Accept", "Authorization", "Content-Type", "Prefer"])
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "PUT", "OPTIONS"],
+        allow_headers=["Accept", "Authorization", "Content-Type", "Prefer"],
+    )
 
     provider = FHIRProvider()
     models = {"Patient": Patient, "Condition": Condition, "Observation": Observation, "Procedure": Procedure}
@@ -219,15 +244,23 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
 
     @provider.search_type(Condition)
     def condition_search(  # type: ignore[no-untyped-def]
-        context: InteractionContext, patient: str | None, code: list[str] | None,
-        _sort: str | None, _count: str | None, _offset: str | None,
+        context: InteractionContext,
+        patient: str | None,
+        code: list[str] | None,
+        _sort: str | None,
+        _count: str | None,
+        _offset: str | None,
     ) -> Bundle:
         return _search(store, context, "Condition", patient, code, _sort, _count, _offset)
 
     @provider.search_type(Observation)
     def observation_search(  # type: ignore[no-untyped-def]
-        context: InteractionContext, patient: str | None, code: list[str] | None,
-        _sort: str | None, _count: str | None, _offset: str | None,
+        context: InteractionContext,
+        patient: str | None,
+        code: list[str] | None,
+        _sort: str | None,
+        _count: str | None,
+        _offset: str | None,
     ) -> Bundle:
         return _search(store, context, "Observation", patient, code, _sort, _count, _offset)
 
@@ -235,8 +268,12 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
     # does not read them today, but a local EHR stand-in should hold the whole record.
     @provider.search_type(Procedure)
     def procedure_search(  # type: ignore[no-untyped-def]
-        context: InteractionContext, patient: str | None, code: list[str] | None,
-        _sort: str | None, _count: str | None, _offset: str | None,
+        context: InteractionContext,
+        patient: str | None,
+        code: list[str] | None,
+        _sort: str | None,
+        _count: str | None,
+        _offset: str | None,
     ) -> Bundle:
         return _search(store, context, "Procedure", patient, code, _sort, _count, _offset)
 
