@@ -1,1 +1,4 @@
-"""Benchmarks (not unit tests): `python -m bench.<name>`; each reports ratios against a baseline run in the same process."""
+"""Benchmarks (not unit tests): `python -m bench.<name>`.
+
+Each reports ratios against a baseline run in the same process.
+"""

@@ -123,7 +123,7 @@ def twenty_fact_patient() -> list[dict]:
                 "effectiveDateTime": "2026-03-08T09:00:00Z",
                 "component": [
                     {"code": _coding(SF, c), "valueCodeableConcept": _coding(SF, a)}
-                    for c, a in zip(components, answers)
+                    for c, a in zip(components, answers, strict=True)
                 ],
             }
         )

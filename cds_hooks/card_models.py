@@ -93,7 +93,10 @@ class Card(_Strict):
     def _selection_behavior_with_suggestions(self) -> Card:
         if self.suggestions and self.selectionBehavior is None:
             raise ValueError("selectionBehavior is required when suggestions are present")
-        if self.selectionBehavior == "at-most-one" and self.suggestions:
-            if sum(1 for s in self.suggestions if s.isRecommended) > 1:
-                raise ValueError("at most one suggestion may be recommended with selectionBehavior at-most-one")
+        if (
+            self.selectionBehavior == "at-most-one"
+            and self.suggestions
+            and sum(1 for s in self.suggestions if s.isRecommended) > 1
+        ):
+            raise ValueError("at most one suggestion may be recommended with selectionBehavior at-most-one")
         return self

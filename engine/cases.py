@@ -97,7 +97,7 @@ def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]]) -
         got = ", ".join(f"{_spinecds(c).get('outcome')} ({c['indicator']})" for c in own) or "no card"
         problems.append(f"expected {len(wanted)} {rule_id} card(s), got {len(own)}: {got}")
         return problems
-    for card, want in zip(own, wanted):
+    for card, want in zip(own, wanted, strict=True):
         problems.extend(_compare_card(card, want))
     present = {_spinecds(card).get("ruleId") for card in cards}
     for other in expect.get("absentRules", []):

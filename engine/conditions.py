@@ -13,7 +13,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from engine.vocabulary import Vocabulary
 
@@ -47,7 +47,10 @@ _INVERSE = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
 @dataclass(frozen=True)
 class FactRef:
-    """The right-hand side of a comparison that names another fact (`order.deadline_hours > mri-urgency.deadline_hours`)."""
+    """The right-hand side of a comparison that names another fact.
+
+    Example: `order.deadline_hours > mri-urgency.deadline_hours`.
+    """
 
     name: str
 
@@ -109,7 +112,7 @@ class Not:
         return f"not ({self.child.text()})"
 
 
-Condition = Union[Compare, Member, Truth, AnyOf, AllOf, Not]
+Condition = Compare | Member | Truth | AnyOf | AllOf | Not
 
 
 def _show(value: Any) -> str:

@@ -64,7 +64,7 @@ class DurableRunner:
         self._wait_timeout = wait_timeout
         with _ENGINE_LOCK:
             self._host = _QuietHost()
-            self._host.set_rulesets(dict(zip(self.names, stages)))
+            self._host.set_rulesets(dict(zip(self.names, stages, strict=True)))
 
     def run(self, stage: int, facts: list[dict[str, Any]]) -> list[tuple[str, int]]:
         """Assert every fact in a fresh session; return (action, subject index) for each rule fired."""

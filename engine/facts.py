@@ -117,6 +117,13 @@ def _latest_first(entries: Iterable[Entry]) -> list[Entry]:
     return sorted(usable, key=lambda e: _observation_time(e) or _OLDEST, reverse=True)
 
 
+def _number(entry: Entry) -> float:
+    """The number of an Observation the caller already kept only when it has one."""
+    value = observation_number(entry.model)
+    assert value is not None, "callers filter on observation_number(...) is not None"
+    return value
+
+
 def _hours(later: datetime, earlier: datetime) -> float:
     return round((later - earlier).total_seconds() / 3600.0, 2)
 
@@ -196,9 +203,9 @@ class _Deriver:
         kps = _latest_first(e for e in self.observations("kps") if observation_number(e.model) is not None)
         ecog = _latest_first(e for e in self.observations("ecog") if observation_number(e.model) is not None)
         if ecog:
-            self.put("ecog", int(observation_number(ecog[0].model)), ecog[:1])
+            self.put("ecog", int(_number(ecog[0])), ecog[:1])
         if kps:
-            self.put("kps", int(round(observation_number(kps[0].model))), kps[:1])
+            self.put("kps", round(_number(kps[0])), kps[:1])
             self.put("kps_source", "kps")
         elif ecog:
             converted = self.tables.ecog_to_kps.get(self.patient["ecog"])
@@ -207,9 +214,9 @@ class _Deriver:
                 self.put("kps_source", "ecog")
         nrs = _latest_first(e for e in self.observations("pain-nrs") if observation_number(e.model) is not None)
         if nrs:
-            self.put("nrs", int(observation_number(nrs[0].model)), nrs[:1])
+            self.put("nrs", int(_number(nrs[0])), nrs[:1])
         if len(nrs) > 1:
-            self.put("nrs_previous", int(observation_number(nrs[1].model)), nrs[1:2])
+            self.put("nrs_previous", int(_number(nrs[1])), nrs[1:2])
             self.put("nrs_rising", self.patient["nrs"] > self.patient["nrs_previous"], nrs[:2])
 
     # -------------------------------------------------------- MESCC and symptoms
@@ -372,13 +379,13 @@ class _Deriver:
                     lesion["lesion.stated_total"] = stated
                     lesion["lesion.discordant"] = not (result.min <= stated <= result.max)
             lesions.append(lesion)
-        lesions.sort(key=lambda l: (-l["lesion.sins_min"], -l["lesion.sins_max"], l["lesion.level"]))
+        lesions.sort(key=lambda les: (-les["lesion.sins_min"], -les["lesion.sins_max"], les["lesion.level"]))
         self.put("sins.count", len(lesions))
         if lesions:
-            refs = [l["lesion.resource"] for l in lesions]
-            self.patient["sins.max_min"] = max(l["lesion.sins_min"] for l in lesions)
-            self.patient["sins.max_max"] = max(l["lesion.sins_max"] for l in lesions)
-            self.patient["sins.lesions"] = "; ".join(self._describe(l) for l in lesions)
+            refs = [les["lesion.resource"] for les in lesions]
+            self.patient["sins.max_min"] = max(les["lesion.sins_min"] for les in lesions)
+            self.patient["sins.max_max"] = max(les["lesion.sins_max"] for les in lesions)
+            self.patient["sins.lesions"] = "; ".join(self._describe(les) for les in lesions)
             for name in ("sins.count", "sins.max_min", "sins.max_max", "sins.lesions"):
                 self.provenance[name] = refs
         return lesions

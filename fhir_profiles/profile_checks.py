@@ -375,7 +375,7 @@ class ProfileSet:
                     break
         if profile.slices or profile.closed_components:
             reasons.extend(self._check_components(profile, resource.get("component")))
-        for url, ext in profile.extensions.items():
+        for ext in profile.extensions.values():
             reasons.extend(self._check_extension(ext, resource.get("extension")))
         found = [(reason, "error") for reason in reasons]
         for key, severity, human in profile.invariants:

@@ -207,10 +207,10 @@ def _resolve_unions(
 
     for union in unions:
         parts = expand(union, (union,))
-        for key, concepts in exact.items():
+        for concepts in exact.values():
             if concepts & parts:
                 concepts.add(union)
-        for system, entries in patterns.items():
+        for entries in patterns.values():
             entries.extend([_Pattern(p.regex, union) for p in entries if p.concept in parts])
         codes = [pair for part in sorted(parts) for pair in explicit.get(part, ())]
         explicit[union] = list(dict.fromkeys(explicit.get(union, []) + codes))

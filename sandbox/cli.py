@@ -73,7 +73,10 @@ def cmd_load(args: argparse.Namespace) -> int:
     def report(result: loader.LoadResult) -> None:
         created = sum(1 for what, _ in result.written if what == "created")
         updated = len(result.written) - created
-        line = f"{result.patient_id}: {len(result.written)} resources via {result.mode} ({created} created, {updated} updated)"
+        line = (
+            f"{result.patient_id}: {len(result.written)} resources via {result.mode}"
+            f" ({created} created, {updated} updated)"
+        )
         if result.failed:
             line += f", {len(result.failed)} FAILED"
         print(line)
@@ -178,7 +181,8 @@ class _Client:
         if send_fhir_server and not access_token:
             if not self._warned:
                 _note(
-                    f"no --token: fhirAuthorization carries the placeholder {PLACEHOLDER_TOKEN!r} (fine for an open sandbox)"
+                    f"no --token: fhirAuthorization carries the placeholder {PLACEHOLDER_TOKEN!r}"
+                    " (fine for an open sandbox)"
                 )
                 self._warned = True
             access_token = PLACEHOLDER_TOKEN

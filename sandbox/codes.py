@@ -268,7 +268,8 @@ LABS: dict[str, tuple[str, str, str, float, float, int]] = {
     "creatinine": ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", 0.6, 1.1, 2),
     "egfr": (
         "62238-1",
-        "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based formula (CKD-EPI)",
+        "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood"
+        " by Creatinine-based formula (CKD-EPI)",
         "mL/min/{1.73_m2}",
         65,
         100,

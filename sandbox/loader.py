@@ -75,7 +75,7 @@ def _post_transaction(
     if len(entries) != len(bundle["entry"]):
         return None, f"transaction-response has {len(entries)} entries for {len(bundle['entry'])} requests"
     written = []
-    for request_entry, response_entry in zip(bundle["entry"], entries):
+    for request_entry, response_entry in zip(bundle["entry"], entries, strict=True):
         status = (response_entry.get("response") or {}).get("status", "")
         written.append((_outcome(status), request_entry["request"]["url"]))
     return written, ""

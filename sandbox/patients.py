@@ -474,7 +474,7 @@ class _Builder:
         }
 
     def _lab_range(self, key: str) -> tuple[float, float]:
-        code, _display, _unit, low, high, _dec = C.LABS[key]
+        _code, _display, _unit, low, high, _dec = C.LABS[key]
         problems = set(self.desc.get("comorbidities") or [])
         profile = self.desc.get("profile")
         overrides: dict[str, tuple[float, float]] = {}

@@ -163,7 +163,7 @@ FACT_VALUES = {
 def _fact_grid():
     names = list(FACT_VALUES)
     for values in itertools.product(*(FACT_VALUES[n] for n in names)):
-        yield {name: value for name, value in zip(names, values) if value is not None}
+        yield {name: value for name, value in zip(names, values, strict=True) if value is not None}
 
 
 def test_durable_rules_agrees_with_plain_python_on_every_condition():

@@ -46,7 +46,7 @@ def check_bundle(tmp_path, rules_dir):
         assert (plan.version, plan.status, plan.title) == (rule["version"], "active", rule["title"])
         assert plan.type.coding[0].code == "eca-rule"
         assert [a.id for a in plan.action] == [o["id"] for o in rule["outcomes"]]
-        for action, outcome in zip(plan.action, rule["outcomes"]):
+        for action, outcome in zip(plan.action, rule["outcomes"], strict=True):
             assert [(t.type, t.name) for t in action.trigger] == [("named-event", h) for h in rule["hooks"]]
             assert action.title == outcome["card"]["summary"] and action.description == outcome["card"]["detail"]
             assert (

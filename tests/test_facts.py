@@ -371,7 +371,7 @@ def test_several_lesions_highest_first_and_latest_per_level():
         ),
         make_sins("L3", SINS_ANSWERS_0, when=NOW, status="preliminary"),
     )
-    assert [l["lesion.level"] for l in result.lesions] == ["L1", "T4"]
+    assert [les["lesion.level"] for les in result.lesions] == ["L1", "T4"]
     p = result.patient
     assert (p["sins.count"], p["sins.max_min"], p["sins.max_max"]) == (2, 7, 16)
     assert p["sins.lesions"] == "L1: 7 (potentially unstable); T4: 1-16 (incomplete)"

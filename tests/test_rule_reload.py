@@ -52,8 +52,9 @@ def test_a_failing_case_keeps_the_old_rules_serving(rules_dir):
     cases = rules_dir / "demo-sins" / "cases"
     cases.mkdir()
     (cases / "wrong-expectation.json").write_text(
-        '{"title": "expects a card that cannot come", "request": {"hook": "patient-view", "context": {"patientId": "p"},'
-        ' "prefetch": {}}, "expect": {"cards": [{"ruleId": "demo-sins", "indicator": "info", "outcome": "x"}]}}'
+        '{"title": "expects a card that cannot come",'
+        ' "request": {"hook": "patient-view", "context": {"patientId": "p"}, "prefetch": {}},'
+        ' "expect": {"cards": [{"ruleId": "demo-sins", "indicator": "info", "outcome": "x"}]}}'
     )
     report = api.reload(rules_dir)
     assert not report.ok

@@ -228,7 +228,7 @@ def _walk_pairs(a: Any, b: Any, path: str = "") -> Iterator[tuple[str, Any, Any]
             yield from _walk_pairs(a[key], b[key], f"{path}.{key}")
     elif isinstance(a, list):
         assert len(a) == len(b), path
-        for n, (x, y) in enumerate(zip(a, b)):
+        for n, (x, y) in enumerate(zip(a, b, strict=True)):
             yield from _walk_pairs(x, y, f"{path}[{n}]")
     else:
         yield path, a, b

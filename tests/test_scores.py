@@ -234,7 +234,7 @@ def test_broken_points_report_file_and_line(tmp_path):
     path = target / "sins.yaml"
     text = path.read_text().replace("pain-mechanical: 3", "pain-mechanical: three")
     path.write_text(text)
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if "pain-mechanical: three" in l)
+    line = next(i for i, text_line in enumerate(text.splitlines(), 1) if "pain-mechanical: three" in text_line)
     with pytest.raises(ScoreTableError, match=rf"sins\.yaml:{line}: sins: components\.1\.points\.pain-mechanical"):
         load_scores(target)
 
@@ -268,12 +268,12 @@ def test_draft_without_reason_is_an_error(tmp_path):
     target = _copy(tmp_path)
     path = target / "bollen.yaml"
     lines = [
-        l
-        for l in path.read_text().splitlines()
-        if not l.startswith("draft_reason")
-        and not l.startswith("  tumour")
-        and not l.startswith("  and lung")
-        and not l.startswith("  classified")
+        line
+        for line in path.read_text().splitlines()
+        if not line.startswith("draft_reason")
+        and not line.startswith("  tumour")
+        and not line.startswith("  and lung")
+        and not line.startswith("  classified")
     ]
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ScoreTableError, match="a draft table needs a 'draft_reason'"):
