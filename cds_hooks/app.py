@@ -80,7 +80,7 @@ def create_app(
         metrics.count_reload(report.ok)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(_: FastAPI):
         # Rules are loaded, compiled and proven on their own cases before the first request: a broken
         # rule file stops start-up here with file:line messages instead of failing patients later.
         try:
@@ -188,7 +188,7 @@ def create_app(
         dependencies=[Depends(authenticate)],
         openapi_extra=request_body(HookRequest, HOOK_EXAMPLE),
     )
-    async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:  # type: ignore[no-untyped-def]
+    async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:
         started = time.perf_counter()
         service = _service(service_id)
         _log_fields(request, serviceId=service.id, hook=service.hook)
@@ -212,15 +212,17 @@ def create_app(
 
         try:
             # Fully prefetched (the common case): no FHIR call, so no thread hop either.
-            resolved = prefetch.resolve_prefetched(hook_request, service.prefetch) or await run_in_threadpool(
-                prefetch.resolve,
-                hook_request,
-                service.prefetch,
-                budget_seconds=settings.fhir_timeout_seconds,
-                connect_timeout=settings.fhir_connect_timeout_seconds,
-                max_pages=settings.fhir_max_pages,
-                on_call=metrics.observe_fhir_call,
-            )
+            resolved = prefetch.resolve_prefetched(hook_request, service.prefetch)
+            if resolved is None:
+                resolved = await run_in_threadpool(
+                    prefetch.resolve,
+                    hook_request,
+                    service.prefetch,
+                    budget_seconds=settings.fhir_timeout_seconds,
+                    connect_timeout=settings.fhir_connect_timeout_seconds,
+                    max_pages=settings.fhir_max_pages,
+                    on_call=metrics.observe_fhir_call,
+                )
         except ApiError as error:
             if error.status == 412:
                 metrics.count_precondition_failed(service.id)
@@ -312,7 +314,7 @@ def create_app(
         dependencies=[Depends(authenticate)],
         openapi_extra=request_body(FeedbackRequest, FEEDBACK_EXAMPLE),
     )
-    async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:  # type: ignore[no-untyped-def]
+    async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:
         service = _service(service_id)
         _log_fields(request, serviceId=service.id)
         payload = validate(FeedbackRequest, parse_json_body(await request.body(), settings.max_json_depth))

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
@@ -21,15 +21,18 @@ log = logging.getLogger("spinecds.fhir")
 FHIR_ACCEPT = "application/fhir+json, application/json;q=0.9"
 
 
+FhirFailure = Literal["timeout", "connect", "http-status", "bad-json"]  # the metrics label of a failed call
+
+
 class FhirFetchError(Exception):
     """The data could not be fetched; the message is safe to return and log (no patient data)."""
 
-    def __init__(self, message: str, reason: str = "connect"):
+    def __init__(self, message: str, reason: FhirFailure = "connect"):
         super().__init__(message)
-        self.reason = reason  # timeout | connect | http-status | bad-json: the metrics label
+        self.reason = reason
 
 
-CallObserver = Callable[[float, "str | None"], None]  # (seconds, failure reason or None)
+CallObserver = Callable[[float, "FhirFailure | None"], None]  # (seconds, failure reason or None)
 
 
 @dataclass
@@ -90,7 +93,7 @@ class FhirClient:
         if remaining <= 0:
             raise FhirFetchError("FHIR time budget exhausted", "timeout")
         started = time.monotonic()
-        failure: str | None = None
+        failure: FhirFailure | None = None
         try:
             return self._get_resource(session, url, remaining)
         except FhirFetchError as error:

@@ -31,6 +31,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from cds_hooks.fhir_client import FhirFailure
+
 NAMESPACE = "spinecds"
 
 # The service budget is ~500 ms per hook call; buckets resolve well below and around it and show
@@ -38,7 +40,6 @@ NAMESPACE = "spinecds"
 LATENCY_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 PrefetchOutcome = Literal["prefetched", "null", "fetched", "failed"]
-FhirFailure = Literal["timeout", "connect", "http-status", "bad-json"]
 FeedbackOutcome = Literal["accepted", "overridden"]
 
 PREFETCH_OUTCOMES: frozenset[str] = frozenset({"prefetched", "null", "fetched", "failed"})

@@ -290,7 +290,7 @@ class _Deriver:
             for code in SYMPTOM_CODES:
                 if f"symptom-{code}" in entry.concepts:
                     by_code.setdefault(code, []).append(entry)
-        subjects = []
+        subjects: list[dict[str, Any]] = []
         for code in SYMPTOM_CODES:
             entries = by_code.get(code, [])
             union = set().union(*(self._sides(e) for e in entries)) if entries else set()
@@ -341,7 +341,9 @@ class _Deriver:
         for level, entry in latest.items():
             answers = self._answers(entry)
             stated = entry.model.valueInteger
-            inputs = {c.input: answers.get(c.code) for c in table.components if answers.get(c.code)}
+            inputs = {
+                c.input: answers.get(c.code) for c in table.components if c.code is not None and answers.get(c.code)
+            }
             result = table.compute(inputs)
             lesion: dict[str, Any] = {"lesion.level": level, "lesion.resource": entry.ref}
             if not inputs and stated is not None:

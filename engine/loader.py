@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from engine.compiler import CompiledRules, LoadedRule, compile_rules
@@ -14,7 +15,7 @@ NOT_RULE_FOLDERS = {"scores"}
 class RuleLoadError(Exception):
     """The rules on disk cannot be served; `errors` lists each problem as file:line: rule: message."""
 
-    def __init__(self, errors: list[RuleFileError | str]):
+    def __init__(self, errors: Sequence[RuleFileError | str]):
         self.errors = [str(error) for error in errors]
         super().__init__("\n".join(self.errors))
 

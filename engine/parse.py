@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.domainresource import DomainResource
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
@@ -81,7 +82,7 @@ CONDITION_CONCEPTS = frozenset(
 OBSERVATION_CONCEPTS = frozenset({"kps", "ecog", "pain-nrs", "sins", "sins-component", "visceral-metastases-staging"})
 PROCEDURE_CONCEPTS = frozenset({"spinal-surgery", "spinal-surgery-combined", "spine-radiotherapy"})
 RELEVANT = {"Condition": CONDITION_CONCEPTS, "Observation": OBSERVATION_CONCEPTS, "Procedure": PROCEDURE_CONCEPTS}
-MODELS: dict[str, type] = {
+MODELS: dict[str, type[DomainResource]] = {
     "Patient": Patient,
     "Condition": Condition,
     "Observation": Observation,
@@ -174,7 +175,7 @@ def to_instant(value: Any) -> datetime | None:
     return None
 
 
-def _validate(model: type, raw: dict[str, Any]) -> Any:
+def _validate(model: type[DomainResource], raw: dict[str, Any]) -> Any:
     """The one place resources are validated (tests count calls here)."""
     return model.model_validate(raw)
 

@@ -59,7 +59,8 @@ class _Source:
         try:
             text = path.read_text(encoding="utf-8")
             self.data = yaml.safe_load(text)
-            self.lines = _line_index(yaml.compose(text)) if self.data is not None else {}
+            node = yaml.compose(text) if self.data is not None else None
+            self.lines = _line_index(node) if node is not None else {}
         except OSError as exc:
             raise ScoreTableError(f"{path}: cannot read: {exc.strerror}") from None
         except yaml.YAMLError as exc:
@@ -304,7 +305,7 @@ def _not_applicable(src: _Source) -> dict[str, tuple]:
 
 def _bands(src: _Source) -> tuple[Band, ...]:
     raw = src.need(("bands",), src.data.get("bands"), list, "a list of bands {min, max, ...}")
-    bands = []
+    bands: list[Band] = []
     for i, b in enumerate(raw):
         where = ("bands", i)
         src.need(where, b, dict, "a band {min, max, category|group}")
@@ -486,16 +487,16 @@ def survival_facts(tables: ScoreTables, facts: Mapping[str, Any]) -> dict[str, A
     out["bollen.status"] = bollen.status
     if bollen.draft_reason:
         out["bollen.draft_reason"] = " ".join(bollen.draft_reason.split())
-    result = bollen.compute(facts)
-    if not bollen.applicable(facts) or result.unclassified:
+    lookup = bollen.compute(facts)
+    if not bollen.applicable(facts) or lookup.unclassified:
         out["bollen.applicable"] = False
         out["bollen.missing"] = []
         return out
     out["bollen.applicable"] = True
-    if result.classified.get("profile"):
-        out["bollen.profile"] = result.classified["profile"]
-    if result.group is not None:
-        out["bollen.group"] = result.group
-        out["bollen.median_months"] = result.median_months
-    out["bollen.missing"] = result.missing
+    if lookup.classified.get("profile"):
+        out["bollen.profile"] = lookup.classified["profile"]
+    if lookup.group is not None:
+        out["bollen.group"] = lookup.group
+        out["bollen.median_months"] = lookup.median_months
+    out["bollen.missing"] = lookup.missing
     return out

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fhir_profiles.terminology import DEFAULT_DIRECTORY, VALUESET_URL_PREFIX, Terminology, load_terminology
 
@@ -104,7 +104,10 @@ class _Codes:
     valueset: str | None = None  # concept id in fhir_profiles/valuesets
 
     def describe(self) -> str:
-        return f"in ValueSet {self.valueset}" if self.valueset else f"{self.pattern[1]}"
+        if self.valueset:
+            return f"in ValueSet {self.valueset}"
+        assert self.pattern is not None, "a _Codes without a ValueSet is made only for a pattern"
+        return f"{self.pattern[1]}"
 
     def matches(self, term: Terminology, concept: Any) -> bool:
         codings = [c for c in _codings(concept) if isinstance(c, dict)]
@@ -240,7 +243,8 @@ class _Compiler:
             raise self.fail("id", f"expected a StructureDefinition with id {self.path.stem!r}")
         if data.get("url") != SD_URL_PREFIX + sd_id:
             raise self.fail("url", f"must be {SD_URL_PREFIX + sd_id!r}")
-        profile = Profile(id=sd_id, url=data["url"], type=rtype, label=sd_id)
+        # `type` is read as written (JSON); a StructureDefinition without one is not checked here.
+        profile = Profile(id=sd_id, url=data["url"], type=cast(str, rtype), label=sd_id)
         slices: dict[str, _Slice] = {}
         for element in (data.get("differential") or {}).get("element") or ():
             self.element(profile, element, slices)
@@ -406,6 +410,8 @@ class ProfileSet:
                 return [f"{what} is not a whole number"]
         if rule.codes is not None:
             if kind == "code":
+                # A code element is constrained by a required binding, never by a CodeableConcept pattern.
+                assert rule.codes.valueset is not None, "a code element is bound to a ValueSet"
                 allowed_codes = {code for _system, code in self.term.codes(rule.codes.valueset)}
                 if not isinstance(raw, str) or raw not in allowed_codes:
                     return [f"{what} is not {rule.codes.describe()}"]
@@ -414,7 +420,8 @@ class ProfileSet:
         return []
 
     def _check_components(self, profile: Profile, components: Any) -> list[str]:
-        label, reasons, seen = profile.label, [], {}
+        label, reasons = profile.label, []
+        seen: dict[str, int] = {}
         for component in components if isinstance(components, list) else ():
             if not isinstance(component, dict):
                 continue

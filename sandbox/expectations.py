@@ -33,7 +33,8 @@ def compare(expect: dict[str, Any], cards: list[dict[str, Any]]) -> list[str]:
         # Several cards of one rule (order hooks): the expectation may match any of them.
         mismatches = [_card_problems(want, card) for card in candidates]
         if all(mismatches):
-            problems.extend(min(mismatches, key=len))
+            closest: list[str] = min(mismatches, key=len)
+            problems.extend(closest)
     for rule in expect.get("presentRules") or []:
         if rule not in by_rule:
             problems.append(f"{rule}: no card (expected one)")
@@ -57,7 +58,9 @@ def _card_problems(want: dict[str, Any], card: dict[str, Any]) -> list[str]:
             f"{rule}: hoursLeft {ext.get('hoursLeft')}, expected {want['hoursLeft']} "
             f"(+-{HOURS_LEFT_TOLERANCE:g} h; reload the patients to restart the clock)"
         )
-    sins = ext.get("sins") if isinstance(ext.get("sins"), dict) else {}
+    sins = ext.get("sins")
+    if not isinstance(sins, dict):
+        sins = {}
     for key, value in (want.get("sins") or {}).items():
         if sins.get(key) != value:
             problems.append(f"{rule}: sins.{key} {sins.get(key)!r}, expected {value!r}")

@@ -94,7 +94,8 @@ def answer(relative_url: str, resources: list[dict[str, Any]]) -> dict[str, Any]
     if unknown:
         raise ValueError(f"search parameters {sorted(unknown)} are not supported")
     of_type = [r for r in resources if r.get("resourceType") == path]
-    patient, sort = (params.get("patient") or [None])[-1], (params.get("_sort") or [None])[-1]
+    patient = params["patient"][-1] if params.get("patient") else None
+    sort = params["_sort"][-1] if params.get("_sort") else None
     found = select(of_type, patient, params.get("code"), sort)
     count = int(params["_count"][-1]) if params.get("_count") else len(found)
     return searchset(found[:count], total=len(found))

@@ -157,7 +157,7 @@ def default_draft_mri(patient_id: str, now: datetime) -> dict[str, Any]:
 def draft_orders(patient_id: str, now: datetime, path: str | None) -> dict[str, Any]:
     """The draftOrders Bundle: from a file (a resource or a Bundle; `$now+14d` allowed) or the built-in MRI."""
     if path is None:
-        resources = [default_draft_mri(patient_id, now)]
+        resources: list[Any] = [default_draft_mri(patient_id, now)]
     else:
         try:
             loaded = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -167,6 +167,7 @@ def draft_orders(patient_id: str, now: datetime, path: str | None) -> dict[str, 
         if not isinstance(loaded, dict) or "resourceType" not in loaded:
             raise SandboxError(f"--draft-order {path}: expected a FHIR resource or Bundle")
         if loaded["resourceType"] == "Bundle":
+            # Checked one by one below, so a bad entry is reported with its number.
             resources = [entry.get("resource") for entry in loaded.get("entry") or [] if isinstance(entry, dict)]
         else:
             resources = [loaded]

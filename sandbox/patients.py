@@ -366,7 +366,7 @@ class _Builder:
                         "valueCodeableConcept": _concept([(C.SF, answer, C.SINS_ANSWERS[answer][1])]),
                     }
                 )
-            value = {"valueInteger": int(lesion["stated"])} if lesion.get("stated") is not None else {}
+            value: dict[str, Any] = {"valueInteger": int(lesion["stated"])} if lesion.get("stated") is not None else {}
             res = self.observation(
                 self.rid("obs", "sins", str(lesion["level"])),
                 C.SINS,

@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.domainresource import DomainResource
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
@@ -174,7 +175,7 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
     app.state.store, app.state.faults = store, faults
 
     @app.middleware("http")
-    async def record_and_misbehave(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def record_and_misbehave(request: Request, call_next):
         store.requests.append(
             {
                 "method": request.method,
@@ -208,26 +209,31 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
     )
 
     provider = FHIRProvider()
-    models = {"Patient": Patient, "Condition": Condition, "Observation": Observation, "Procedure": Procedure}
+    models: dict[str, type[DomainResource]] = {
+        "Patient": Patient,
+        "Condition": Condition,
+        "Observation": Observation,
+        "Procedure": Procedure,
+    }
 
     def register_crud(resource_type: str) -> None:
         model = models[resource_type]
 
         @provider.read(model)
-        def read(context: InteractionContext, id_: str):  # type: ignore[no-untyped-def]
+        def read(context: InteractionContext, id_: str):
             found = store.get(resource_type, id_)
             if found is None:
                 raise FHIRResourceNotFoundError
             return model.model_validate(found)
 
         @provider.create(model)
-        def create(context: InteractionContext, resource):  # type: ignore[no-untyped-def]
+        def create(context: InteractionContext, resource):
             data = resource.model_dump(mode="json", exclude_none=True)
             data.pop("id", None)
             return store.put(data)
 
         @provider.update(model)
-        def update(context: InteractionContext, id_: str, resource):  # type: ignore[no-untyped-def]
+        def update(context: InteractionContext, id_: str, resource):
             data = resource.model_dump(mode="json", exclude_none=True)
             data["id"] = id_
             store.put(data)  # update-as-create: sandbox tools load data with PUT and known ids
@@ -243,7 +249,7 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
         register_crud(resource_type)
 
     @provider.search_type(Condition)
-    def condition_search(  # type: ignore[no-untyped-def]
+    def condition_search(
         context: InteractionContext,
         patient: str | None,
         code: list[str] | None,
@@ -254,7 +260,7 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
         return _search(store, context, "Condition", patient, code, _sort, _count, _offset)
 
     @provider.search_type(Observation)
-    def observation_search(  # type: ignore[no-untyped-def]
+    def observation_search(
         context: InteractionContext,
         patient: str | None,
         code: list[str] | None,
@@ -267,7 +273,7 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
     # Procedures (prior radiotherapy, past surgery) are part of the synthetic charts; the service
     # does not read them today, but a local EHR stand-in should hold the whole record.
     @provider.search_type(Procedure)
-    def procedure_search(  # type: ignore[no-untyped-def]
+    def procedure_search(
         context: InteractionContext,
         patient: str | None,
         code: list[str] | None,
