@@ -317,6 +317,8 @@ class _Parser:
                 if model is not None:
                     self.out.patient = Entry(ref, model, raw, frozenset())
             return
+        if not isinstance(rtype, str):
+            return  # not a resource we read (a list here would make the lookup below raise)
         wanted = RELEVANT.get(rtype)
         if wanted is None:
             return
