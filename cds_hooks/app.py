@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -49,7 +50,7 @@ TRACE_HEADER = "x-spinecds-trace"
 FEEDBACK_RETRY_AFTER_SECONDS = 30
 # Sheets are content, so they live with the rule that links to them; the URL is the stable name.
 PATIENT_SHEETS = {
-    "alarm-symptoms": engine_api.RULES_DIR / "alarm-symptom-education" / "patient-sheet.html",
+    "alarm-symptoms": Path("alarm-symptom-education") / "patient-sheet.html",
 }
 
 
@@ -69,7 +70,8 @@ def create_app(
     settings: Settings | None = None, store: Store | None = None, auth_settings: AuthSettings | None = None
 ) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    engine_api.use_rules_dir(settings.rules_dir)
     store = store or open_store(settings)
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.
@@ -123,7 +125,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=settings.cors_origins,
+        allow_origins=settings.allowed_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-SpineCDS-Trace"],
         expose_headers=["X-Request-ID"],
@@ -166,8 +168,9 @@ def create_app(
     @app.get("/patient-sheets/{sheet}", response_class=HTMLResponse, include_in_schema=True)
     async def patient_sheet(sheet: str) -> HTMLResponse:
         """Patient information sheets that cards link to (e.g. the Table 2 alarm symptoms)."""
-        path = PATIENT_SHEETS.get(sheet)
-        if path is None:
+        relative = PATIENT_SHEETS.get(sheet)
+        path = (settings.rules_dir or engine_api.RULES_DIR) / relative if relative else None
+        if path is None or not path.is_file():
             raise ApiError(404, "not-found", f"unknown patient sheet '{sheet}'")
         return HTMLResponse(path.read_text(encoding="utf-8"))
 

@@ -42,12 +42,26 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Install the JSON handler on the `spinecds` logger once (idempotent across app instances)."""
+class TextFormatter(JsonLinesFormatter):
+    """The same fields as the JSON lines, readable in a terminal (`SPINECDS_LOG_FORMAT=text`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = json.loads(super().format(record))
+        head = f"{line.pop('time')} {line.pop('level'):7s} {line.pop('logger')}: {line.pop('message')}"
+        return head + "".join(f" {key}={value}" for key, value in line.items())
+
+
+def configure_logging(level: str = "INFO", log_format: str = "json") -> None:
+    """Install our handler on the `spinecds` logger once (idempotent across app instances)."""
     logger = logging.getLogger("spinecds")
     logger.setLevel(level.upper())
-    if not any(isinstance(h.formatter, JsonLinesFormatter) for h in logger.handlers):
+    formatter: logging.Formatter = TextFormatter() if log_format == "text" else JsonLinesFormatter()
+    ours = [h for h in logger.handlers if isinstance(h.formatter, JsonLinesFormatter)]
+    if ours:
+        for handler in ours:
+            handler.setFormatter(formatter)
+    else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonLinesFormatter())
+        handler.setFormatter(formatter)
         logger.addHandler(handler)
     logger.propagate = True  # let pytest's caplog see the records

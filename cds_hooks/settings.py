@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         le=100,
         description="Most Bundle pages followed (link relation `next`) per prefetch key.",
     )
-    cors_origins: Annotated[list[str], NoDecode] = Field(
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],
         description="Origins allowed by CORS: comma-separated list or JSON array; `*` allows any origin.",
     )
@@ -74,7 +74,15 @@ class Settings(BaseSettings):
         "`kill -HUP <pid>` reloads on demand either way.",
     )
     rules_watch_interval_seconds: float = Field(2.0, gt=0, description="How often the rules watcher looks.")
-    log_level: str = Field("INFO", description="stdlib logging level of the JSON-lines log on stderr.")
+    rules_dir: Path | None = Field(
+        None,
+        description="Folder with the rule files (default: the packaged rules/); point at a mounted folder "
+        "to change rules without a new image. They are proven on their own cases before serving.",
+    )
+    log_level: str = Field("INFO", description="stdlib logging level of the log on stderr.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one object per line, for log collectors; text: readable lines for a terminal."
+    )
     max_json_depth: int = Field(
         64,
         ge=8,
@@ -93,7 +101,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// (or postgres://) URL")
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

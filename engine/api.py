@@ -137,6 +137,13 @@ def build_engine(rules_dir: Path = RULES_DIR, run_cases: bool = True) -> Engine:
 
 _current: Engine | None = None
 _swap_lock = threading.Lock()
+_rules_dir: Path = RULES_DIR
+
+
+def use_rules_dir(rules_dir: Path | None) -> None:
+    """Serve the rules of another folder (SPINECDS_RULES_DIR) from the next load on."""
+    global _rules_dir
+    _rules_dir = rules_dir or RULES_DIR
 
 
 def is_loaded() -> bool:
@@ -150,7 +157,7 @@ def get_engine() -> Engine:
     if engine is None:
         with _swap_lock:
             if _current is None:
-                _current = build_engine()
+                _current = build_engine(_rules_dir)
             engine = _current
     return engine
 
@@ -158,7 +165,7 @@ def get_engine() -> Engine:
 def reload(rules_dir: Path | None = None) -> ReloadReport:
     """Build a new engine from disk; swap it in only if every rule compiles and every case passes."""
     global _current
-    target = rules_dir or (_current.rules_dir if _current else RULES_DIR)
+    target = rules_dir or (_current.rules_dir if _current else _rules_dir)
     try:
         fresh = build_engine(target)
     except Exception as error:  # noqa: BLE001 - whatever went wrong, the old rules keep serving

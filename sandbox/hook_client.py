@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from engine import relative_time
+
 from .transport import SandboxError, call, describe_failure, json_body
 
 SANDBOX_USER = "Practitioner/sandbox"
@@ -26,8 +28,6 @@ HOOKS = ("patient-view", *ORDER_HOOKS)
 # What the service may read when it fetches itself (CDS Hooks 2.0 fhirAuthorization.scope).
 FHIR_SCOPE = "patient/Patient.read patient/Condition.read patient/Observation.read patient/Procedure.read"
 _TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
-_RELATIVE = re.compile(r"^\$now(?:(?P<sign>[+-])(?P<amount>\d+(?:\.\d+)?)(?P<unit>[mhdw]))?$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass
@@ -42,20 +42,7 @@ def _instant(moment: datetime) -> str:
 
 def resolve_now(value: Any, now: datetime) -> Any:
     """`$now`, `$now+14d`, `$now-3h` anywhere in a draft order file -> ISO instants (as in rule cases)."""
-    if isinstance(value, str):
-        match = _RELATIVE.match(value)
-        if not match:
-            return value
-        moment = now
-        if match["sign"]:
-            delta = timedelta(**{_UNITS[match["unit"]]: float(match["amount"])})
-            moment = now + delta if match["sign"] == "+" else now - delta
-        return _instant(moment)
-    if isinstance(value, dict):
-        return {key: resolve_now(item, now) for key, item in value.items()}
-    if isinstance(value, list):
-        return [resolve_now(item, now) for item in value]
-    return value
+    return relative_time.resolve(value, now)
 
 
 # ---------------------------------------------------------------- discovery

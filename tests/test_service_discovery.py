@@ -94,8 +94,8 @@ def test_service_discovery_cors_allows_authorization_and_content_type(client) ->
     assert response.headers["access-control-allow-origin"] in ("*", "https://ehr.example.org")
 
 
-def test_service_cors_origins_are_configurable(make_client) -> None:  # type: ignore[no-untyped-def]
-    client = make_client(cors_origins=["https://ehr.example.org"])
+def test_service_allowed_origins_are_configurable(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(allowed_origins=["https://ehr.example.org"])
     allowed = client.get("/cds-services", headers={"Origin": "https://ehr.example.org"})
     assert allowed.headers["access-control-allow-origin"] == "https://ehr.example.org"
     other = client.get("/cds-services", headers={"Origin": "https://evil.example.com"})
@@ -109,13 +109,13 @@ def test_service_settings_from_environment(monkeypatch) -> None:  # type: ignore
     monkeypatch.setenv("SPINECDS_FHIR_TIMEOUT_SECONDS", "1.5")
     monkeypatch.setenv("SPINECDS_ALLOW_TRACE", "true")
     settings = Settings()
-    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.allowed_origins == ["https://a.example", "https://b.example"]
     assert settings.fhir_timeout_seconds == 1.5 and settings.allow_trace is True
     monkeypatch.delenv("SPINECDS_CORS_ORIGINS")
     monkeypatch.delenv("SPINECDS_FHIR_TIMEOUT_SECONDS")
     monkeypatch.delenv("SPINECDS_ALLOW_TRACE")
     defaults = Settings()
-    assert (defaults.cors_origins, defaults.fhir_timeout_seconds, defaults.allow_trace) == (["*"], 2.5, False)
+    assert (defaults.allowed_origins, defaults.fhir_timeout_seconds, defaults.allow_trace) == (["*"], 2.5, False)
     assert str(defaults.database_path) == "var/spinecds.sqlite3" and defaults.max_body_bytes == 5 * 1024 * 1024
 
 
