@@ -30,10 +30,6 @@ def test_every_service_shall_row_is_mapped():
         pytest.skip(f"{REQUIREMENTS} not found (the shared folder sits beside the repository in CI)")
     with REQUIREMENTS.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    shall = {
-        row["ID*"]
-        for row in rows
-        if row["Conformance*"].startswith("SHALL") and "Service" in row["Actors*"]
-    }
+    shall = {row["ID*"] for row in rows if row["Conformance*"].startswith("SHALL") and "Service" in row["Actors*"]}
     mapped = set(re.findall(r"^\| (\d+) \|", MAP.read_text(encoding="utf-8"), re.M))
     assert sorted(shall - mapped, key=int) == []
