@@ -105,13 +105,13 @@ def test_service_allowed_origins_are_configurable(make_client) -> None:  # type:
 def test_service_settings_from_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from cds_hooks.settings import Settings
 
-    monkeypatch.setenv("SPINECDS_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("SPINECDS_ALLOWED_ORIGINS", "https://a.example, https://b.example")
     monkeypatch.setenv("SPINECDS_FHIR_TIMEOUT_SECONDS", "1.5")
     monkeypatch.setenv("SPINECDS_ALLOW_TRACE", "true")
     settings = Settings()
     assert settings.allowed_origins == ["https://a.example", "https://b.example"]
     assert settings.fhir_timeout_seconds == 1.5 and settings.allow_trace is True
-    monkeypatch.delenv("SPINECDS_CORS_ORIGINS")
+    monkeypatch.delenv("SPINECDS_ALLOWED_ORIGINS")
     monkeypatch.delenv("SPINECDS_FHIR_TIMEOUT_SECONDS")
     monkeypatch.delenv("SPINECDS_ALLOW_TRACE")
     defaults = Settings()
