@@ -142,8 +142,11 @@ _rules_dir: Path = RULES_DIR
 
 def use_rules_dir(rules_dir: Path | None) -> None:
     """Serve the rules of another folder (SPINECDS_RULES_DIR) from the next load on."""
-    global _rules_dir
+    global _rules_dir, _current
     _rules_dir = rules_dir or RULES_DIR
+    with _swap_lock:
+        if _current is not None and _current.rules_dir != _rules_dir:
+            _current = None  # loaded from another folder: the next get_engine() loads these rules
 
 
 def is_loaded() -> bool:
