@@ -494,8 +494,16 @@ def _load_cached(directory: str, terminology: Terminology) -> ProfileSet:
 
 def load_profiles(directory: str | Path | None = None, terminology: Terminology | None = None) -> ProfileSet:
     """Read and compile the StructureDefinitions once (per directory and terminology)."""
-    directory = Path(directory or DEFAULT_DIRECTORY).resolve()
-    return _load_cached(str(directory), terminology or load_terminology(directory))
+    if directory is None and (terminology is None or terminology is load_terminology()):
+        return _load_default()  # the per-request path: no filesystem call
+    resolved = Path(directory or DEFAULT_DIRECTORY).resolve()
+    return _load_cached(str(resolved), terminology or load_terminology(resolved))
+
+
+@lru_cache(maxsize=1)
+def _load_default() -> ProfileSet:
+    resolved = Path(DEFAULT_DIRECTORY).resolve()
+    return _load_cached(str(resolved), load_terminology(resolved))
 
 
 def check_resource(resource: Any, profiles: ProfileSet | None = None) -> list[Issue]:

@@ -249,4 +249,11 @@ def _load_cached(directory: str) -> Terminology:
 
 def load_terminology(directory: str | Path | None = None) -> Terminology:
     """Read and compile fhir_profiles (or another directory with codesystems/ and valuesets/) once."""
-    return _load_cached(str(Path(directory or DEFAULT_DIRECTORY).resolve()))
+    if directory is None:  # the per-request path: no filesystem call
+        return _load_default()
+    return _load_cached(str(Path(directory).resolve()))
+
+
+@lru_cache(maxsize=1)
+def _load_default() -> Terminology:
+    return _load_cached(str(Path(DEFAULT_DIRECTORY).resolve()))
