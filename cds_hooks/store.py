@@ -76,6 +76,25 @@ def statements(script: str) -> Iterator[str]:
     return (statement for statement in script.split(";") if statement.strip())
 
 
+def migrate_schema(execute: Callable[..., Any], schema: str, placeholder: str, where: str) -> None:
+    """Create the tables and bring schema_version up to SCHEMA_VERSION, inside the caller's transaction.
+
+    Shared by both stores; `placeholder` is the driver's parameter marker (`?` or `%s`)."""
+    for statement in statements(schema):
+        execute(statement)
+    row = execute("SELECT version FROM schema_version").fetchone()
+    version = 1 if row is None else row["version"]
+    if row is None:
+        execute("INSERT INTO schema_version (version) VALUES (1)")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(f"{where}: schema version {version} is newer than this code ({SCHEMA_VERSION})")
+    while version < SCHEMA_VERSION:
+        for statement in statements(MIGRATIONS[version]):
+            execute(statement)
+        version += 1
+        execute(f"UPDATE schema_version SET version = {placeholder}", (version,))
+
+
 def _json_or_none(value: list[Any]) -> str | None:
     return json.dumps(value) if value else None
 
@@ -230,21 +249,7 @@ class SqliteStore:
         connection.execute("BEGIN IMMEDIATE")
         try:
             # Statement by statement: executescript() would commit the open transaction.
-            for statement in statements(_SCHEMA):
-                connection.execute(statement)
-            row = connection.execute("SELECT version FROM schema_version").fetchone()
-            version = 1 if row is None else row["version"]
-            if row is None:
-                connection.execute("INSERT INTO schema_version (version) VALUES (1)")
-            if version > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{self.path}: schema version {version} is newer than this code ({SCHEMA_VERSION})"
-                )
-            while version < SCHEMA_VERSION:
-                for statement in statements(MIGRATIONS[version]):
-                    connection.execute(statement)
-                version += 1
-                connection.execute("UPDATE schema_version SET version = ?", (version,))
+            migrate_schema(connection.execute, _SCHEMA, "?", str(self.path))
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
