@@ -8,6 +8,7 @@ run in a later stage; each stage is one durable-rules ruleset, asserted once per
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,25 @@ class CompiledRules:
     used_facts: frozenset[str] = frozenset()  # every fact a condition reads: all durable-rules needs to see
 
     def outcomes_of(self, rule_id: str) -> list[CompiledOutcome]:
-        return [o for o in self.outcomes if o.rule.id == rule_id]
+        return self._by_rule.get(rule_id, [])
+
+    def outcomes_in_stage(self, stage: int) -> list[CompiledOutcome]:
+        return self._by_stage.get(stage, [])
+
+    @cached_property
+    def _by_rule(self) -> dict[str, list[CompiledOutcome]]:
+        # Built once per rule set, not per evaluation.
+        grouped: dict[str, list[CompiledOutcome]] = {}
+        for outcome in self.outcomes:
+            grouped.setdefault(outcome.rule.id, []).append(outcome)
+        return grouped
+
+    @cached_property
+    def _by_stage(self) -> dict[int, list[CompiledOutcome]]:
+        grouped: dict[int, list[CompiledOutcome]] = {}
+        for outcome in self.outcomes:
+            grouped.setdefault(outcome.stage, []).append(outcome)
+        return grouped
 
 
 def published_names(rule: RuleFile) -> set[str]:

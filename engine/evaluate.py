@@ -115,7 +115,7 @@ def decide(
     stage_count = len(compiled.stages)
 
     for stage in range(stage_count):
-        stage_outcomes = [o for o in compiled.outcomes if o.stage == stage]
+        stage_outcomes = compiled.outcomes_in_stage(stage)
         if runner is not None:
             fired = runner.run(
                 stage, [_durable_fact(i, s, published, compiled.used_facts) for i, s in enumerate(subjects)]
