@@ -7,6 +7,7 @@ course, onset), the subject's ``missing`` list says which assumption was taken, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,14 +49,24 @@ PRIMARY_CONCEPTS = {
     "primary-unknown": "unknown",
 }
 CANCER_CONCEPTS = frozenset(
-    {"malignancy", "secondary-malignancy", "spinal-metastasis", "visceral-metastasis", *PRIMARY_CONCEPTS}
+    {
+        "malignancy",
+        "secondary-malignancy",
+        "spinal-metastasis",
+        "bone-metastasis",
+        "visceral-metastasis",
+        *PRIMARY_CONCEPTS,
+    }
 )
-NOT_A_PRIMARY = frozenset({"secondary-malignancy", "spinal-metastasis", "visceral-metastasis"})
+NOT_A_PRIMARY = frozenset({"secondary-malignancy", "spinal-metastasis", "bone-metastasis", "visceral-metastasis"})
+# A bodySite written only as text: these words say the site is in the spine (C/T/L/S levels too).
+SPINE_WORDS = re.compile(r"\b(spine|spinal|vertebra\w*|sacrum|sacral|coccyx|[CTLS]\d{1,2}(-[CTLS]?\d{1,2})?)\b", re.I)
 # Symptoms whose laterality / course / onset change the MRI tier: only they get a `missing` item.
 LATERALITY_MATTERS = frozenset({"radicular-pain", "radicular-deficit"})
 COURSE_MATTERS = frozenset({"radicular-deficit"})
 ONSET_MATTERS = frozenset({"radicular-deficit"})
 DEFICIT_CODES = frozenset({"radicular-deficit", "leg-weakness", "limb-control-difficulty", "unable-to-walk"})
+LATERALITY_CONCEPTS = frozenset({"laterality-left", "laterality-right", "laterality-bilateral"})
 ORDER_KINDS = (
     "spinal-surgery-combined",
     "spinal-surgery",
@@ -178,9 +189,40 @@ class _Deriver:
         chemo = [f[3] for f in found if f[2] in ("myeloma", "lymphoma", "germ-cell")]
         self.put("chemo_sensitive", bool(chemo), chemo)
 
-        spinal = [e for e in self.conditions("spinal-metastasis") if _counts(e)]
+        spinal = [e for e in self.parsed.conditions if _counts(e) and self._spinal_metastasis(e)]
         self.put("spinal_metastasis", bool(spinal), spinal)
         self.visceral()
+
+    def _site(self, entry: Entry) -> str | None:
+        """Where Condition.bodySite puts it: "spine", "elsewhere", or None when no site is recorded.
+        Laterality codes alone (left, right) name no site. A site known only by text counts as the
+        spine when it names it (T11, vertebra, sacrum...)."""
+        sites = entry.model.bodySite or ()
+        located = False
+        for site in sites:
+            codings = [c for c in site.coding or () if c.code]
+            concepts = self.term.concepts(codings)
+            if "body-site-spine" in concepts:
+                return "spine"
+            if any(not (self.term.concepts([c]) & LATERALITY_CONCEPTS) for c in codings):
+                located = True
+            if site.text:
+                if SPINE_WORDS.search(site.text):
+                    return "spine"
+                located = located or not codings
+        return "elsewhere" if located else None
+
+    def _spinal_metastasis(self, entry: Entry) -> bool:
+        """A spinal metastasis by its code (vertebral column), a bone metastasis whose code names no
+        bone with no site or a spinal site, or any secondary cancer with a spinal bodySite (the mCODE
+        SecondaryCancerCondition: 128462008 + bodySite). A site elsewhere makes it a bone metastasis
+        elsewhere, not spinal."""
+        if "spinal-metastasis" in entry.concepts:
+            return True
+        site = self._site(entry)
+        if "bone-metastasis" in entry.concepts:
+            return site in (None, "spine")
+        return "secondary-malignancy" in entry.concepts and site == "spine"
 
     def visceral(self) -> None:
         conditions = [e for e in self.conditions("visceral-metastasis") if _verification(e) != "entered-in-error"]
@@ -234,9 +276,19 @@ class _Deriver:
         return suspected if not confirmed else []
 
     def _sides(self, entry: Entry) -> set[str]:
+        """Left / right / bilateral from the code itself (ICD-10-CM sciatica, left side), from bodySite
+        codes (SNOMED CT laterality qualifiers and lateralised body structures such as left lower
+        limb), and from a laterality qualifier extension on bodySite (mCODE style)."""
         sides = set()
+        for concept in self.term.concepts(entry.model.code.coding if entry.model.code else ()):
+            if concept.startswith("coded-side-"):
+                sides.add(concept[len("coded-side-") :])
         for site in entry.model.bodySite or ():
-            for concept in self.term.concepts(site.coding):
+            codings = list(site.coding or ())
+            for ext in site.extension or ():
+                if ext.valueCodeableConcept is not None:
+                    codings.extend(ext.valueCodeableConcept.coding or ())
+            for concept in self.term.concepts(codings):
                 if concept.startswith("laterality-"):
                     sides.add(concept[len("laterality-") :])
         return sides

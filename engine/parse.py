@@ -74,6 +74,7 @@ CONDITION_CONCEPTS = frozenset(
         "myeloma",
         "lymphoma",
         "spinal-metastasis",
+        "bone-metastasis",
         "visceral-metastasis",
         "mescc",
         *(f"symptom-{s}" for s in SYMPTOM_CODES),

@@ -1,10 +1,13 @@
 """Concept matching through the ValueSets in fhir_profiles/valuesets/.
 
 A *concept* is a ValueSet id (``malignancy``, ``primary-breast``, ``symptom-radicular-pain``...).
-A coding belongs to a concept when its system + code is listed in the ValueSet's
-``compose.include[].concept`` or matches an ``include.filter`` with ``property: code, op: regex``
-(the regex must match the whole code). That is the one prefix rule: ICD-10-CM groups such as C50.*
-are written as ``{"property": "code", "op": "regex", "value": "C50(\\\\..*)?"}``. See README.md.
+A coding belongs to a concept when its system + code is in the ValueSet's shipped **expansion**
+(``expansion.contains``, built by ``spinecds terminology build``), or is listed in its
+``compose.include[].concept`` (so a site's local code counts before the next build). ICD-10-CM and
+WHO ICD-10 carry their hierarchy in the code: an ICD-10 expansion entry covers its subcodes, so
+C50.912 matches through C50.912, C50.91, C50.9 or C50 (at most five dict lookups). A legacy
+``{"property": "code", "op": "regex"}`` filter is still compiled, for ValueSets written before
+expansions existed. See README.md.
 
 Everything is read once and compiled into dict lookups; ``concepts()`` memoises per coding, so a
 request with hundreds of resources costs a few dict hits per coding.
@@ -22,6 +25,9 @@ from typing import Any
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"  # WHO ICD-10
+ICD10_SYSTEMS = frozenset({ICD10CM, ICD10})
+SNOMED = "http://snomed.info/sct"
 VALUESET_URL_PREFIX = "http://spinecds.org/fhir/ValueSet/"
 
 
@@ -36,13 +42,22 @@ class _Pattern:
 
 
 def normalise_code(system: str, code: str) -> str:
-    """ICD-10-CM codes are compared upper-case and with the dot after the category (C7951 -> C79.51)."""
+    """ICD-10 codes are compared upper-case and with the dot after the category (C7951 -> C79.51)."""
     code = code.strip()
-    if system == ICD10CM:
+    if system in ICD10_SYSTEMS:
         code = code.upper()
         if "." not in code and len(code) > 3:
             code = f"{code[:3]}.{code[3:]}"
     return code
+
+
+def icd10_ancestors(code: str) -> list[str]:
+    """A normalised ICD-10 code and its parents, most specific first: C50.912 -> C50.912, C50.91, C50.9, C50."""
+    found = [code]
+    while len(code) > 3:
+        code = code[:-1].rstrip(".")
+        found.append(code)
+    return found
 
 
 def _coding_pair(coding: Any) -> tuple[str, str] | None:
@@ -83,7 +98,12 @@ class Terminology:
         found = self._memo.get(key)
         if found is None:
             norm = normalise_code(system, code)
-            hits = set(self._exact.get((system, norm), ()))
+            if system in ICD10_SYSTEMS:
+                hits = set()
+                for ancestor in icd10_ancestors(norm):
+                    hits.update(self._exact.get((system, ancestor), ()))
+            else:
+                hits = set(self._exact.get((system, norm), ()))
             for pattern in self._patterns.get(system, ()):
                 if pattern.concept not in hits and pattern.regex.fullmatch(norm):
                     hits.add(pattern.concept)
@@ -141,6 +161,15 @@ def _compile_valueset(
     includes = (data.get("compose") or {}).get("include")
     if not isinstance(includes, list) or not includes:
         raise TerminologyError(f"{path}: compose.include must be a non-empty list")
+    for j, entry in enumerate((data.get("expansion") or {}).get("contains") or []):
+        system, code = (entry.get("system"), entry.get("code")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(system, str) or not isinstance(code, str) or not code.strip():
+            raise TerminologyError(f"{path}: expansion.contains[{j}]: needs a system and a code")
+        code = normalise_code(system, code)
+        exact.setdefault((system, code), set()).add(concept)
+        explicit.setdefault(concept, []).append((system, code))
+        if entry.get("display"):
+            displays.setdefault((system, code), entry["display"])
     for i, include in enumerate(includes):
         where = f"{path}: compose.include[{i}]"
         if isinstance(include, dict) and include.get("valueSet") and not include.get("system"):
@@ -175,8 +204,17 @@ def _compile_valueset(
             if entry.get("display"):
                 displays.setdefault((system, code), entry["display"])
         for j, flt in enumerate(filters):
+            if isinstance(flt, dict) and flt.get("property") == "concept" and flt.get("op") == "is-a":
+                # an intensional definition: what it means is in the expansion (spinecds terminology
+                # build); without one, the root code itself still matches
+                root = normalise_code(system, str(flt.get("value", "")))
+                exact.setdefault((system, root), set()).add(concept)
+                continue
             if not isinstance(flt, dict) or flt.get("property") != "code" or flt.get("op") != "regex":
-                raise TerminologyError(f"{where}.filter[{j}]: only {{property: code, op: regex}} is supported")
+                raise TerminologyError(
+                    f"{where}.filter[{j}]: only {{property: concept, op: is-a}} and {{property: code, op: regex}}"
+                    " are supported"
+                )
             try:
                 regex = re.compile(str(flt.get("value", "")))
             except re.error as exc:
@@ -238,6 +276,7 @@ def _build(directory: Path) -> Terminology:
         concept = _compile_valueset(path, _read_json(path), exact, patterns, explicit, displays, unions)
         sources[concept] = str(path)
     _resolve_unions(unions, exact, patterns, explicit, sources)
+    explicit = {concept: list(dict.fromkeys(codes)) for concept, codes in explicit.items()}
     frozen = {key: frozenset(value) for key, value in exact.items()}
     return Terminology(frozen, patterns, explicit, displays, sources)
 

@@ -155,7 +155,10 @@ def test_symptom_valueset_is_the_union_of_the_twelve_symptom_valuesets(term):
 
 
 def test_laterality_valueset_is_the_union_of_left_right_bilateral(term):
-    assert {code for _s, code in term.codes("laterality")} == {"7771000", "24028007", "51440002"}
+    # the qualifiers, plus lateralised body structures (left lower limb, right upper limb...)
+    parts = {pair for side in ("left", "right", "bilateral") for pair in term.codes(f"laterality-{side}")}
+    assert set(term.codes("laterality")) == parts
+    assert {"7771000", "24028007", "51440002", "32153003", "62175007"} <= {code for _s, code in parts}
 
 
 def _copy_terminology(tmp_path):

@@ -107,7 +107,9 @@ def test_every_sf_code_in_a_valueset_is_defined_in_the_codesystem(term):
         ("C81.00", {"malignancy", "lymphoma"}),
         ("C86.6", {"malignancy", "lymphoma"}),
         ("C88.0", {"malignancy"}),  # outside C81-C86: not lymphoma
-        ("C79.51", {"malignancy", "secondary-malignancy", "spinal-metastasis"}),
+        # a bone metastasis whose code does not name the bone: spinal unless its bodySite says otherwise
+        ("C79.51", {"malignancy", "secondary-malignancy", "bone-metastasis"}),
+        ("C79.52", {"malignancy", "secondary-malignancy"}),  # bone marrow: not a spinal metastasis
         ("C79.31", {"malignancy", "secondary-malignancy", "visceral-metastasis"}),
         ("C78.7", {"malignancy", "secondary-malignancy", "visceral-metastasis"}),
         ("C96.9", {"malignancy"}),
@@ -184,7 +186,11 @@ def test_bad_regex_filter_names_the_file_and_include(tmp_path):
     target = _copy_profiles(tmp_path)
     path = target / "valuesets" / "primary-lung.json"
     data = json.loads(path.read_text())
-    data["compose"]["include"][0]["filter"][0]["value"] = "C34("
+    # a legacy regex filter (files written before expansions) is still compiled, and checked
+    data["compose"]["include"][0] = {
+        "system": ICD10,
+        "filter": [{"property": "code", "op": "regex", "value": "C34("}],
+    }
     path.write_text(json.dumps(data))
     with pytest.raises(TerminologyError, match=r"primary-lung\.json: compose\.include\[0\]\.filter\[0\]: bad regex"):
         load_terminology(target)
