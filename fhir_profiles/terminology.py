@@ -99,7 +99,7 @@ class Terminology:
         if found is None:
             norm = normalise_code(system, code)
             if system in ICD10_SYSTEMS:
-                hits = set()
+                hits: set[str] = set()
                 for ancestor in icd10_ancestors(norm):
                     hits.update(self._exact.get((system, ancestor), ()))
             else:

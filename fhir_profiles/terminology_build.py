@@ -193,7 +193,7 @@ def expand_definition(
 
 
 def _includes_of(data: dict[str, Any]) -> list[str]:
-    refs = []
+    refs: list[str] = []
     for part in (data.get("compose") or {}).get("include") or []:
         if part.get("valueSet") and not part.get("system"):
             refs.extend(ref[len(VALUESET_URL_PREFIX) :] for ref in part["valueSet"])
