@@ -14,6 +14,7 @@ import sys
 COMMAND_GROUPS = [
     ("engine.cli", "add_rules_commands"),
     ("fhir_profiles.cli", "add_fhir_commands"),
+    ("fhir_profiles.cli", "add_terminology_commands"),
     ("sandbox.cli", "add_sandbox_commands"),
 ]
 

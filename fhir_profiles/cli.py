@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fhir_profiles.export import ExportError, export_bundle
 from fhir_profiles.profile_checks import load_profiles
+from fhir_profiles.terminology import DEFAULT_DIRECTORY, TerminologyError
+from fhir_profiles.terminology_build import stale_expansions, write_all
 
 
 def _write(text: str, output: str | None) -> None:
@@ -40,10 +42,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """The ValueSets first (an expansion that no longer matches its definition), then the files."""
     from engine.parse import flatten
 
-    profiles = load_profiles()
+    directory = Path(args.dir) if args.dir else DEFAULT_DIRECTORY
     failed = 0
+    try:
+        stale = stale_expansions(directory)
+    except TerminologyError as error:
+        print(error, file=sys.stderr)
+        return 1
+    for line in stale:
+        failed += 1
+        print(f"error: {line}")
+    profiles = load_profiles(directory if args.dir else None)
     for name in args.files:
         try:
             data = json.loads(Path(name).read_text(encoding="utf-8"))
@@ -71,7 +83,62 @@ def add_fhir_commands(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--all", action="store_true", help="also draft and retired rules (with their status)")
     export.set_defaults(func=cmd_export)
     check = commands.add_parser(
-        "check", help="check resources (JSON: a resource or a Bundle) against the spinecds profiles"
+        "check",
+        help="check the ValueSets (each expansion matches its definition) and resources (JSON: a resource or "
+        "a Bundle) against the spinecds profiles",
     )
-    check.add_argument("files", nargs="+")
+    check.add_argument("files", nargs="*")
+    check.add_argument("--dir", help="the fhir_profiles folder to check (default: the installed one)")
     check.set_defaults(func=cmd_check)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    directory = Path(args.dir) if args.dir else DEFAULT_DIRECTORY
+    try:
+        changed = write_all(directory)
+    except TerminologyError as error:
+        print(error, file=sys.stderr)
+        return 1
+    for path in changed:
+        print(f"rebuilt {path}")
+    print(f"{len(changed)} expansion(s) changed", file=sys.stderr)
+    return 0
+
+
+def cmd_expand(args: argparse.Namespace) -> int:
+    import os
+
+    from fhir_profiles.terminology_expand import ExpandError, expand_all
+
+    directory = Path(args.dir) if args.dir else DEFAULT_DIRECTORY
+    token = args.token
+    if token and token.startswith("env:"):
+        token = os.environ.get(token[4:])
+    try:
+        changed = expand_all(args.server, directory, only=args.valueset or None, token=token, timeout=args.timeout)
+    except (ExpandError, TerminologyError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    for path in changed:
+        print(f"expanded {path}")
+    print(f"{len(changed)} expansion(s) changed from {args.server}", file=sys.stderr)
+    return 0
+
+
+def add_terminology_commands(subparsers: argparse._SubParsersAction) -> None:
+    group = subparsers.add_parser("terminology", help="ValueSet expansions: build them offline or from a server")
+    commands = group.add_subparsers(dest="command", required=True)
+    build = commands.add_parser(
+        "build", help="rebuild every ValueSet expansion from its definition and fhir_profiles/terminology-sources"
+    )
+    build.add_argument("--dir", help="the fhir_profiles folder (default: the installed one)")
+    build.set_defaults(func=cmd_build)
+    expand = commands.add_parser(
+        "expand", help="refresh the expansions from a FHIR terminology server's ValueSet/$expand (R4)"
+    )
+    expand.add_argument("--server", required=True, help="the terminology server's FHIR base URL")
+    expand.add_argument("--valueset", action="append", help="only this ValueSet id (repeatable)")
+    expand.add_argument("--token", help="bearer token, literal or env:NAME")
+    expand.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    expand.add_argument("--dir", help="the fhir_profiles folder (default: the installed one)")
+    expand.set_defaults(func=cmd_expand)

@@ -22,6 +22,7 @@ The output is deterministic (sorted, no timestamps) so a test can rebuild and co
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -47,7 +48,9 @@ SNOMED_COPYRIGHT = (
     "Terminology Standards Development Organisation (IHTSDO), and distributed by agreement between IHTSDO "
     "and HL7. Implementer use of SNOMED CT is not covered by this agreement"
 )
-SOURCE_EXTENSION = "http://spinecds.org/fhir/StructureDefinition/valueset-expansion-source"
+DEFINITION_HASH = "spinecds-definition-sha256"  # expansion.parameter: the compose the expansion was made from
+EXPANDED_BY = "spinecds-expanded-by"  # expansion.parameter: "offline build" or the terminology server's base URL
+OFFLINE = "spinecds terminology build (terminology-sources)"
 
 Code = tuple[str, str]  # system, code
 
@@ -210,12 +213,28 @@ def _sources_used(data: dict[str, Any], sources: Sources) -> list[str]:
     return sorted(set(used))
 
 
-def expansion_resource(codes: dict[Code, str], used: Iterable[str], sources: Sources) -> dict[str, Any]:
+def definition_hash(data: dict[str, Any]) -> str:
+    """A stable fingerprint of a ValueSet's definition (its compose), kept with its expansion."""
+    canonical = json.dumps(data.get("compose") or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def expansion_resource(
+    codes: dict[Code, str],
+    used: Iterable[str],
+    sources: Sources,
+    definition: dict[str, Any],
+    expanded_by: str = OFFLINE,
+) -> dict[str, Any]:
     contains = [
         {"system": system, "code": code, "display": display}
         for (system, code), display in sorted(codes.items(), key=lambda item: (item[0][0], item[0][1]))
     ]
-    parameters = [
+    parameters: list[dict[str, Any]] = [
+        {"name": DEFINITION_HASH, "valueString": definition_hash(definition)},
+        {"name": EXPANDED_BY, "valueString": expanded_by},
+    ]
+    parameters += [
         {"name": "used-source", "valueUri": f"{sources.described[s]['url']}|{sources.described[s]['version']}"}
         for s in used
     ]
@@ -224,8 +243,7 @@ def expansion_resource(codes: dict[Code, str], used: Iterable[str], sources: Sou
         "timestamp": "2026-01-01T00:00:00Z",  # fixed: the build is reproducible; the sources carry their dates
         "total": len(contains),
     }
-    if parameters:
-        expansion["parameter"] = parameters
+    expansion["parameter"] = parameters
     expansion["contains"] = contains
     return expansion
 
@@ -254,7 +272,7 @@ def build_all(directory: Path = DEFAULT_DIRECTORY) -> dict[Path, dict[str, Any]]
         resource = {key: value for key, value in data[name].items() if key != "expansion"}
         if any(system == SNOMED for system, _ in codes):
             resource["copyright"] = SNOMED_COPYRIGHT
-        resource["expansion"] = expansion_resource(codes, _sources_used(data[name], sources), sources)
+        resource["expansion"] = expansion_resource(codes, _sources_used(data[name], sources), sources, data[name])
         result[path] = resource
     return result
 
@@ -274,18 +292,40 @@ def write_all(directory: Path = DEFAULT_DIRECTORY) -> list[Path]:
     return changed
 
 
+def _parameter(expansion: dict[str, Any], name: str) -> str | None:
+    for parameter in expansion.get("parameter") or []:
+        if parameter.get("name") == name:
+            value = parameter.get("valueString")
+            return value if isinstance(value, str) else None
+    return None
+
+
 def stale_expansions(directory: Path = DEFAULT_DIRECTORY) -> list[str]:
-    """One line per ValueSet whose shipped expansion differs from what its definition builds to."""
+    """One line per ValueSet whose shipped expansion no longer matches its definition: missing, made
+    from another compose (the definition was edited, e.g. a site added a local code), or, for an
+    offline build, different from what the definition builds to today."""
     problems = []
-    for path, resource in build_all(directory).items():
+    built = build_all(directory)
+    made_by = {path.stem: _parameter(_read(path).get("expansion") or {}, EXPANDED_BY) for path in built}
+    for path, resource in built.items():
         shipped = _read(path).get("expansion")
         if shipped is None:
             problems.append(f"{path}: no expansion: run `spinecds terminology build`")
             continue
+        if _parameter(shipped, DEFINITION_HASH) != definition_hash(resource):
+            problems.append(
+                f"{path}: the definition (compose) changed since the expansion was made: "
+                "run `spinecds terminology build` (or `expand --server URL`)"
+            )
+            continue
         want = {(c["system"], c["code"]) for c in resource["expansion"]["contains"]}
         have = {(c["system"], normalise_code(c["system"], c["code"])) for c in shipped.get("contains") or []}
-        if want != have:
-            missing, extra = sorted(want - have), sorted(have - want)
+        server_made = any(made_by.get(name) not in (None, OFFLINE) for name in [path.stem, *_includes_of(resource)])
+        # A server knows more descendants than the sources: its expansion may be larger, never smaller
+        # than what the definition lists explicitly (codes, ICD-10 roots, local systems).
+        missing = sorted(want - have) if not server_made else sorted(_must_have(resource) - have)
+        extra = sorted(have - want) if not server_made else []
+        if missing or extra:
             detail = []
             if missing:
                 detail.append(f"{len(missing)} code(s) of the definition missing, e.g. {'|'.join(missing[0])}")
@@ -296,3 +336,19 @@ def stale_expansions(directory: Path = DEFAULT_DIRECTORY) -> list[str]:
                 "run `spinecds terminology build`"
             )
     return problems
+
+
+def _must_have(resource: dict[str, Any]) -> set[Code]:
+    """Codes any correct expansion of this definition contains: listed concepts and is-a roots."""
+    found: set[Code] = set()
+    for part in (resource.get("compose") or {}).get("include") or []:
+        system = part.get("system")
+        if not isinstance(system, str):
+            continue
+        found |= {(system, normalise_code(system, c["code"])) for c in part.get("concept") or []}
+        found |= {
+            (system, normalise_code(system, str(f.get("value"))))
+            for f in part.get("filter") or []
+            if f.get("op") == "is-a"
+        }
+    return found
