@@ -159,7 +159,7 @@ def expand_all(
 
 def _refresh_unions(by_name: dict[str, Path]) -> None:
     """A union ValueSet's expansion is its members' expansions: recompute them from the files."""
-    for name, path in by_name.items():
+    for path in by_name.values():
         data = _read(path)
         refs = [
             ref[len(VALUESET_URL_PREFIX) :]

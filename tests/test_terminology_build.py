@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -162,10 +162,10 @@ def test_a_missing_recipe_for_an_is_a_root_is_a_file_and_place_error(tmp_path):
 class _Expander(BaseHTTPRequestHandler):
     """Answers POST /fhir/ValueSet/$expand from fixture data, two codes per page, like a real server."""
 
-    fixtures: dict[str, list[dict[str, str]]] = {}
-    requests: list[dict[str, Any]] = []
+    fixtures: ClassVar[dict[str, list[dict[str, Any]]]] = {}
+    requests: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
         params = {p["name"]: p for p in body["parameter"]}
