@@ -110,10 +110,20 @@ class Engine:
 
 def _note_unused_data(cards: list[dict[str, Any]], data_quality: list[dict[str, Any]]) -> None:
     """Clinical safety: a card decided without some of the record says so, next to its reasoning."""
-    items = "; ".join(f"{item.get('resource', 'a resource')} ({item.get('issue', 'invalid')})" for item in data_quality)
-    note = f"\n\n**Data not used** (failed validation, so it did not count): {items}."
+    unknown = [item for item in data_quality if str(item.get("issue", "")).startswith(NOT_RECOGNISED)]
+    invalid = [item for item in data_quality if item not in unknown]
+    note = ""
+    if invalid:
+        items = "; ".join(f"{item.get('resource', 'a resource')} ({item.get('issue', 'invalid')})" for item in invalid)
+        note += f"\n\n**Data not used** (failed validation, so it did not count): {items}."
+    if unknown:
+        codes = "; ".join(str(item["issue"])[len(NOT_RECOGNISED) :] for item in unknown)
+        note += f"\n\n**Codes not recognised** (not used; the site can add them to a ValueSet): {codes}."
     for card in cards:
         card["detail"] = card.get("detail", "") + note
+
+
+NOT_RECOGNISED = "not recognised: "
 
 
 @dataclass

@@ -15,6 +15,7 @@ Nothing here raises on bad input, and no issue text contains a patient value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,7 +30,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from fhir_profiles.profile_checks import ProfileSet, load_profiles
-from fhir_profiles.terminology import Terminology
+from fhir_profiles.terminology import ICD10_SYSTEMS, SNOMED, Terminology, icd10_ancestors, normalise_code
 
 SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -90,6 +91,59 @@ MODELS: dict[str, type[DomainResource]] = {
     "Procedure": Procedure,
     "ServiceRequest": ServiceRequest,
 }
+
+# "Nothing relevant dropped silently": a Condition or Observation whose code matches no concept but lies
+# in an ICD-10 category the rules care about, or whose SNOMED CT display names such a finding (no
+# SNOMED CT hierarchy is shipped, so the words stand in for the roots neoplastic disease, back pain
+# and neurological finding), is reported as "not recognised" so a site can map it.
+NEAR_ICD10 = frozenset(
+    {"G95", "G83", "M54", "M50.1", "M51.1", "M47.2", "M48.5", "M84.5", "R15", "R20", "R26", "R29", "R32", "R33"}
+)
+NOT_NEAR_ICD10 = frozenset({"C44"})  # non-melanoma skin cancer: left out on purpose, not unrecognised
+NEAR_SNOMED_WORDS = re.compile(
+    r"neoplasm|malignan|cancer|carcinom|sarcom|lymphom|myelom|leuk[a]?emi|metasta|tumou?r|melanom|"
+    r"back pain|backache|lumbago|sciatica|radicul|spine|spinal|vertebra|cauda equina|cord compression|"
+    r"neck pain|paresis|plegia|weakness|numbness|paraesthesia|paresthesia|incontinence|retention of urine|"
+    r"urinary retention|gait|ataxi|lhermitte|saddle",
+    re.I,
+)
+# Displays come from the record and end up in card markdown: letters, digits and a little punctuation
+# only, so they can add no markup, link (no dots, slashes or colons: no autolinks), HTML or bidi control.
+_UNSAFE = re.compile(r"[^0-9A-Za-z\u00C0-\u024F ,()'-]+")
+
+
+def _near_concept(coding: Any, text: Any) -> bool:
+    if not isinstance(coding, dict):
+        return False
+    system, code = coding.get("system"), coding.get("code")
+    if not isinstance(system, str) or not isinstance(code, str) or not code.strip():
+        return False
+    if system in ICD10_SYSTEMS:
+        ancestors = set(icd10_ancestors(normalise_code(system, code)))
+        if ancestors & NOT_NEAR_ICD10:
+            return False
+        return bool(ancestors & NEAR_ICD10) or normalise_code(system, code).startswith("C")
+    if system == SNOMED:
+        words = " ".join(w for w in (coding.get("display"), text) if isinstance(w, str))
+        return bool(NEAR_SNOMED_WORDS.search(words))
+    return False
+
+
+def not_recognised(concept_json: Any) -> str | None:
+    """'not recognised: system|code display' for the first coding that sits near a concept, else None.
+    The display is the code system's text as the record carries it, reduced to plain characters
+    (it goes into card markdown) and cut at 80."""
+    text = concept_json.get("text") if isinstance(concept_json, dict) else None
+    for coding in codings_of(concept_json):
+        if _near_concept(coding, text):
+            display = coding.get("display") if isinstance(coding.get("display"), str) else text
+            plain = " ".join(_UNSAFE.sub(" ", display or "").split())[:80]
+            # system is one of the ICD-10 / SNOMED CT URIs above (compared exactly); the code is cut to
+            # the characters codes use
+            code = re.sub(r"[^0-9A-Za-z.-]", "", coding["code"])[:20]
+            return f"not recognised: {coding['system']}|{code}" + (f" {plain}" if plain else "")
+    return None
+
 
 CLINICAL_STATUS = frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
 VERIFICATION_STATUS = frozenset(
@@ -259,6 +313,14 @@ class _Parser:
             self.issue(ref, f"{issues[0]}{more}")
         return not issues
 
+    def other_patient_raw(self, raw: dict[str, Any]) -> bool:
+        """Another patient's resource (judged on the raw JSON, nothing validated): never reported as ours."""
+        subject = raw.get("subject")
+        reference = subject.get("reference") if isinstance(subject, dict) else None
+        if not self.patient_id or not isinstance(reference, str) or "Patient/" not in reference:
+            return False
+        return reference.rsplit("Patient/", 1)[1].split("/")[0] != self.patient_id
+
     # -- per type checks: return False (after reporting) when the resource must not be used
     def check_condition(self, model: Condition, raw: dict[str, Any], ref: str) -> bool:
         clinical, present = status_code(model.clinicalStatus, CONDITION_CLINICAL)
@@ -323,8 +385,13 @@ class _Parser:
         wanted = RELEVANT.get(rtype)
         if wanted is None:
             return
-        concepts = self.term.concepts(codings_of(raw.get("code"))) & wanted
+        known = self.term.concepts(codings_of(raw.get("code")))
+        concepts = known & wanted
         if not concepts:
+            if not known and rtype in ("Condition", "Observation"):
+                issue = not_recognised(raw.get("code"))
+                if issue is not None and not self.other_patient_raw(raw):
+                    self.issue(ref, issue)
             return
         model = self.validate(rtype, raw, ref)
         if model is None or self.other_patient(model, ref):
