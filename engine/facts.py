@@ -59,6 +59,14 @@ CANCER_CONCEPTS = frozenset(
     }
 )
 NOT_A_PRIMARY = frozenset({"secondary-malignancy", "spinal-metastasis", "bone-metastasis", "visceral-metastasis"})
+# mCODE post-coordinates a primary as "malignant neoplastic disease" + the organ in bodySite.
+PRIMARY_SITES = {
+    "body-site-breast": "breast",
+    "body-site-prostate": "prostate",
+    "body-site-lung": "lung",
+    "body-site-kidney": "kidney",
+    "body-site-thyroid": "thyroid",
+}
 # A bodySite written only as text: these words say the site is in the spine (C/T/L/S levels too).
 SPINE_WORDS = re.compile(r"\b(spine|spinal|vertebra\w*|sacrum|sacral|coccyx|[CTLS]\d{1,2}(-[CTLS]?\d{1,2})?)\b", re.I)
 # Symptoms whose laterality / course / onset change the MRI tier: only they get a `missing` item.
@@ -174,7 +182,7 @@ class _Deriver:
         for entry in malignant:
             names = [PRIMARY_CONCEPTS[c] for c in PRIMARY_CONCEPTS if c in entry.concepts]
             if not names and "malignancy" in entry.concepts and not entry.concepts & NOT_A_PRIMARY:
-                names = ["other"]
+                names = self._primary_from_site(entry) or ["other"]
             for name in names:
                 found.append((_condition_time(entry) or _OLDEST, order.index(name), name, entry))
         known = [f for f in found if f[2] != "unknown"] or found
@@ -192,6 +200,13 @@ class _Deriver:
         spinal = [e for e in self.parsed.conditions if _counts(e) and self._spinal_metastasis(e)]
         self.put("spinal_metastasis", bool(spinal), spinal)
         self.visceral()
+
+    def _primary_from_site(self, entry: Entry) -> list[str]:
+        """The organ of a malignancy whose code names none, from its bodySite (mCODE post-coordination)."""
+        found = set()
+        for site in entry.model.bodySite or ():
+            found |= self.term.concepts(site.coding)
+        return [name for concept, name in PRIMARY_SITES.items() if concept in found]
 
     def _site(self, entry: Entry) -> str | None:
         """Where Condition.bodySite puts it: "spine", "elsewhere", or None when no site is recorded.

@@ -216,3 +216,26 @@ def test_a_display_cannot_carry_markup_into_the_card():
 def test_another_patients_unknown_code_is_not_reported():
     cond = make_condition("M54.9", ICD10, patient="p2")
     assert facts(cond).data_quality == []
+
+
+# ------------------------------------------------------------------ primary tumour from a post-coordinated code
+
+
+@pytest.mark.parametrize(
+    ("structure", "display", "primary"),
+    [
+        ("80248007", "Left breast structure", "breast"),  # the mCODE primary-cancer-condition-breast example
+        ("41216001", "Prostatic structure", "prostate"),
+        ("39607008", "Lung structure", "lung"),
+        ("64033007", "Kidney structure", "kidney"),
+        ("69748006", "Thyroid structure", "thyroid"),
+    ],
+)
+def test_malignant_neoplastic_disease_with_an_organ_body_site_names_the_primary(structure, display, primary):
+    condition = with_site(make_condition("363346000", SNOMED, onset="2019-04-01"), site((structure, display)))
+    result = facts(condition)
+    assert result.patient["primary"] == primary and result.patient["cancer"] is True
+
+
+def test_malignant_neoplastic_disease_without_a_site_is_another_primary():
+    assert facts(make_condition("363346000", SNOMED)).patient["primary"] == "other"
