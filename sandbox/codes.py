@@ -11,6 +11,16 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
+WHO_ICD10 = "http://hl7.org/fhir/sid/icd-10"
+# Short names a patient file may use for the code systems EHRs send (charts coded "the real way").
+SYSTEM_ALIASES = {"sct": "http://snomed.info/sct", "icd10cm": ICD10, "icd10": WHO_ICD10, "loinc": "http://loinc.org"}
+MCODE_PROFILES = {
+    "primary-cancer": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-primary-cancer-condition",
+    "secondary-cancer": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-secondary-cancer-condition",
+    "kps": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-karnofsky-performance-status",
+    "ecog": "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-ecog-performance-status",
+}
+MCODE_HISTOLOGY_URL = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-histology-morphology-behavior"
 SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"
 COURSE_URL = "http://spinecds.org/fhir/StructureDefinition/symptom-course"
 CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"

@@ -55,6 +55,7 @@ _TOP_KEYS = {
     "extra_labs",
     "profile",
     "history",
+    "mcode",
     "expect",
 }
 _RELATIVE = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>minute|hour|day|week|month|year)s?\s+ago$")
@@ -261,10 +262,56 @@ class _Builder:
             }
         )
 
+    def real_codings(self, value: Any, where: str) -> list[C.Coding]:
+        """Codings written out in a patient file: [system, code, display] with system one of
+        sct / icd10cm / icd10 / loinc (charts coded the way EHRs and mCODE code them)."""
+        if not isinstance(value, list) or not value:
+            raise PatientFileError(f"{self.file}: {where}: a list of [system, code, display]")
+        found = []
+        for j, item in enumerate(value):
+            if not isinstance(item, list) or len(item) != 3 or item[0] not in C.SYSTEM_ALIASES:
+                raise PatientFileError(
+                    f"{self.file}: {where}[{j}]: [system, code, display] with system one of {sorted(C.SYSTEM_ALIASES)}"
+                )
+            found.append((C.SYSTEM_ALIASES[item[0]], str(item[1]), str(item[2])))
+        return found
+
+    def real_world(self, res: dict[str, Any], item: dict[str, Any], where: str) -> dict[str, Any]:
+        """bodySite (one CodeableConcept per coding), mCODE profile and histology of a written-out item."""
+        if item.get("body_site"):
+            res["bodySite"] = [_concept([c]) for c in self.real_codings(item["body_site"], f"{where}.body_site")]
+        if item.get("histology"):
+            (histology,) = self.real_codings([item["histology"]], f"{where}.histology")
+            res = {
+                "resourceType": res.pop("resourceType"),
+                "id": res.pop("id"),
+                "extension": [{"url": C.MCODE_HISTOLOGY_URL, "valueCodeableConcept": _concept([histology])}],
+                **res,
+            }
+        return res
+
+    def profile(self, resource: dict[str, Any], key: str | None) -> None:
+        if key is None:
+            return
+        if key not in C.MCODE_PROFILES:
+            raise PatientFileError(f"{self.file}: profile {key!r} - use one of {sorted(C.MCODE_PROFILES)}")
+        resource["meta"]["profile"] = [C.MCODE_PROFILES[key]]
+
     def diagnoses(self) -> None:
         for i, item in enumerate(self.desc.get("diagnoses") or []):
             where = f"diagnoses[{i}]"
             concept = item.get("concept")
+            if item.get("codings") is not None:
+                res = self.condition(
+                    self.rid("cond", item["key"]),
+                    self.real_codings(item["codings"], f"{where}.codings"),
+                    onset=self.ago(item["onset"], f"{where}.onset"),
+                    category=item.get("category", "problem-list-item"),
+                    clinical=item.get("clinical", "active"),
+                    verification=item.get("verification", "confirmed"),
+                )
+                self.profile(self.add(self.real_world(res, item, where)), item.get("profile"))
+                continue
             if concept not in C.DIAGNOSES:
                 raise PatientFileError(
                     f"{self.file}: {where}: unknown concept {concept!r}; known: {sorted(C.DIAGNOSES)}"
@@ -286,7 +333,18 @@ class _Builder:
     def symptoms(self) -> None:
         for i, item in enumerate(self.desc.get("symptoms") or []):
             where = f"symptoms[{i}]"
-            code = item["code"]
+            code = item.get("code")
+            if item.get("codings") is not None:
+                onset = None if item.get("onset") is None else self.ago(item["onset"], f"{where}.onset")
+                res = self.condition(
+                    self.rid("cond", item["key"]),
+                    self.real_codings(item["codings"], f"{where}.codings"),
+                    onset=onset,
+                    category=item.get("category", "problem-list-item"),
+                    recorded=timedelta(days=1) if onset is None else None,
+                )
+                self.add(self.real_world(res, item, where))
+                continue
             if code in C.SYMPTOMS:
                 codings = [(C.SF, code, C.SYMPTOMS[code])]
             elif code in C.SNOMED_BACK_PAIN:
@@ -323,7 +381,7 @@ class _Builder:
             items = sorted(self.desc.get(key) or [], key=lambda it: -self.ago(it["when"], key).total_seconds())
             for n, item in enumerate(items, start=1):
                 when = self.ago(item["when"], f"{key}[{n - 1}].when")
-                self.add(
+                added = self.add(
                     self.observation(
                         self.rid("obs", key, str(n)),
                         coding,
@@ -333,6 +391,8 @@ class _Builder:
                         valueInteger=int(item["value"]),
                     )
                 )
+                if self.desc.get("mcode") and key in C.MCODE_PROFILES:
+                    self.profile(added, key)
 
     def staging(self) -> None:
         staging = self.desc.get("visceral_metastases")

@@ -259,3 +259,24 @@ def test_expand_sends_the_token(tmp_path, expander, monkeypatch):
         == 0
     )
     assert _Expander.requests[0]["auth"] == "Bearer s3cret"
+
+
+@pytest.mark.parametrize("concept", ["secondary-malignancy", "spinal-metastasis", "visceral-metastasis"])
+def test_secondary_site_expansions_hold_only_secondary_codes(concept):
+    displays = [
+        c["display"].lower() for c in _vs(DEFAULT_DIRECTORY, concept)["expansion"]["contains"] if c["system"] == SNOMED
+    ]
+    assert displays
+    assert [d for d in displays if "secondary" not in d and "metasta" not in d] == []
+
+
+@pytest.mark.parametrize(
+    "concept",
+    ["primary-breast", "primary-prostate", "primary-lung", "primary-kidney", "primary-thyroid", "primary-germ-cell"],
+)
+def test_primary_expansions_hold_no_secondary_codes(concept):
+    displays = [
+        c["display"].lower() for c in _vs(DEFAULT_DIRECTORY, concept)["expansion"]["contains"] if c["system"] == SNOMED
+    ]
+    assert displays
+    assert [d for d in displays if "secondary" in d or "metasta" in d or "in situ" in d] == []
