@@ -203,7 +203,7 @@ class _Deriver:
 
     def _primary_from_site(self, entry: Entry) -> list[str]:
         """The organ of a malignancy whose code names none, from its bodySite (mCODE post-coordination)."""
-        found = set()
+        found: set[str] = set()
         for site in entry.model.bodySite or ():
             found |= self.term.concepts(site.coding)
         return [name for concept, name in PRIMARY_SITES.items() if concept in found]
