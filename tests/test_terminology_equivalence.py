@@ -240,8 +240,10 @@ def test_the_primary_stories_reach_the_survival_models_and_the_haematological_ru
         seen[primary] = {card[0] for card in signatures[primary]}
     assert "systemic-first" in seen["myeloma"] and "systemic-first" in seen["lymphoma"]
     assert "systemic-first" not in seen["breast"]
-    # the survival models tell breast, prostate, lung and the other primaries apart
-    assert len({json.dumps(signatures[p]) for p in ("breast", "prostate", "lung", "other")}) == 4
+    # the survival models tell the primaries apart (with liver metastases and KPS 80, breast and prostate
+    # share Van der Linden and Bollen group B)
+    assert len({json.dumps(signatures[p]) for p in ("breast", "lung", "other")}) == 3
+    assert signatures["prostate"] != signatures["lung"]
 
 
 def test_symptom_concepts_without_a_standard_code_really_have_none():
