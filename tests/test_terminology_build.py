@@ -280,3 +280,12 @@ def test_primary_expansions_hold_no_secondary_codes(concept):
     ]
     assert displays
     assert [d for d in displays if "secondary" in d or "metasta" in d or "in situ" in d] == []
+
+
+def test_prefetch_queries_stay_short_with_big_expansions():
+    from cds_hooks.prefetch_templates import prefetch_templates
+
+    templates = prefetch_templates()
+    assert all(len(url) < 2000 for url in templates.values()), {k: len(v) for k, v in templates.items()}
+    # Conditions are fetched whole, never by code: the big expansions never reach a URL
+    assert "code=" not in templates["conditions"]
