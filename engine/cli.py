@@ -50,8 +50,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         failed += not result.passed
         if not result.passed or args.verbose:
             print(f"{mark} {result.rule_id}/{result.path.name}: {result.title}")
-            for problem in result.problems:
-                print(f"     - {problem}")
+            for line in result.report():
+                print(f"     - {line}" if not line.startswith("  ") else f"     {line}")
     shown = [r for r in results if not args.rule or r.rule_id == args.rule]
     print(f"{len(shown) - failed} passed, {failed} failed")
     return 1 if failed else 0
@@ -59,22 +59,28 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from engine.api import Engine
+    from engine.case_file import CaseFileError, hook_call, read_case
     from engine.cases import request_from_hook_call
     from engine.explain import render_explanation
-    from engine.relative_time import resolve
+    from engine.fixtures.times import resolve
 
     path = Path(args.request)
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        print(f"{path}: cannot read JSON: {error}", file=sys.stderr)
-        return 2
-    if "request" in body and "expect" in body:  # a case file: explain its request
-        body = body["request"]
-    if body.get("resourceType") == "Bundle":  # a bare Bundle: treat it as a patient-view prefetch
-        body = {"hook": "patient-view", "hookInstance": "explain", "context": {}, "prefetch": {"data": body}}
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
-    body = resolve(body, now)
+    if path.suffix in (".yaml", ".yml"):  # a rule case: explain the request it describes
+        try:
+            body = hook_call(read_case(path), path.parent.parent.name, now)
+        except (OSError, CaseFileError) as error:
+            print(error, file=sys.stderr)
+            return 2
+    else:
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            print(f"{path}: cannot read JSON: {error}", file=sys.stderr)
+            return 2
+        if body.get("resourceType") == "Bundle":  # a bare Bundle: treat it as a patient-view prefetch
+            body = {"hook": "patient-view", "hookInstance": "explain", "context": {}, "prefetch": {"data": body}}
+        body = resolve(body, now)
     try:
         engine = Engine(load_rules(_rules_dir(args)), _rules_dir(args))
     except RuleLoadError as error:
