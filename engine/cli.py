@@ -37,7 +37,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     from engine.cases import run_all_cases
 
     try:
-        engine = Engine(load_rules(_rules_dir(args)), _rules_dir(args))
+        # Draft rules run too: their cases prove them before they are switched on.
+        engine = Engine(load_rules(_rules_dir(args), include_drafts=True), _rules_dir(args))
     except RuleLoadError as error:
         print("\n".join(error.errors), file=sys.stderr)
         return 1
@@ -100,6 +101,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    from engine.scaffold import ScaffoldError, new_rule
+
+    try:
+        written = new_rule(_rules_dir(args), args.rule_id)
+    except ScaffoldError as error:
+        print(error, file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    print(f"next: edit {written[0]}, then `spinecds rules validate` and `spinecds rules test --rule {args.rule_id}`")
+    return 0
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
     from engine.catalog import render_catalog
 
@@ -135,7 +150,7 @@ def add_rules_commands(subparsers: argparse._SubParsersAction) -> None:
     commands = rules.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="schema + vocabulary + compile every rule file")
     validate.set_defaults(func=cmd_validate)
-    test = commands.add_parser("test", help="run every rule's example cases")
+    test = commands.add_parser("test", help="run every rule's example cases (draft rules too)")
     test.add_argument("--rule", help="only this rule id")
     test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
     test.set_defaults(func=cmd_test)
@@ -144,6 +159,9 @@ def add_rules_commands(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument("--now", help="evaluation time (ISO 8601); default: the current time")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.set_defaults(func=cmd_explain)
+    new = commands.add_parser("new", help="scaffold rules/<rule-id>/ (draft rule.yaml, README.md, two cases)")
+    new.add_argument("rule_id", help="lowercase words joined by dashes, e.g. sins-referral")
+    new.set_defaults(func=cmd_new)
     catalog = commands.add_parser("catalog", help="markdown catalogue of every rule for clinical review")
     catalog.add_argument("-o", "--output", help="write to this file (e.g. docs/rules.md)")
     catalog.set_defaults(func=cmd_catalog)
