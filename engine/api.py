@@ -25,6 +25,7 @@ from engine.compiler import CompiledRules
 from engine.durable_runner import DurableRunner
 from engine.evaluate import decide
 from engine.loader import RuleLoadError, load_rules
+from engine.templates import escape_markdown
 from engine.vocabulary import RULES_DIR
 
 log = logging.getLogger("spinecds.engine")
@@ -149,7 +150,8 @@ def _note_unused_data(cards: list[dict[str, Any]], data_quality: list[dict[str, 
     """Clinical safety: a card decided without some of the record says so, next to its reasoning.
     The resource is named by its type only: a raw id means nothing to a clinician."""
     items = "; ".join(
-        f"{_resource_kind(item.get('resource'))} ({item.get('issue', 'invalid')})" for item in data_quality
+        f"{_resource_kind(item.get('resource'))} ({escape_markdown(str(item.get('issue', 'invalid')))})"
+        for item in data_quality
     )
     note = f"\n\n**Data not used** (failed validation, so it did not count): {items}."
     for card in cards:

@@ -16,7 +16,7 @@ from typing import Any
 from engine.card_merge import RuleCard, arrange, finish, flatten_merged
 from engine.conditions import facts_named
 from engine.evaluate import Fired, value_lookup
-from engine.templates import deep_merge, placeholders, render_text, render_value
+from engine.templates import deep_merge, placeholders, render_card_text, render_text, render_value
 
 RULES_SYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "http://spinecds.org/fhir/CodeSystem/override-reasons"
@@ -102,13 +102,13 @@ def _build_card(
     lookup = value_lookup(item.subject, published, item.sets, extra)
 
     card_id = uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}|{rule.id}")
-    summary = render_text(template.summary, lookup).strip()
+    summary = render_card_text(template.summary, lookup).strip()
     if len(summary) >= SUMMARY_LIMIT:  # the spec's hard limit; cases catch this at authoring time
         summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
     card: dict[str, Any] = {
         "uuid": str(card_id),
         "summary": summary,
-        "detail": render_text(template.detail, lookup).strip(),
+        "detail": render_card_text(template.detail, lookup).strip(),
         "indicator": template.indicator,
         "source": {
             "label": f"{rule.citation.source} - {rule.citation.section}"[:200],
@@ -136,7 +136,11 @@ def _build_card(
         ]
     links = []
     for link in template.links:
-        rendered = {"label": render_text(link.label, lookup), "url": render_text(link.url, lookup), "type": link.type}
+        rendered = {
+            "label": render_card_text(link.label, lookup),
+            "url": render_text(link.url, lookup),
+            "type": link.type,
+        }
         if link.app_context:
             rendered["appContext"] = render_text(link.app_context, lookup)
         links.append(rendered)
@@ -150,7 +154,7 @@ def _suggestion(
 ) -> dict[str, Any]:
     actions = []
     for action in template.actions:
-        rendered: dict[str, Any] = {"type": action.type, "description": render_text(action.description, lookup)}
+        rendered: dict[str, Any] = {"type": action.type, "description": render_card_text(action.description, lookup)}
         if action.from_subject == "order":
             draft = order_resources.get(str(item.subject.facts.get("order.id")), {})
             resource = copy.deepcopy(draft)
@@ -163,7 +167,7 @@ def _suggestion(
             rendered["resourceId"] = render_text(action.resource_id, lookup)
         actions.append(rendered)
     suggestion: dict[str, Any] = {
-        "label": render_text(template.label, lookup),
+        "label": render_card_text(template.label, lookup),
         "uuid": str(uuid.uuid5(card_id, f"suggestion-{index}")),
         "actions": actions,
     }
