@@ -6,6 +6,7 @@ Tests build their own instance with `create_app(Settings(...))`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -23,11 +24,12 @@ from engine import api as engine_api
 from engine.api import EvaluationRequest, EvaluationResult, evaluate
 from engine.reloader import RulesWatcher, install_sighup_reload
 
-from . import prefetch
+from . import prefetch, pseudonyms
 from .auth import ClientAuthenticator
 from .auth_settings import AuthSettings
 from .cards import build_cards
 from .clock import get_now
+from .feedback_memory import FeedbackMemory
 from .feedback_models import FeedbackRequest
 from .health import health_router
 from .json_clean import strip_empty
@@ -75,8 +77,13 @@ def create_app(
     store = store or open_store(settings)
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.
-    authenticate = ClientAuthenticator(auth_settings or AuthSettings())
+    auth_settings = auth_settings or AuthSettings()
+    authenticate = ClientAuthenticator(auth_settings)
     metrics = ServiceMetrics()
+    pseudonyms.configure(settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None)
+    if auth_settings.auth_enabled and pseudonyms.uses_development_key():
+        log.error("SPINECDS_PSEUDONYM_KEY is not set: feedback memory hashes ids with the public development key")
+    memory = FeedbackMemory(store, settings.feedback_memory_days)
 
     def on_reload(report: engine_api.ReloadReport) -> None:
         metrics.count_reload(report.ok)
@@ -257,7 +264,8 @@ def create_app(
 
         def decide_and_audit() -> tuple[EvaluationResult, list[dict[str, Any]]]:
             # One worker-thread hop for the blocking work: the engine, card checks and the audit write.
-            result = evaluate(evaluation)
+            recall = memory.recall(context.userId, context.patientId, now)  # cards this user set aside
+            result = evaluate(dataclasses.replace(evaluation, hides=recall.hides if recall else None))
             cards = build_cards(result.cards, base_url)
             try:
                 store.record_evaluation(
@@ -268,6 +276,8 @@ def create_app(
                     [card["uuid"] for card in cards],
                     _card_rules(cards),
                 )
+                if recall:
+                    recall.remember(hook_request.hookInstance, result)
             except Exception as error:  # noqa: BLE001 - the clinician still gets the cards
                 metrics.count_audit_lost()
                 # The audit trail must not take the clinical answer down with it; the loss is logged
@@ -338,6 +348,11 @@ def create_app(
             except StoreError:
                 known = None  # stored already: a label lookup failing must not turn that into an error
             metrics.count_feedback(known[0] if known else None, item["outcome"])
+        if memory.enabled:
+            try:
+                _log_fields(request, suppressions=await run_in_threadpool(memory.learn, items, now))
+            except StoreError as error:  # the feedback itself is stored; only the memory of it is lost
+                log.error("feedback memory not updated: database unavailable", extra={"error": str(error)})
         _log_fields(request, feedbackItems=len(items), feedbackStored=stored)
         # The spec asks only for a 200; an empty body avoids sending an empty JSON object.
         return Response(status_code=200)
