@@ -159,10 +159,12 @@ class _Builder:
 
     def add(self, resource: dict[str, Any]) -> dict[str, Any]:
         # Key order as a FHIR server would print it: meta after id, subject right after code.
+        # versionId: the same story loaded at another time is the same version of the chart (feedback
+        # memory keys on it, as a real server's version tells an edited resource from the same one).
         ordered: dict[str, Any] = {
             "resourceType": resource.pop("resourceType"),
             "id": resource.pop("id"),
-            "meta": {"tag": [dict(C.SANDBOX_TAG)]},
+            "meta": {"versionId": "1", "tag": [dict(C.SANDBOX_TAG)]},
         }
         for key, value in resource.items():
             ordered[key] = value
