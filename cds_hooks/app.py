@@ -7,6 +7,7 @@ Tests build their own instance with `create_app(Settings(...))`.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -42,13 +43,13 @@ from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, Ord
 from .services import SERVICES, CdsService
 from .settings import Settings
 from .store import Store, StoreError, open_store
-from .try_page import install_try_page
 from .validation import parse_json_body, validate
 from .version import SERVICE_VERSION
 
 log = logging.getLogger("spinecds.service")
 
 TRACE_HEADER = "x-spinecds-trace"
+TRY_PAGE_MODULE = "sandbox.try_page"
 FEEDBACK_RETRY_AFTER_SECONDS = 30
 # Sheets are content, so they live with the rule that links to them; the URL is the stable name.
 PATIENT_SHEETS = {
@@ -182,7 +183,7 @@ def create_app(
         return HTMLResponse(path.read_text(encoding="utf-8"))
 
     if settings.try_page:
-        install_try_page(app)
+        _install_try_page(app)
 
     @app.get("/cds-services", dependencies=[Depends(authenticate)])
     async def discovery() -> JSONResponse:
@@ -359,6 +360,16 @@ def create_app(
 
     install_component_schemas(app, {"service_id": list(SERVICES), "sheet": list(PATIENT_SHEETS)})
     return app
+
+
+def _install_try_page(app: FastAPI) -> None:
+    """The try-it page belongs to the sandbox kit, which the production image leaves out: it is
+    found by name, so the service does not depend on it."""
+    try:
+        module = importlib.import_module(TRY_PAGE_MODULE)
+    except ModuleNotFoundError as error:
+        raise RuntimeError("SPINECDS_TRY_PAGE=true, but this build has no sandbox kit (sandbox/)") from error
+    module.install_try_page(app)
 
 
 def _card_rules(cards: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
