@@ -137,8 +137,8 @@ def resource_versions(resources: list[dict[str, Any]]) -> dict[str, str]:
     for resource in resources:
         if not isinstance(resource, dict) or not resource.get("resourceType") or not resource.get("id"):
             continue
-        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
-        version = meta.get("versionId") or meta.get("lastUpdated")
+        meta = resource.get("meta")
+        version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
         if not version:
             canonical = json.dumps(resource, sort_keys=True, default=str).encode()
             version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]

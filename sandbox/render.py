@@ -137,7 +137,17 @@ def render_card(card: dict[str, Any], number: int) -> str:
         lines.append("    override reasons: " + "; ".join(r.get("display") or r.get("code", "") for r in reasons))
     if card.get("uuid"):
         lines.append(f"    uuid: {card['uuid']}")
-    return "\n".join(lines)
+    return "\n".join(_wrap(line) for line in lines)
+
+
+def _wrap(line: str) -> str:
+    """A long line (source, outcome, action) wrapped with its continuation indented under it; detail
+    text is wrapped already and tables keep their columns."""
+    columns = width()
+    if len(line) <= columns or "\n" in line:
+        return line
+    indent = " " * (len(line) - len(line.lstrip()))
+    return "\n".join(textwrap.wrap(line, columns, subsequent_indent=indent + "    ", break_on_hyphens=False))
 
 
 def render_response(body: dict[str, Any]) -> str:
