@@ -22,7 +22,7 @@ def test_paragraphs_and_bullets_wrap_at_the_width_with_a_hanging_indent():
     lines = text.splitlines()
     assert all(len(line) <= 60 for line in lines)
     assert lines[0].startswith("  Finding. word")
-    bullet = [i for i, line in enumerate(lines) if line.startswith("  - bullet")][0]
+    bullet = next(i for i, line in enumerate(lines) if line.startswith("  - bullet"))
     assert lines[bullet + 1].startswith("    bullet")  # continuation under the text, not the dash
     assert "  - two" in lines
 
