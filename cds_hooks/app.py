@@ -24,11 +24,12 @@ from engine.api import EvaluationRequest, EvaluationResult, evaluate
 from engine.reloader import RulesWatcher, install_sighup_reload
 
 from . import prefetch
-from .auth import ClientAuthenticator
+from .auth import ClientAuthenticator, VerifiedClient
 from .auth_settings import AuthSettings
 from .cards import build_cards
 from .clock import get_now
 from .feedback_models import FeedbackRequest
+from .fhir_server_policy import FhirServerPolicy, FhirServerRefused
 from .health import health_router
 from .json_clean import strip_empty
 from .logging_json import configure_logging
@@ -188,21 +189,46 @@ def create_app(
 
     @app.post(
         "/cds-services/{service_id}",
-        dependencies=[Depends(authenticate)],
         openapi_extra=request_body(HookRequest, HOOK_EXAMPLE),
     )
-    async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:
+    async def call_service(
+        service_id: str,
+        request: Request,
+        now=Depends(get_now),
+        client: VerifiedClient | None = Depends(authenticate),
+    ) -> JSONResponse:
         started = time.perf_counter()
         service = _service(service_id)
         _log_fields(request, serviceId=service.id, hook=service.hook)
         try:
-            return await _answer_hook(service, request, now, started)
+            return await _answer_hook(service, request, now, started, client)
         finally:
             metrics.observe_hook(service.id, service.hook, time.perf_counter() - started)
 
-    async def _answer_hook(service: CdsService, request: Request, now: Any, started: float) -> JSONResponse:
+    def fhir_server_policy(client: VerifiedClient | None) -> FhirServerPolicy:
+        if client is None:  # authentication off: development
+            return settings.development_fhir_servers()
+        trusted = authenticate.settings.client_for(client.iss)
+        allowed = trusted.fhir_servers() if trusted is not None else ()
+        return FhirServerPolicy(allowed, settings.fhir_allow_http_loopback)
+
+    def check_fhir_server(request: Request, hook_request: HookRequest, client: VerifiedClient | None) -> None:
+        """Before any connection: the fhirServer must be one this caller may send us to."""
+        if hook_request.fhirServer is None:
+            return
+        try:
+            fhir_server_policy(client).check(hook_request.fhirServer)
+        except FhirServerRefused as refused:
+            _log_fields(request, fhirServerRefused=refused.reason)
+            log.warning("fhirServer refused", extra={"reason": refused.reason})
+            raise
+
+    async def _answer_hook(
+        service: CdsService, request: Request, now: Any, started: float, client: VerifiedClient | None
+    ) -> JSONResponse:
         hook_request = validate(HookRequest, parse_json_body(await request.body(), settings.max_json_depth))
         _log_fields(request, hookInstance=hook_request.hookInstance)
+        check_fhir_server(request, hook_request, client)
         if hook_request.hook != service.hook:
             raise ApiError(
                 400,

@@ -33,6 +33,7 @@ USER_TOKENS = {
     "userRelatedPersonId": "RelatedPerson",
 }
 MAX_FETCH_THREADS = 8
+FETCH_FAILED = "could not be fetched from the FHIR server"
 
 
 @dataclass
@@ -152,11 +153,22 @@ def resolve(
         if pending and not failures:
             failures = [(futures[f], FhirFetchError("FHIR time budget exhausted")) for f in pending]
         if failures:
+            # One answer whatever went wrong and whichever fetch failed first: telling "refused" from
+            # "timed out" from "HTTP 404" would let a caller map ports and paths behind the service.
+            # Every key that had to be fetched is named; the reasons go to the log and the metrics.
             issues = [
-                operation_outcome("exception", f"prefetch.{key}: {_safe_message(err)}")["issue"][0]
-                for key, err in sorted(failures, key=lambda f: f[0])
+                operation_outcome("exception", f"prefetch.{key}: {FETCH_FAILED}", expression=[f"prefetch.{key}"])[
+                    "issue"
+                ][0]
+                for key in sorted(queries)
             ]
-            log.warning("FHIR fallback fetch failed", extra={"failed_keys": sorted(k for k, _ in failures)})
+            log.warning(
+                "FHIR fallback fetch failed",
+                extra={
+                    "failed_keys": sorted(k for k, _ in failures),
+                    "reasons": sorted({_safe_message(err) for _, err in failures}),
+                },
+            )
             raise ApiError(412, "exception", "required data could not be fetched from the FHIR server", issues=issues)
         for future, key in futures.items():
             result: FetchResult = future.result()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
@@ -104,7 +104,9 @@ class HookRequest(BaseModel):
 
     hook: str = Field(min_length=1)
     hookInstance: str = Field(min_length=1, max_length=128)
-    fhirServer: AnyHttpUrl | None = None
+    # A plain string: fhir_server_policy parses it strictly and refuses anything outside the caller's
+    # allowlist with one neutral message (a URL type here would normalise it first and answer in detail).
+    fhirServer: str | None = Field(None, min_length=1, max_length=2048, json_schema_extra={"format": "uri"})
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, Any] | None = None

@@ -119,6 +119,8 @@ def make_client(tmp_path) -> Iterator[Callable[..., TestClient]]:  # type: ignor
 
     def factory(**settings: Any) -> TestClient:
         settings.setdefault("database_path", tmp_path / "spinecds.sqlite3")
+        # The test FHIR server speaks plain http on 127.0.0.1: the development allowance, as `make serve`.
+        settings.setdefault("fhir_allow_http_loopback", True)
         # Service behaviour tests run without client auth; tests/test_auth*.py cover the JWT checks.
         app = create_app(Settings(**settings), auth_settings=AuthSettings(auth_enabled=False))
         app.dependency_overrides[get_now] = lambda: FIXED_NOW
