@@ -28,7 +28,7 @@ from .auth import ClientAuthenticator, VerifiedClient
 from .auth_settings import AuthSettings
 from .cards import build_cards
 from .clock import get_now
-from .feedback_models import FeedbackRequest
+from .feedback_models import MAX_FEEDBACK_ITEMS, FeedbackRequest
 from .fhir_server_policy import FhirServerPolicy, FhirServerRefused
 from .health import health_router
 from .json_clean import strip_empty
@@ -40,7 +40,7 @@ from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
 from .services import SERVICES, CdsService
 from .settings import Settings
-from .store import Store, StoreError, open_store
+from .store import DEVELOPMENT_CLIENT, ClientId, Store, StoreError, open_store
 from .try_page import install_try_page
 from .validation import parse_json_body, validate
 from .version import SERVICE_VERSION
@@ -293,6 +293,7 @@ def create_app(
                     [{k: f[k] for k in ("ruleId", "ruleVersion", "outcome") if k in f} for f in result.fired],
                     [card["uuid"] for card in cards],
                     _card_rules(cards),
+                    client=client_id(client),
                 )
             except Exception as error:  # noqa: BLE001 - the clinician still gets the cards
                 metrics.count_audit_lost()
@@ -340,15 +341,30 @@ def create_app(
 
     @app.post(
         "/cds-services/{service_id}/feedback",
-        dependencies=[Depends(authenticate)],
         openapi_extra=request_body(FeedbackRequest, FEEDBACK_EXAMPLE),
     )
-    async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:
+    async def feedback(
+        service_id: str, request: Request, now=Depends(get_now), client: VerifiedClient | None = Depends(authenticate)
+    ) -> Response:
         service = _service(service_id)
         _log_fields(request, serviceId=service.id)
-        payload = validate(FeedbackRequest, parse_json_body(await request.body(), settings.max_json_depth))
+        payload = validate(
+            FeedbackRequest, _bounded_feedback(parse_json_body(await request.body(), settings.max_json_depth))
+        )
         items = [item.model_dump(mode="json", exclude_none=True) for item in payload.feedback]
         try:
+            # Only the client a card was returned to may give feedback on it; anything else (a card of
+            # another client, a uuid never issued) is 404 for the whole call and nothing is stored.
+            issued = await run_in_threadpool(store.cards_issued_to, [item["card"] for item in items], client_id(client))
+            unknown = [index for index, item in enumerate(items) if item["card"] not in issued]
+            if unknown:
+                _log_fields(request, feedbackItems=len(items), feedbackStored=0, feedbackUnknownCards=len(unknown))
+                raise ApiError(
+                    404,
+                    "not-found",
+                    "feedback names a card this service did not return to this client",
+                    expression=[f"feedback[{index}].card" for index in unknown],
+                )
             stored = await run_in_threadpool(store.record_feedback, service.id, items, now)
         except StoreError as error:
             # Never acknowledge feedback that was not stored: the EHR may retry after Retry-After.
@@ -370,6 +386,21 @@ def create_app(
 
     install_component_schemas(app, {"service_id": list(SERVICES), "sheet": list(PATIENT_SHEETS)})
     return app
+
+
+def client_id(client: VerifiedClient | None) -> ClientId:
+    """The audit trail's name for the caller; the development client when authentication is off."""
+    return DEVELOPMENT_CLIENT if client is None else ClientId(client.iss, client.tenant)
+
+
+def _bounded_feedback(data: Any) -> Any:
+    """413 before validation when one call carries more feedback items than the service takes."""
+    items = data.get("feedback") if isinstance(data, dict) else None
+    if isinstance(items, list) and len(items) > MAX_FEEDBACK_ITEMS:
+        raise ApiError(
+            413, "too-long", f"at most {MAX_FEEDBACK_ITEMS} feedback items per call", expression=["feedback"]
+        )
+    return data
 
 
 def _card_rules(cards: list[dict[str, Any]]) -> list[tuple[str, str, str]]:

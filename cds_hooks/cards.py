@@ -23,10 +23,12 @@ def _absolute(url: Any, base_url: str) -> Any:
 
 def prepare_card(raw: dict[str, Any], base_url: str) -> dict[str, Any]:
     card = dict(raw)
-    card.setdefault("uuid", str(uuid.uuid4()))  # every card gets one: feedback refers to it
+    # Every card and suggestion gets a fresh random uuid, replacing any the engine set: feedback names
+    # cards by uuid, and a uuid another client could compute (the engine's are derived from the
+    # hookInstance and the rule id) would let it send or pre-empt feedback on cards it never received.
+    card["uuid"] = str(uuid.uuid4())
     card["suggestions"] = [
-        {**s, "uuid": s.get("uuid") or str(uuid.uuid4())} if isinstance(s, dict) else s
-        for s in card.get("suggestions") or []
+        {**s, "uuid": str(uuid.uuid4())} if isinstance(s, dict) else s for s in card.get("suggestions") or []
     ] or None
     if isinstance(card.get("source"), dict):
         source = dict(card["source"])

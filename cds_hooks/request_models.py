@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
@@ -110,6 +111,14 @@ class HookRequest(BaseModel):
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, Any] | None = None
+
+    @field_validator("hookInstance")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        # The spec says "a UUID"; the audit trail is keyed by it, so nothing else gets in.
+        if not UUID.match(value):
+            raise ValueError("must be a UUID (8-4-4-4-12 hexadecimal digits)")
+        return value
 
     @model_validator(mode="after")
     def _authorization_needs_server(self) -> HookRequest:

@@ -164,6 +164,7 @@ def free_port() -> int:
 @dataclass
 class ProductionService:
     base: str
+    folder: Path
     log_path: Path
     process: subprocess.Popen[bytes]
 
@@ -190,7 +191,7 @@ def production_service(folder: Path, **settings: str) -> Iterator[ProductionServ
         process = subprocess.Popen(
             [sys.executable, "-m", "cds_hooks"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder
         )
-    service = ProductionService(f"http://127.0.0.1:{port}", log_path, process)
+    service = ProductionService(f"http://127.0.0.1:{port}", folder, log_path, process)
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:

@@ -6,14 +6,17 @@ stored. docs/security.md's threat model table points at these tests.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from cds_hooks.store import ClientId, SqliteStore
 from tests.attack_rig import (
     Ehr,
     ProductionService,
@@ -27,6 +30,9 @@ from tests.attack_rig import (
 )
 
 SERVICE = "/cds-services/spinecds-patient-view"
+# The namespace the engine derived card uuids from (uuid5 of hookInstance and rule id): what an
+# attacker would compute. Kept here so the test does not depend on the engine still having it.
+CARD_NAMESPACE = uuid.UUID("6f1c2f0e-7a41-4d1b-9a55-5f0c3e1d2b7a")
 SECRET = "ehr-access-token-never-leaves-the-fhir-server"
 PATIENT = "p1"
 
@@ -213,3 +219,92 @@ def test_the_412_wording_does_not_tell_open_from_closed_ports(rig: Rig) -> None:
     assert rig.garbage.connections > 0  # it was really tried
     assert closed == opened
     assert SECRET not in rig.service.log()
+
+
+# ---------------------------------------------------------------- 2. feedback not bound to the client
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "patient-view-suspected-mescc.json"
+FEEDBACK = SERVICE + "/feedback"
+
+
+def charted_body(hook_instance: str | None = None) -> dict[str, Any]:
+    """A fully prefetched call on a chart that gets cards (no FHIR server involved)."""
+    body = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    body["hookInstance"] = hook_instance or str(uuid.uuid4())
+    return body
+
+
+def accepted(card: str) -> dict[str, Any]:
+    return {"card": card, "outcome": "accepted", "outcomeTimestamp": "2026-03-02T09:31:00Z"}
+
+
+def stored_feedback(rig: Rig) -> list[dict[str, Any]]:
+    store = SqliteStore(rig.service.folder / "spinecds.sqlite3")
+    try:
+        return store.list_feedback()
+    finally:
+        store.close()
+
+
+def test_card_uuids_cannot_be_predicted(rig: Rig) -> None:
+    body = charted_body()
+    cards = rig.post(SERVICE, body).json()["cards"]
+    assert cards
+    for card in cards:
+        rule = card["extension"]["spinecds"]["ruleId"]
+        assert card["uuid"] != str(uuid.uuid5(CARD_NAMESPACE, f"{body['hookInstance']}|{rule}"))
+        assert uuid.UUID(card["uuid"]).version == 4
+    # The uuid a second client would compute for the same call is unknown to the service.
+    guessed = str(uuid.uuid5(CARD_NAMESPACE, f"{body['hookInstance']}|{cards[0]['extension']['spinecds']['ruleId']}"))
+    before = stored_feedback(rig)
+    assert_outcome(rig.post(FEEDBACK, {"feedback": [accepted(guessed)]}, ehr=rig.ehr_b), 404)
+    assert stored_feedback(rig) == before
+
+
+def test_feedback_on_another_clients_card_is_404_and_cannot_preempt_the_real_feedback(rig: Rig) -> None:
+    card = rig.post(SERVICE, charted_body()).json()["cards"][0]["uuid"]
+    before = stored_feedback(rig)
+    # EHR B learned the uuid somehow and answers first, with "overridden".
+    overridden = {**accepted(card), "outcome": "overridden"}
+    assert_outcome(rig.post(FEEDBACK, {"feedback": [overridden]}, ehr=rig.ehr_b), 404)
+    assert stored_feedback(rig) == before
+    # EHR A's real feedback is then stored, not silently dropped.
+    assert rig.post(FEEDBACK, {"feedback": [accepted(card)]}).status_code == 200
+    assert [(f["card"], f["outcome"]) for f in stored_feedback(rig) if f["card"] == card] == [(card, "accepted")]
+
+
+def test_feedback_for_a_card_never_issued_is_404_and_not_stored(rig: Rig) -> None:
+    before = stored_feedback(rig)
+    assert_outcome(rig.post(FEEDBACK, {"feedback": [accepted(str(uuid.uuid4()))]}), 404)
+    assert stored_feedback(rig) == before
+
+
+def test_a_reused_hook_instance_cannot_overwrite_another_clients_audit_rows(rig: Rig) -> None:
+    hook_instance = str(uuid.uuid4())
+    card = rig.post(SERVICE, charted_body(hook_instance)).json()["cards"][0]["uuid"]
+    assert rig.post(SERVICE, charted_body(hook_instance), ehr=rig.ehr_b).status_code == 200
+    store = SqliteStore(rig.service.folder / "spinecds.sqlite3")
+    try:
+        first, second = store.list_evaluations(hook_instance)
+        assert first["client"] == {"iss": rig.ehr_a.iss, "tenant": "hospital-a"}
+        assert second["client"] == {"iss": rig.ehr_b.iss, "tenant": None}
+        assert card in first["cardUuids"] and card not in second["cardUuids"]
+        assert store.cards_issued_to([card], ClientId(rig.ehr_a.iss, "hospital-a")) == {card}
+    finally:
+        store.close()
+    assert rig.post(FEEDBACK, {"feedback": [accepted(card)]}).status_code == 200
+
+
+def test_hook_instance_must_be_a_uuid(rig: Rig) -> None:
+    for value in ("hook-1", "../../etc", "x" * 100, "5b2c6a0e6f0b4c559b1e2a7f9c3d1e01"):
+        outcome = assert_outcome(rig.post(SERVICE, charted_body(value)), 400)
+        assert ["hookInstance"] in [issue.get("expression") for issue in outcome["issue"]]
+
+
+def test_feedback_is_bounded_in_items_and_length(rig: Rig) -> None:
+    card = rig.post(SERVICE, charted_body()).json()["cards"][0]["uuid"]
+    before = stored_feedback(rig)
+    assert_outcome(rig.post(FEEDBACK, {"feedback": [accepted(card)] * 42_000}), 413)
+    huge = {**accepted(card), "outcome": "overridden", "overrideReason": {"userComment": "x" * 4_000_000}}
+    assert_outcome(rig.post(FEEDBACK, {"feedback": [huge]}), 400)
+    assert stored_feedback(rig) == before
