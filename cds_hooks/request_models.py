@@ -44,9 +44,10 @@ class PatientContext(BaseModel):
     @field_validator("patientId")
     @classmethod
     def _fhir_id(cls, value: str) -> str:
-        # The id is substituted into FHIR query URLs: only a valid FHIR id may get there.
-        if not FHIR_ID.match(value):
-            raise ValueError("must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)")
+        # The id is substituted into FHIR query URLs: only a valid FHIR id may get there, and not one
+        # of dots only, which the grammar admits but which is a path segment of its own ("Patient/..").
+        if not FHIR_ID.match(value) or not value.strip("."):
+            raise ValueError("must be a FHIR id ([A-Za-z0-9-.], 1-64 characters, not only dots)")
         return value
 
 

@@ -308,3 +308,29 @@ def test_feedback_is_bounded_in_items_and_length(rig: Rig) -> None:
     huge = {**accepted(card), "outcome": "overridden", "overrideReason": {"userComment": "x" * 4_000_000}}
     assert_outcome(rig.post(FEEDBACK, {"feedback": [huge]}), 400)
     assert stored_feedback(rig) == before
+
+
+# ---------------------------------------------------------------- 3. patientId as a path segment
+
+
+@pytest.mark.parametrize("patient_id", [".", "..", "...", "p1/../p2", "p1?_id=p2", "p1#x", "p%2F1", ""])
+def test_a_patient_id_that_is_not_a_fhir_id_never_reaches_the_fhir_server(rig: Rig, patient_id: str) -> None:
+    rig.quiet()
+    body = hook_body(f"{rig.fhir.url}/fhir")
+    body["context"]["patientId"] = patient_id
+    outcome = assert_outcome(rig.post(SERVICE, body), 400)
+    assert ["context.patientId"] in [issue.get("expression") for issue in outcome["issue"]]
+    assert rig.fhir.connections == 0
+
+
+def test_the_fetched_patient_must_be_the_context_patient(rig: Rig) -> None:
+    rig.quiet()
+    rig.fhir.responder = lambda path: (
+        json_answer({"resourceType": "Patient", "id": "someone-else"}) if "/Patient/" in path else empty_bundle(path)
+    )
+    try:
+        outcome = assert_outcome(rig.post(SERVICE, hook_body(f"{rig.fhir.url}/fhir")), 412)
+    finally:
+        rig.fhir.responder = fhir_responder
+    assert outcome["issue"][0]["expression"] == ["prefetch.patient"]
+    assert [seen.path for seen in rig.fhir.requests if "/Patient/" in seen.path] == ["/fhir/Patient/p1"]

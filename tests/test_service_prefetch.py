@@ -310,3 +310,14 @@ def _assert_neutral_412(response, caplog, logged_reason: str) -> None:  # type: 
     for word in ("unreachable", "timed out", "HTTP", "JSON", "refused"):
         assert word not in response.text
     assert logged_reason in _fetch_failure_reasons(caplog)
+
+
+def test_service_prefetch_tokens_are_url_encoded() -> None:
+    from cds_hooks.prefetch import render_template
+
+    context = {"patientId": "a b&c=d/e?f#g", "userId": "Practitioner/x/../y"}
+    rendered = render_template("Observation?patient={{context.patientId}}&performer={{userPractitionerId}}", context)
+    assert rendered == "Observation?patient=a%20b%26c%3Dd%2Fe%3Ff%23g&performer=x%2F..%2Fy"
+    for dots in (".", ".."):
+        with pytest.raises(ValueError, match="dots only"):
+            render_template("Patient/{{context.patientId}}", {"patientId": dots})
