@@ -161,15 +161,6 @@ def _compile_valueset(
     includes = (data.get("compose") or {}).get("include")
     if not isinstance(includes, list) or not includes:
         raise TerminologyError(f"{path}: compose.include must be a non-empty list")
-    for j, entry in enumerate((data.get("expansion") or {}).get("contains") or []):
-        system, code = (entry.get("system"), entry.get("code")) if isinstance(entry, dict) else (None, None)
-        if not isinstance(system, str) or not isinstance(code, str) or not code.strip():
-            raise TerminologyError(f"{path}: expansion.contains[{j}]: needs a system and a code")
-        code = normalise_code(system, code)
-        exact.setdefault((system, code), set()).add(concept)
-        explicit.setdefault(concept, []).append((system, code))
-        if entry.get("display"):
-            displays.setdefault((system, code), entry["display"])
     for i, include in enumerate(includes):
         where = f"{path}: compose.include[{i}]"
         if isinstance(include, dict) and include.get("valueSet") and not include.get("system"):
@@ -220,6 +211,17 @@ def _compile_valueset(
             except re.error as exc:
                 raise TerminologyError(f"{where}.filter[{j}]: bad regex {flt.get('value')!r}: {exc}") from None
             patterns.setdefault(system, []).append(_Pattern(regex, concept))
+    # The expansion after the definition's own codes: codes(concept) lists the codes the author
+    # wrote first (the canonical coding of the concept), then what the expansion adds.
+    for j, entry in enumerate((data.get("expansion") or {}).get("contains") or []):
+        system, code = (entry.get("system"), entry.get("code")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(system, str) or not isinstance(code, str) or not code.strip():
+            raise TerminologyError(f"{path}: expansion.contains[{j}]: needs a system and a code")
+        code = normalise_code(system, code)
+        exact.setdefault((system, code), set()).add(concept)
+        explicit.setdefault(concept, []).append((system, code))
+        if entry.get("display"):
+            displays.setdefault((system, code), entry["display"])
     return concept
 
 
