@@ -201,6 +201,13 @@ class _Deriver:
         self.put("spinal_metastasis", bool(spinal), spinal)
         self.visceral()
 
+    def _secondary_in(self, entry: Entry, body_sites: str) -> bool:
+        """A secondary cancer Condition whose bodySite is in the ValueSet ``body_sites`` (the mCODE
+        SecondaryCancerCondition: 128462008 with the organ in bodySite)."""
+        if "secondary-malignancy" not in entry.concepts:
+            return False
+        return any(body_sites in self.term.concepts(site.coding) for site in entry.model.bodySite or ())
+
     def _primary_from_site(self, entry: Entry) -> list[str]:
         """The organ of a malignancy whose code names none, from its bodySite (mCODE post-coordination)."""
         found: set[str] = set()
@@ -240,7 +247,12 @@ class _Deriver:
         return "secondary-malignancy" in entry.concepts and site == "spine"
 
     def visceral(self) -> None:
-        conditions = [e for e in self.conditions("visceral-metastasis") if _verification(e) != "entered-in-error"]
+        conditions = [
+            e
+            for e in self.parsed.conditions
+            if _verification(e) != "entered-in-error"
+            and ("visceral-metastasis" in e.concepts or self._secondary_in(e, "body-site-visceral"))
+        ]
         active = [e for e in conditions if _counts(e)]
         if active:
             self.put("visceral_metastases", True, active)

@@ -239,3 +239,25 @@ def test_malignant_neoplastic_disease_with_an_organ_body_site_names_the_primary(
 
 def test_malignant_neoplastic_disease_without_a_site_is_another_primary():
     assert facts(make_condition("363346000", SNOMED)).patient["primary"] == "other"
+
+
+@pytest.mark.parametrize(
+    ("structure", "display"),
+    [
+        ("10200004", "Liver structure"),
+        ("12738006", "Brain structure"),
+        ("39607008", "Lung structure"),
+        ("23451007", "Adrenal structure"),
+    ],
+)
+def test_mcode_secondary_cancer_condition_in_a_visceral_organ_is_a_visceral_metastasis(structure, display):
+    metastasis = with_site(secondary("128462008"), site((structure, display)))
+    assert facts(make_condition("C50.912", ICD10), metastasis).patient["visceral_metastases"] is True
+
+
+def test_secondary_cancer_in_bone_or_without_a_site_says_nothing_about_visceral_metastases():
+    for body_site in (site(("71341001", "Bone structure of femur")), None):
+        metastasis = secondary("128462008")
+        if body_site:
+            metastasis = with_site(metastasis, body_site)
+        assert "visceral_metastases" not in facts(make_condition("C50.912", ICD10), metastasis).patient

@@ -58,3 +58,21 @@ def test_icd10cm_low_back_pain_with_bone_metastases_gives_the_mri_card(client):
     assert cards["mri-urgency"]["extension"]["spinecds"]["outcome"] == 5
     assert "alarm-symptom-education" not in cards
     assert all("without symptoms" not in card["summary"] for card in cards.values())
+
+
+def test_a_code_near_a_concept_is_reported_in_data_quality_and_on_the_cards(client):
+    dorsalgia = make_condition("M54.9", ICD10, id="c-dorsalgia", onset="2026-02-25")
+    dorsalgia["code"]["coding"][0]["display"] = "Dorsalgia, unspecified"
+    response = client.post(
+        URL,
+        json=hook_request(
+            prefetch=_prefetch(make_condition("C50.912", ICD10), make_condition("C79.51", ICD10), dorsalgia)
+        ),
+    )
+    body = response.json()
+    assert {"resource": "Condition/c-dorsalgia", "issue": f"not recognised: {ICD10}|M54.9 Dorsalgia, unspecified"} in (
+        body["extension"]["spinecds"]["dataQuality"]
+    )
+    assert body["cards"], "a card for the bone metastasis"
+    for card in body["cards"]:
+        assert "Codes not recognised" in card["detail"] and "M54.9" in card["detail"]
