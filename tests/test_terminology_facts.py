@@ -261,3 +261,10 @@ def test_secondary_cancer_in_bone_or_without_a_site_says_nothing_about_visceral_
         if body_site:
             metastasis = with_site(metastasis, body_site)
         assert "visceral_metastases" not in facts(make_condition("C50.912", ICD10), metastasis).patient
+
+
+def test_a_primary_metastatic_to_bone_is_the_primary_and_a_spinal_metastasis_without_a_site():
+    # US edition: "Primary malignant neoplasm of prostate metastatic to bone" (one code, two facts)
+    result = facts(make_condition("712849003", SNOMED, onset="2025-01-01"))
+    assert result.patient["primary"] == "prostate"
+    assert result.patient["spinal_metastasis"] is True
