@@ -109,6 +109,10 @@ NEAR_SNOMED_WORDS = re.compile(
 )
 # Displays come from the record and end up in card markdown: letters, digits and a little punctuation
 # only, so they can add no markup, link (no dots, slashes or colons: no autolinks), HTML or bidi control.
+# An Observation in LOINC that names a score the rules read (a KPS or ECOG panel code, another pain
+# scale) but is in no ValueSet: reported too, so a performance status is never dropped silently.
+NEAR_LOINC_WORDS = re.compile(r"karnofsky|ecog|performance status|pain severity|pain intensity|numeric rating", re.I)
+LOINC = "http://loinc.org"
 _UNSAFE = re.compile(r"[^0-9A-Za-z\u00C0-\u024F ,()'-]+")
 
 
@@ -123,9 +127,11 @@ def _near_concept(coding: Any, text: Any) -> bool:
         if ancestors & NOT_NEAR_ICD10:
             return False
         return bool(ancestors & NEAR_ICD10) or normalise_code(system, code).startswith("C")
+    words = " ".join(w for w in (coding.get("display"), text) if isinstance(w, str))
     if system == SNOMED:
-        words = " ".join(w for w in (coding.get("display"), text) if isinstance(w, str))
         return bool(NEAR_SNOMED_WORDS.search(words))
+    if system == LOINC:
+        return bool(NEAR_LOINC_WORDS.search(words))
     return False
 
 

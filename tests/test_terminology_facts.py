@@ -268,3 +268,12 @@ def test_a_primary_metastatic_to_bone_is_the_primary_and_a_spinal_metastasis_wit
     result = facts(make_condition("712849003", SNOMED, onset="2025-01-01"))
     assert result.patient["primary"] == "prostate"
     assert result.patient["spinal_metastasis"] is True
+
+
+def test_an_unknown_loinc_performance_score_is_listed_and_a_lab_is_not():
+    kps_panel = make_observation("89262-0", id="o-kps-panel", value=70)
+    kps_panel["code"]["coding"][0]["display"] = "Karnofsky performance status panel"
+    lab = make_observation("6875-9", id="o-ca153", value=40.0)
+    lab["code"]["coding"][0]["display"] = "Cancer Ag 15-3 [Units/volume] in Serum or Plasma"
+    issues = [item["issue"] for item in facts(kps_panel, lab).data_quality]
+    assert issues == ["not recognised: http://loinc.org|89262-0 Karnofsky performance status panel"]
