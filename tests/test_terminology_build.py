@@ -292,3 +292,13 @@ def test_prefetch_queries_stay_short_with_big_expansions():
     assert all(len(url) < 2000 for url in templates.values()), {k: len(v) for k, v in templates.items()}
     # Conditions are fetched whole, never by code: the big expansions never reach a URL
     assert "code=" not in templates["conditions"]
+
+
+def test_every_fixture_concept_is_coded_in_its_valueset():
+    """The shared fixture builder's concepts (rule cases, sandbox) use codes the ValueSets recognise."""
+    from engine.fixtures.concepts import DIAGNOSES
+
+    term = load_terminology()
+    for name, concept in DIAGNOSES.items():
+        for system, code, _ in (*concept.codings, *concept.alternatives):
+            assert concept.valueset in term.concepts_of(system, code), (name, system, code)
