@@ -58,7 +58,7 @@ def test_one_relative_time_syntax(text, delta):
 
 @pytest.mark.parametrize("text", ["$now-3d", "last tuesday", "3 days", "in 2 hours ago", ""])
 def test_other_time_spellings_are_refused_with_examples(text):
-    with pytest.raises(times.RelativeTimeError, match="write e.g. '3 days ago'"):
+    with pytest.raises(times.RelativeTimeError, match=r"write e\.g\. '3 days ago'"):
         times.offset(text, "x.yaml:3")
 
 
