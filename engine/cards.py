@@ -25,7 +25,7 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def build_cards(
+def render_cards(
     fired: list[Fired],
     published: dict[str, Any],
     now: datetime,

@@ -10,7 +10,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from cds_hooks.cli import main
 from engine.loader import load_rules
-from fhir_profiles.export import artefact_files, condition_text, plan_definition
+from engine.publish import artefact_files, condition_text, plan_definition
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_RULES = ROOT / "tests" / "fixtures" / "rules"
