@@ -102,3 +102,15 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
     assert "engine.case_file" in imports_of(probe)
     assert "engine.cases" in imports_of(ROOT / "engine" / "api.py")  # imported inside build_engine
     assert "sandbox.codes" in imports_of(ROOT / "sandbox" / "patients.py")  # from . import codes
+
+
+def test_no_test_module_imports_another_test_module():
+    # Shared helpers live in non-test modules (tests/auth_tokens.py, tests/service_fixtures.py ...)
+    # or conftest.py, so running one test file never collects another's tests.
+    wrong = [
+        f"{path.name} imports {module}"
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        for module in imports_of(path)
+        if module.split(".")[:2][-1].startswith("test_") and module.startswith("tests.")
+    ]
+    assert not wrong, "\n".join(sorted(set(wrong)))
