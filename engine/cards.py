@@ -56,7 +56,7 @@ def _build_card(
 
     card_id = uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}|{rule.id}")
     summary = render_text(template.summary, lookup).strip()
-    if len(summary) >= SUMMARY_LIMIT:  # the spec's hard limit; cases catch this at authoring time
+    if len(summary) >= SUMMARY_LIMIT:  # CDS Hooks' hard limit; cases catch this at authoring time
         summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
     card: dict[str, Any] = {
         "uuid": str(card_id),

@@ -219,7 +219,7 @@ BASIC_PANEL = (
 
 def noise_codings() -> set[tuple[str, str]]:
     """(system, code) of every coding the rules do not read: the noise tables plus the standard
-    codes written next to an SF code (SNOMED radiotherapy). The tests accept these besides the spec."""
+    codes written next to an SF code (SNOMED radiotherapy). The tests accept these besides the ValueSets."""
     found: set[tuple[str, str]] = set()
     for table in (COMORBIDITIES, RESOLVED_EPISODES, PAST_PROCEDURES):
         for codings in table.values():

@@ -9,6 +9,7 @@ modules import each other without cycles.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ MAY_IMPORT = {
 KNOWN_EXCEPTIONS = {("cds_hooks/try_page.py", "sandbox")}
 
 
+@functools.cache
 def imports_of(path: Path) -> set[str]:
     """Top-level-relative module names imported anywhere in a file (relative imports resolved)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
