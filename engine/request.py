@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types only: the engine's card modules are not needed to build a request
+    from engine.card_merge import RuleCard
+    from engine.cards import HidePredicate
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class EvaluationRequest:
     selections: list[str] = field(default_factory=list)  # "ServiceRequest/id" (order-select)
     want_trace: bool = False
     base_url: str = ""  # the service's external base URL, for absolute links
+    # Feedback memory: True for a rule card (its identity) this user set aside; None = show all.
+    hides: HidePredicate | None = None
 
 
 @dataclass
@@ -30,3 +36,6 @@ class EvaluationResult:
     data_quality: list[dict[str, Any]] = field(default_factory=list)  # {"resource": "Observation/x", "issue": "..."}
     fired: list[dict[str, Any]] = field(default_factory=list)  # {"ruleId", "ruleVersion", "outcome"}
     trace: dict[str, Any] | None = None
+    merged_cards: list[dict[str, Any]] = field(default_factory=list)  # complete cards of merged rules
+    shown: list[RuleCard] = field(default_factory=list)  # per returned card: its rule card + merged ones
+    hidden: list[RuleCard] = field(default_factory=list)  # rule cards feedback memory held back

@@ -23,9 +23,8 @@ MAY_IMPORT = {
     "sandbox": {"cds_hooks", "engine", "fhir_profiles"},
     "bench": {"cds_hooks", "engine", "fhir_profiles", "sandbox"},
 }
-# Known and owned elsewhere: the try-it page moves into sandbox as a router (issue 17); drop the
-# entry when it has.
-KNOWN_EXCEPTIONS = {("cds_hooks/try_page.py", "sandbox")}
+# (file, package) pairs allowed against the order above, each with its reason. Keep it empty.
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 @functools.cache
