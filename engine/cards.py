@@ -43,7 +43,7 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def build_cards(
+def render_cards(
     fired: list[Fired],
     published: dict[str, Any],
     now: datetime,
@@ -103,7 +103,7 @@ def _build_card(
     # Random: feedback names cards by uuid, so no other client may be able to compute one.
     card_id = uuid.uuid4()
     summary = render_card_text(template.summary, lookup).strip()
-    if len(summary) >= SUMMARY_LIMIT:  # the spec's hard limit; cases catch this at authoring time
+    if len(summary) >= SUMMARY_LIMIT:  # CDS Hooks' hard limit; cases catch this at authoring time
         summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
     card: dict[str, Any] = {
         "uuid": str(card_id),

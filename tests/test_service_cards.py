@@ -220,7 +220,7 @@ def test_service_engine_gets_pinned_timezone_aware_now(client, engine_spy) -> No
 
 
 def test_service_real_engine_stub_returns_no_cards(client) -> None:  # type: ignore[no-untyped-def]
-    # Until the rule engine lands, the service must answer the spec's "no guidance": {"cards": []}.
+    # No data for any rule: the CDS Hooks "no guidance" answer, {"cards": []}.
     response = client.post(URL, json=hook_request(prefetch=NO_DATA))
     assert response.status_code == 200 and response.json() == {"cards": []}
 
