@@ -211,3 +211,21 @@ def test_memory_survives_a_restart_on_postgres(tmp_path, request):
     request.addfinalizer(server.stop)
     url = server.create_database("feedback_memory")
     _override_then_restart(lambda: live_service(tmp_path, database_url=url, pseudonym_key="test-secret"))
+
+
+def test_pseudonyms_are_keyed_and_a_missing_key_with_auth_on_is_logged(tmp_path, caplog):
+    from cds_hooks import pseudonyms
+
+    try:
+        pseudonyms.configure("key-one")
+        first = pseudonyms.pseudonym("user|Practitioner/a")
+        assert len(first) == 64 and "Practitioner" not in first
+        pseudonyms.configure("key-two")
+        assert pseudonyms.pseudonym("user|Practitioner/a") != first  # without the key, no link to a person
+        caplog.set_level("ERROR", logger="spinecds.service")
+        app = create_app(Settings(database_path=tmp_path / "db.sqlite3"), auth_settings=AuthSettings(auth_enabled=True))
+        assert "SPINECDS_PSEUDONYM_KEY is not set" in caplog.text
+        assert pseudonyms.uses_development_key()
+        app.state.store.close()
+    finally:
+        pseudonyms.configure(None)
