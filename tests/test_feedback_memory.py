@@ -51,6 +51,7 @@ class Clinic:
         body["hookInstance"] = f"{body['hookInstance'][:24]}{int(self.now.timestamp()) % 10**12:012d}"
         response = self.client.post(PATIENT_VIEW, json=body)
         assert response.status_code == 200, response.text
+        self.set_aside = response.json().get("extension", {}).get("spinecds", {}).get("setAside", [])
         return response.json()["cards"]
 
     def feedback(self, card: dict[str, Any], outcome: str, **extra: Any) -> None:
@@ -99,6 +100,7 @@ def test_an_overridden_card_and_its_merged_rules_stay_hidden_for_that_user_only(
     assert "surgery-eligibility" not in _all_rules(again)
     assert not {"survival-estimate", "expectations-dialogue"} & _all_rules(again)  # feedback on the host
     assert {"sins-referral", "mri-urgency"} <= set(_rules(again))
+    assert "surgery-eligibility" in clinic.set_aside and "survival-estimate" in clinic.set_aside  # said, not silent
     assert "surgery-eligibility" in _rules(clinic.open_chart(p13, user="Practitioner/b"))  # another user
 
     hidden = clinic.store.memory_read("hidden")
