@@ -62,10 +62,15 @@ def show(value: Any) -> str:
 
 
 def plain(text: str) -> str:
-    """Record text made safe to show: no control, direction-override or zero-width characters, and
-    no line breaks (a value can never start a new markdown block)."""
+    """Record text made safe to show: no control, direction-override, zero-width or other invisible
+    format characters, and no line breaks (a value can never start a new markdown block)."""
     text = _DIRECTION.sub("", text)
-    text = "".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text)
+    # Every other invisible format character goes too (tag characters can carry hidden text).
+    text = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
+        for char in text
+        if unicodedata.category(char) != "Cf"
+    )
     return " ".join(text.split())
 
 

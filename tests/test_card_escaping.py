@@ -30,7 +30,9 @@ markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py is in th
 CORPUS = json.loads((Path(__file__).parent / "fixtures" / "hostile-text.json").read_text(encoding="utf-8"))["strings"]
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 MARKUP_TAGS = re.compile(r"<(a|img|script|table|div|h[1-6]|ol|ul|li|code|pre|del|s|strong|em|b|i|iframe)\b", re.I)
-UNSAFE_CHARACTERS = re.compile("[\u0000-\u0008\u000b-\u001f\u007f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+UNSAFE_CHARACTERS = re.compile(
+    "[\u0000-\u0008\u000b-\u001f\u007f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f]"
+)
 RENDERER = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
