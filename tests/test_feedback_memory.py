@@ -231,3 +231,16 @@ def test_pseudonyms_are_keyed_and_a_missing_key_with_auth_on_is_logged(tmp_path,
         app.state.store.close()
     finally:
         pseudonyms.configure(None)
+
+
+def test_a_cards_due_time_caps_its_suppression():
+    from cds_hooks.feedback_memory import due_by
+
+    def card(**spinecds: Any) -> dict[str, Any]:
+        return {"extension": {"spinecds": spinecds}}
+
+    assert due_by(card(dueBy="2026-03-10T14:00:00+01:00"), NOW) == datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
+    assert due_by(card(hoursLeft=-2.5), NOW) == NOW - timedelta(hours=2.5)  # overdue: never hidden
+    assert due_by(card(deadlineHours=336), NOW) == NOW + timedelta(days=14)
+    assert due_by(card(dueBy="not a time"), NOW) == NOW
+    assert due_by(card(outcome="advise"), NOW) is None
