@@ -124,11 +124,11 @@ def test_the_build_copies_every_package_and_the_readme_that_pyproject_needs() ->
     assert project["project"]["readme"] in copied
     includes = project["tool"]["setuptools"]["packages"]["find"]["include"]
     top_level = {pattern.split(".")[0].rstrip("*") for pattern in includes}
-    # sandbox/ (synthetic patients, try-it page) is a development kit the production image leaves out;
-    # tests/test_try_page.py proves the service runs without it.
-    assert "sandbox" not in copied, "the production image must not ship the sandbox kit"
+    # The demo kit (synthetic patients, try-it page) is packaged for development installs but left
+    # out of the production image; setuptools' find simply finds nothing there.
     service = top_level - {"sandbox"}
     assert service <= copied, f"packaged but not copied into the build: {sorted(service - copied)}"
+    assert "sandbox" not in copied, "the production image must not ship the sandbox kit"
 
 
 def test_cmd_serves_the_app_module_that_exists() -> None:
