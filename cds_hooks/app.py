@@ -332,6 +332,8 @@ def create_app(
             spinecds_extension["dataQuality"] = data_quality
         if want_trace and result.trace:
             spinecds_extension["trace"] = result.trace
+        if result.hidden:  # feedback memory: say which advice this user set aside, never silently
+            spinecds_extension["setAside"] = [item.rule_id for item in result.hidden]
         if spinecds_extension:
             body["extension"] = {"spinecds": strip_empty(spinecds_extension)}
 
