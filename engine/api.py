@@ -38,6 +38,11 @@ class EvaluationRequest:
     selections: list[str] = field(default_factory=list)  # "ServiceRequest/id" (order-select)
     want_trace: bool = False
     base_url: str = ""  # the service's external base URL, for absolute links
+    # "Condition/<id>" -> when the service first saw it (the presentation time of last resort; the
+    # service keeps it in its store, the engine never touches the store). Absent: now.
+    first_seen: dict[str, datetime] = field(default_factory=dict)
+    timezone: str | None = None  # IANA name for date-only values and card times (SPINECDS_TIMEZONE); None: UTC
+    lookback_days: float | None = None  # SPINECDS_LOOKBACK_DAYS; None: rules/definitions.yaml
 
 
 @dataclass
@@ -70,9 +75,23 @@ class Engine:
             patient_id=request.patient_id,
             draft_orders=request.draft_orders,
             selections=request.selections,
+            first_seen=request.first_seen,
+            timezone=request.timezone,
+            lookback_days=request.lookback_days,
         )
+        if facts.patient.get("deceased"):
+            # A patient who has died gets no cards at all (no rule is evaluated).
+            return EvaluationResult(cards=[], data_quality=list(facts.data_quality))
         extra = {"service.base_url": request.base_url.rstrip("/")}
-        decision = decide(self.compiled, self.runner if use_durable else None, facts, extra, request.want_trace)
+        decision = decide(
+            self.compiled,
+            self.runner if use_durable else None,
+            facts,
+            extra,
+            request.want_trace,
+            now=request.now,
+            timezone=request.timezone,
+        )
         cards = build_cards(
             decision.fired,
             decision.published,
@@ -80,6 +99,7 @@ class Engine:
             request.hook_instance,
             request.base_url,
             facts.order_resources,
+            request.timezone,
         )
         if facts.data_quality:
             _note_unused_data(cards, facts.data_quality)

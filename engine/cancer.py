@@ -43,6 +43,7 @@ class CancerFacts:
     bone_elsewhere: list[Entry] = field(default_factory=list)
     mescc: list[Entry] = field(default_factory=list)  # MESCC Conditions that count (SF code, or generic with cancer)
     unexplained_compression: list[Entry] = field(default_factory=list)  # generic code, no cancer
+    primaries: list[Entry] = field(default_factory=list)  # malignancies that name a primary (not C80, not secondary)
 
 
 def _excluded(entry: Entry) -> bool:
@@ -84,6 +85,8 @@ def cancer_facts(parsed: Parsed, term: Terminology) -> CancerFacts:
         if e.concepts & CANCER_CODE_CONCEPTS and not _excluded(e) and not _only_skin(e, term)
     ]
     specific = [e for e in parsed.conditions if "mescc" in e.concepts and not _excluded(e) and _specific_mescc(e, term)]
+    not_primary = {"secondary-malignancy", "visceral-metastasis", "spinal-metastasis", "primary-unknown"}
+    out.primaries = [e for e in malignant if not e.concepts & not_primary]
     out.cancer = malignant + [e for e in out.spinal_metastases if e not in malignant] + specific
     generic = [
         e for e in parsed.conditions if "mescc" in e.concepts and not _excluded(e) and not _specific_mescc(e, term)

@@ -11,7 +11,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.conditions import holds
 from engine.evaluate import Fired, value_lookup
+from engine.localtime import iso_local, zone
 from engine.templates import deep_merge, render_text, render_value
 
 RULES_SYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
@@ -32,8 +34,9 @@ def build_cards(
     hook_instance: str,
     base_url: str,
     order_resources: dict[str, dict[str, Any]],
+    timezone: str | None = None,
 ) -> list[dict[str, Any]]:
-    cards = [_build_card(item, published, now, hook_instance, base_url, order_resources) for item in fired]
+    cards = [_build_card(item, published, now, hook_instance, base_url, order_resources, timezone) for item in fired]
     # Critical first; ties in rule id order so the same input always gives the same response.
     return sorted(cards, key=lambda card: (INDICATOR_RANK[card["indicator"]], card["extension"]["spinecds"]["ruleId"]))
 
@@ -45,6 +48,7 @@ def _build_card(
     hook_instance: str,
     base_url: str,
     order_resources: dict[str, dict[str, Any]],
+    timezone: str | None = None,
 ) -> dict[str, Any]:
     rule, outcome = item.outcome.rule, item.outcome.outcome
     template = outcome.card
@@ -52,6 +56,7 @@ def _build_card(
     deadline_hours = item.sets.get("deadline_hours")
     if isinstance(deadline_hours, (int, float)):
         extra["deadline"] = iso(now + timedelta(hours=deadline_hours))
+    extra["order_due"] = _order_due(item.sets, now, timezone) or extra.get("deadline", iso(now))
     lookup = value_lookup(item.subject, published, item.sets, extra)
 
     card_id = uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}|{rule.id}")
@@ -61,7 +66,7 @@ def _build_card(
     card: dict[str, Any] = {
         "uuid": str(card_id),
         "summary": summary,
-        "detail": render_text(template.detail, lookup).strip(),
+        "detail": _detail(item, published, lookup),
         "indicator": template.indicator,
         "source": {
             "label": f"{rule.citation.source} - {rule.citation.section}"[:200],
@@ -96,6 +101,33 @@ def _build_card(
     if links:
         card["links"] = links
     return card
+
+
+def _order_due(sets: dict[str, Any], now: datetime, timezone: str | None) -> str | None:
+    """When a suggested order is due: `order_within_hours` from now (an overdue card's new order),
+    else the card's due time (`due_by`)."""
+    within = sets.get("order_within_hours")
+    if isinstance(within, (int, float)) and not isinstance(within, bool):
+        return iso_local(now + timedelta(hours=within), zone(timezone))
+    due = sets.get("due_by")
+    return due if isinstance(due, str) else None
+
+
+def _detail(item: Fired, published: dict[str, Any], lookup: Any) -> str:
+    """The detail head, then the bullets whose conditions hold for the deciding subject, then the footer."""
+    template = item.outcome.outcome.card
+    parts = [render_text(template.detail, lookup).strip()]
+    facts = {**item.subject.facts, **published}
+    shown = [
+        "- " + render_text(bullet.text, lookup).strip()
+        for bullet, conditions in zip(template.bullets, item.outcome.bullet_conditions or (), strict=False)
+        if all(holds(condition, facts) for condition in conditions)
+    ]
+    if shown:
+        parts.append("\n".join(shown))
+    if template.footer:
+        parts.append(render_text(template.footer, lookup).strip())
+    return "\n\n".join(part for part in parts if part)
 
 
 def _suggestion(
@@ -134,8 +166,12 @@ def _extension(item: Fired, now: datetime) -> dict[str, Any]:
         extension["deadlineHours"] = deadline
     window = item.sets.get("clock_window_hours")
     since = facts.get("mescc.hours_since_diagnosis")
-    if isinstance(window, (int, float)) and isinstance(since, (int, float)):
+    if isinstance(item.sets.get("hours_left"), (int, float)):
+        extension["hoursLeft"] = item.sets["hours_left"]
+    elif isinstance(window, (int, float)) and isinstance(since, (int, float)):
         extension["hoursLeft"] = round(window - since, 1)
+    if isinstance(item.sets.get("due_by"), str):
+        extension["dueBy"] = item.sets["due_by"]
     if outcome.card.extension.get("sins") == "lesion":
         extension["sins"] = _sins(facts)
     if outcome.card.extension.get("survival"):

@@ -189,6 +189,7 @@ class _Deriver:
         # "With cancer" (engine/cancer.py): C44 alone does not count; a MESCC coded as such or a
         # spinal metastasis does, even without a malignancy code.
         self.put("cancer", bool(self.cancer.cancer), self.cancer.cancer)
+        self.put("primary_known", bool(self.cancer.primaries), self.cancer.primaries)
         malignant = [e for e in self.parsed.conditions if e.concepts & CANCER_CONCEPTS and not _excluded(e)]
         malignant = [e for e in malignant if e in self.cancer.cancer]
 
@@ -369,6 +370,8 @@ class _Deriver:
             **timed,
             "missing": missing + timing_missing,
         }
+        if subject["missing"]:
+            subject["symptom.assumptions"] = "; ".join(subject["missing"])
         return subject
 
     def symptoms(self, suspected_mescc: list[Entry]) -> list[dict[str, Any]]:
