@@ -6,6 +6,7 @@ Tests build their own instance with `create_app(Settings(...))`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from .auth_settings import AuthSettings
 from .cards import build_cards
 from .clock import get_now
 from .feedback_models import FeedbackRequest
+from .first_seen import first_seen_times
 from .health import health_router
 from .json_clean import strip_empty
 from .logging_json import configure_logging
@@ -252,12 +254,22 @@ def create_app(
             selections=list(context.selections) if isinstance(context, OrderSelectContext) else [],
             want_trace=want_trace,
             base_url=str(settings.external_base_url or request.base_url),
+            timezone=settings.timezone,
+            lookback_days=settings.lookback_days,
         )
         base_url = str(settings.external_base_url or request.base_url)
 
         def decide_and_audit() -> tuple[EvaluationResult, list[dict[str, Any]]]:
-            # One worker-thread hop for the blocking work: the engine, card checks and the audit write.
-            result = evaluate(evaluation)
+            # One worker-thread hop for the blocking work: first-seen times, the engine, card checks
+            # and the audit write.
+            first_seen = first_seen_times(
+                store,
+                resources,
+                context.patientId,
+                str(hook_request.fhirServer) if hook_request.fhirServer else None,
+                now,
+            )
+            result = evaluate(dataclasses.replace(evaluation, first_seen=first_seen) if first_seen else evaluation)
             cards = build_cards(result.cards, base_url)
             try:
                 store.record_evaluation(

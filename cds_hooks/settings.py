@@ -83,6 +83,23 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one object per line, for log collectors; text: readable lines for a terminal."
     )
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone (e.g. Europe/Amsterdam) for date-only clinical dates and for the due times "
+        "cards show; the zone is named on the card.",
+    )
+    lookback_days: float | None = Field(
+        None,
+        gt=0,
+        description="Symptoms presented longer ago than this (with no spine MRI since) take part in the MRI rule "
+        "only as a 'reassess or resolve' card; default: rules/definitions.yaml (30 days).",
+    )
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Secret for the keyed hashes (HMAC-SHA256) under which the store keeps patient, user and "
+        "resource ids (never the ids). Required in production; without it a development key is used and a "
+        "warning logged.",
+    )
     max_json_depth: int = Field(
         64,
         ge=8,
@@ -90,6 +107,14 @@ class Settings(BaseSettings):
         description="Deepest nesting of JSON arrays/objects accepted in a request body; deeper bodies get 400 "
         "(CDS Hooks requests with FHIR resources need about 15).",
     )
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from engine.localtime import zone
+
+        zone(value)  # ValueError names the bad zone: start-up stops with a clear message
+        return value
 
     @field_validator("database_url", mode="after")
     @classmethod

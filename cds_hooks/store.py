@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 if TYPE_CHECKING:
     from .settings import Settings
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -66,6 +66,20 @@ CREATE TABLE IF NOT EXISTS card (
     rule_version TEXT NOT NULL,
     hook_instance TEXT NOT NULL,
     evaluated_at TEXT NOT NULL
+)
+""",
+    # Version 3 belongs to the security change (the client of each evaluation). On a branch without
+    # it this entry is a no-op; when both meet, the security migration takes this slot.
+    2: """
+SELECT 1
+""",
+    # Version 4: when the service first saw a Condition that has neither recordedDate nor onset, so
+    # its presentation time (the start of every MRI deadline) does not restart at each chart view.
+    # Keyed by a keyed hash (cds_hooks/pseudonyms.py) of the FHIR server, patient and Condition ids.
+    3: """
+CREATE TABLE IF NOT EXISTS condition_first_seen (
+    resource_key TEXT PRIMARY KEY,
+    first_seen TEXT NOT NULL
 )
 """,
 }
@@ -172,6 +186,9 @@ class Store(Protocol):
         """(rule id, rule version) of a card this service returned, for feedback and audits."""
 
     def ping(self) -> bool: ...
+
+    def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """For each key (a pseudonym), when the service first saw it: stored now when new."""
 
     def list_evaluations(self, hook_instance: str | None = None) -> list[dict[str, Any]]: ...
 
@@ -323,6 +340,29 @@ class SqliteStore:
             .fetchone()
         )
         return (row["rule_id"], row["rule_version"]) if row else None
+
+    @_sqlite_errors
+    def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:
+        if not keys:
+            return {}
+        connection = self._connection()
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(
+                    "INSERT OR IGNORE INTO condition_first_seen (resource_key, first_seen) VALUES (?, ?)",
+                    [(key, now.isoformat()) for key in keys],
+                )
+                rows = connection.execute(
+                    "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key IN "
+                    f"({','.join('?' * len(keys))})",
+                    list(keys),
+                ).fetchall()
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return {row["resource_key"]: datetime.fromisoformat(row["first_seen"]) for row in rows}
 
     @_sqlite_errors
     def ping(self) -> bool:

@@ -178,7 +178,7 @@ def _extension(item: Fired, now: datetime) -> dict[str, Any]:
         survival = _survival(facts)
         if survival:
             extension["survival"] = survival
-    missing: list[str] = []
+    missing: list[str] = list(dict.fromkeys(item.carried_missing))
     for name in ["missing", *outcome.card.missing_from]:
         for entry in facts.get(name) or []:
             if entry not in missing:

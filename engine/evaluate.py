@@ -39,6 +39,9 @@ class Fired:
     subject: Subject
     sets: dict[str, Any]
     value: Any  # the rendered `outcome`
+    # A later outcome of the same rule that decided on another subject keeps what the first winner
+    # assumed (e.g. "laterality unknown: read as bilateral" behind an overdue card): it still holds.
+    carried_missing: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -147,7 +150,10 @@ def decide(
             clock = None
             if now is not None:
                 clock = _clock(compiled, rule.id, best, stage, subject, subjects, matches, published, now, timezone)
-            winners[rule.id] = _fire(best, subject, published, extra, clock)
+            fired_now = _fire(best, subject, published, extra, clock)
+            if current is not None and current.subject is not subject:
+                fired_now.carried_missing = [*current.carried_missing, *(current.subject.facts.get("missing") or [])]
+            winners[rule.id] = fired_now
             _publish(rule.id, winners[rule.id], published)
 
     ordered = [winners[rule.id] for rule in compiled.rules if rule.id in winners]

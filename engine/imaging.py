@@ -24,6 +24,15 @@ DONE_REPORT = frozenset({"preliminary", "final", "amended", "corrected"})
 ORDER_OPEN = frozenset({"active", "draft"})
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """A JSON object member, or {} when absent or not an object (raw FHIR JSON can hold anything)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 @dataclass(frozen=True)
 class MriDone:
     at: datetime
@@ -67,8 +76,8 @@ def _region(entry: Entry) -> str:
 
 def _time_of(entry: Entry, tz: tzinfo) -> datetime | None:
     raw = entry.raw
-    period = raw.get("performedPeriod") if isinstance(raw.get("performedPeriod"), dict) else {}
-    eperiod = raw.get("effectivePeriod") if isinstance(raw.get("effectivePeriod"), dict) else {}
+    period = as_dict(raw.get("performedPeriod"))
+    eperiod = as_dict(raw.get("effectivePeriod"))
     for value in (
         raw.get("performedDateTime"),
         period.get("start"),
@@ -94,10 +103,10 @@ def _is_done(entry: Entry) -> bool:
 
 
 def _reason_text(raw: dict[str, Any]) -> str:
-    reason = raw.get("statusReason") if isinstance(raw.get("statusReason"), dict) else {}
+    reason = as_dict(raw.get("statusReason"))
     text = reason.get("text")
     if not text:
-        codings = reason.get("coding") if isinstance(reason.get("coding"), list) else []
+        codings = as_list(reason.get("coding"))
         text = next((c.get("display") or c.get("code") for c in codings if isinstance(c, dict)), None)
     return str(text or "reason recorded")
 
@@ -144,7 +153,7 @@ def spine_imaging(parsed: Parsed, tz: tzinfo, now: datetime, combine_hours: floa
     for entry in parsed.record_orders:
         if entry.raw.get("status") not in ORDER_OPEN or "mri-spine" not in entry.concepts:
             continue
-        period = entry.raw.get("occurrencePeriod") if isinstance(entry.raw.get("occurrencePeriod"), dict) else {}
+        period = as_dict(entry.raw.get("occurrencePeriod"))
         due = moment(period.get("end"), tz) or moment(entry.raw.get("occurrenceDateTime"), tz)
         result.order_refs.append(entry.ref)
         if due is None:
@@ -156,5 +165,5 @@ def spine_imaging(parsed: Parsed, tz: tzinfo, now: datetime, combine_hours: floa
 
 def _verification_code(raw: dict[str, Any]) -> str | None:
     status = raw.get("verificationStatus")
-    codings = status.get("coding") if isinstance(status, dict) and isinstance(status.get("coding"), list) else []
+    codings = as_list(as_dict(status).get("coding"))
     return next((c.get("code") for c in codings if isinstance(c, dict)), None)

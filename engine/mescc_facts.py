@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from engine.imaging import SpineImaging
+from engine.imaging import SpineImaging, as_dict
 from engine.localtime import moment
 from engine.parse import Entry, Parsed
 from engine.presentation import onset_of
@@ -52,7 +52,7 @@ class MesccTreatment:
 
 
 def _performed(raw: dict[str, Any], tz: tzinfo) -> datetime | None:
-    period = raw.get("performedPeriod") if isinstance(raw.get("performedPeriod"), dict) else {}
+    period = as_dict(raw.get("performedPeriod"))
     return moment(raw.get("performedDateTime"), tz) or moment(period.get("start"), tz)
 
 
