@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from engine.compiler import DUE_NAMES, CompiledOutcome, CompiledRules
 from engine.conditions import durable_key, first_failure, holds
 from engine.durable_runner import DurableRunner
-from engine.localtime import due_description, zone
+from engine.localtime import due_description, moment, zone
 from engine.templates import render_value
 
 SUBJECT_KINDS = (("symptom", "symptoms"), ("lesion", "lesions"), ("order", "orders"))
@@ -197,7 +197,11 @@ def _clock(
                     first[index] = outcome
         best_left, finding = None, None
         for index, outcome in first.items():
-            ago = _number(subjects[index].facts.get("symptom.presented_hours_ago"))
+            facts = subjects[index].facts
+            presented = moment(facts.get("symptom.presented_at"))
+            ago = _number(facts.get("symptom.presented_hours_ago"))
+            if presented is not None:
+                ago = (now - presented) / timedelta(hours=1)
             if ago is None:
                 continue
             left = float(outcome.outcome.sets["deadline_hours"]) - ago

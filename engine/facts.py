@@ -163,7 +163,7 @@ class _Deriver:
         self.first_seen = dict(first_seen or {})
         self.definitions = load_definitions()
         self.lookback_days = self.definitions.lookback_days if lookback_days is None else lookback_days
-        self.imaging = spine_imaging(parsed, self.tz, now, self.definitions.whole_spine_combine_hours)
+        self.imaging = spine_imaging(parsed, term, self.tz, now, self.definitions.whole_spine_combine_hours)
         self.cancer = cancer_facts(parsed, term)
         self.patient: dict[str, Any] = {}
         self.provenance: dict[str, list[str]] = {}

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from engine.localtime import moment
-from engine.parse import Entry, Parsed
+from engine.parse import Entry, Parsed, resource_codings
+from fhir_profiles.terminology import Terminology
 
 REGIONS = ("cervical", "thoracic", "lumbar")
 DONE_REPORT = frozenset({"preliminary", "final", "amended", "corrected"})
@@ -65,13 +66,15 @@ class SpineImaging:
         return found[-1] if found else None
 
 
-def _region(entry: Entry) -> str:
-    if "mri-spine" in entry.concepts:
+def _region(entry: Entry, term: Terminology) -> str:
+    """whole, cervical, thoracic or lumbar (the parser kept only `mri-spine-done`: look again)."""
+    concepts = term.concepts(resource_codings(entry.ref.split("/", 1)[0], entry.raw))
+    if "mri-spine" in concepts:
         return "whole"
     for region in REGIONS:
-        if f"mri-spine-{region}" in entry.concepts:
+        if f"mri-spine-{region}" in concepts:
             return region
-    return "whole" if "mri-spine-done" in entry.concepts else "other"
+    return "whole"
 
 
 def _time_of(entry: Entry, tz: tzinfo) -> datetime | None:
@@ -111,7 +114,7 @@ def _reason_text(raw: dict[str, Any]) -> str:
     return str(text or "reason recorded")
 
 
-def spine_imaging(parsed: Parsed, tz: tzinfo, now: datetime, combine_hours: float) -> SpineImaging:
+def spine_imaging(parsed: Parsed, term: Terminology, tz: tzinfo, now: datetime, combine_hours: float) -> SpineImaging:
     result = SpineImaging()
     candidates = [e for e in parsed.procedures + parsed.imaging if "mri-spine-done" in e.concepts]
     for entry in candidates:
@@ -126,7 +129,7 @@ def spine_imaging(parsed: Parsed, tz: tzinfo, now: datetime, combine_hours: floa
         when = _time_of(entry, tz)
         if when is None or when > now or not _is_done(entry):
             continue
-        result.done.append(MriDone(when, _region(entry), entry.ref))
+        result.done.append(MriDone(when, _region(entry, term), entry.ref))
     result.done.sort(key=lambda m: m.at)
     whole = [(m.at, [m.ref]) for m in result.done if m.region == "whole"]
     window = timedelta(hours=combine_hours)

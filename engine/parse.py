@@ -192,7 +192,7 @@ def codings_of(concept_json: Any) -> list[Any]:
     return []
 
 
-def _codings_of_resource(rtype: str, raw: dict[str, Any]) -> list[Any]:
+def resource_codings(rtype: str, raw: dict[str, Any]) -> list[Any]:
     """The codings that say what a resource is: ImagingStudy names its procedure in procedureCode
     (a list), every other type we read in code."""
     if rtype == "ImagingStudy":
@@ -375,7 +375,7 @@ class _Parser:
         wanted = RELEVANT.get(rtype)
         if wanted is None:
             return
-        concepts = self.term.concepts(_codings_of_resource(rtype, raw)) & wanted
+        concepts = self.term.concepts(resource_codings(rtype, raw)) & wanted
         if not concepts:
             return
         model = self.validate(rtype, raw, ref)

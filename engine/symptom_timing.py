@@ -67,6 +67,7 @@ class SymptomTiming:
             "symptom.presented_hours_ago": hours_ago,
             "symptom.presented_days": round(hours_ago / 24.0, 2),
             "symptom.presented": date_text(at, self.tz),
+            "symptom.presented_at": at.isoformat(),
             "symptom.presentation_recorded": presentation.recorded,
             "symptom.development_days": development_days(raw, at, self.tz),
             "symptom.in_lookback": in_window or after_latest,
