@@ -57,11 +57,12 @@ def _only_skin(entry: Entry, term: Terminology) -> bool:
 
 
 def _spinal_site(entry: Entry, term: Terminology) -> bool | None:
-    """True: bodySite in the vertebral column; False: another site; None: no coded site."""
-    sites = entry.model.bodySite or []
-    if not sites:
+    """True: a coded bodySite in the vertebral column; False: only coded sites elsewhere; None: no
+    coded site (absent, or text only such as "L2": not read as "elsewhere", which would hide cards)."""
+    coded = [site for site in entry.model.bodySite or [] if site.coding]
+    if not coded:
         return None
-    return any("vertebral-column-site" in term.concepts(site.coding) for site in sites)
+    return any("vertebral-column-site" in term.concepts(site.coding) for site in coded)
 
 
 def _specific_mescc(entry: Entry, term: Terminology) -> bool:

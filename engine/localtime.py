@@ -93,7 +93,7 @@ def hours_text(hours_left: float) -> str:
 
 def due_description(due: datetime, now: datetime, tz: tzinfo) -> dict[str, Any]:
     """What cards show about a due time: the instant with offset, local text and hours left."""
-    hours_left = round((due - now) / timedelta(hours=1), 2)
+    hours_left = round((due - now) / timedelta(hours=1), 2) + 0.0  # + 0.0: never "-0.0"
     return {
         "due_by": iso_local(due, tz),
         "due_local": f"{clock_text(due, now, tz)} ({zone_label(tz)})",

@@ -32,6 +32,9 @@ SYMPTOMS = [
     "unsteady-gait",
     "sensory-level",
     "unable-to-walk",
+    # revision 2: bladder/bowel dysfunction and saddle anaesthesia (signs of cord/cauda compression)
+    "sphincter-dysfunction",
+    "saddle-anaesthesia",
 ]
 
 
@@ -148,7 +151,7 @@ def test_mescc_condition_requires_a_date_for_a_diagnosis():
 # ------------------------------------------------------------------ union ValueSets
 
 
-def test_symptom_valueset_is_the_union_of_the_twelve_symptom_valuesets(term):
+def test_symptom_valueset_is_the_union_of_the_symptom_valuesets(term):
     parts = {pair for name in SYMPTOMS for pair in term.codes(f"symptom-{name}")}
     assert set(term.codes("symptom")) == parts
     assert term.matches("symptom", [{"system": SNOMED, "code": "279039007"}])
