@@ -317,7 +317,8 @@ def test_optional_keys_missing_without_fhir_server_decide_and_say_so(tmp_path):
     )
     assert missing.status_code == 200
     body = missing.json()
-    assert _card(body, "mescc-treatment")["indicator"] == "critical"
+    card = _card(body, "mescc-treatment")
+    assert card is not None and card["indicator"] == "critical"
     quality = {item["resource"] for item in body["extension"]["spinecds"]["dataQuality"]}
     assert {"prefetch/procedures", "prefetch/imagingStudies"} <= quality
 
