@@ -94,18 +94,27 @@ class Settings(BaseSettings):
         description="Symptoms presented longer ago than this (with no spine MRI since) take part in the MRI rule "
         "only as a 'reassess or resolve' card; default: rules/definitions.yaml (30 days).",
     )
-    pseudonym_key: SecretStr | None = Field(
-        None,
-        description="Secret for the keyed hashes (HMAC-SHA256) under which the store keeps patient, user and "
-        "resource ids (never the ids). Required in production; without it a development key is used and a "
-        "warning logged.",
-    )
     max_json_depth: int = Field(
         64,
         ge=8,
         le=1000,
         description="Deepest nesting of JSON arrays/objects accepted in a request body; deeper bodies get 400 "
         "(CDS Hooks requests with FHIR resources need about 15).",
+    )
+
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Secret for the keyed hashes (HMAC-SHA256) of patient, user and resource ids that feedback "
+        "memory stores instead of the ids. Required when authentication is on (an error is logged without it); "
+        "without it a development key written in the source is used. Changing it forgets all feedback memory.",
+    )
+    feedback_memory_days: float = Field(
+        7.0,
+        ge=0,
+        le=90,
+        description="How long a card a user overrode stays hidden from that user for that patient while nothing "
+        "about it changes (non-critical cards; a critical card overridden with a reason: until its due time, at "
+        "most 24 h). 0 turns feedback memory off.",
     )
 
     @field_validator("timezone", mode="after")
