@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs
 
-from cds_hooks.prefetch_templates import observation_code_groups
+from cds_hooks.prefetch_templates import RECORD_GROUPS, observation_code_groups
 
 EXPECTED = {
     "spinecds-patient-view": "patient-view",
@@ -68,8 +68,25 @@ def test_service_discovery_prefetch_templates(client) -> None:  # type: ignore[n
         for template in prefetch.values():
             for token in re.findall(r"\{\{(.*?)\}\}", template):
                 assert token == "context.patientId"
-        # Every Observation group of observation_code_groups() has a key, and nothing else is asked.
-        assert set(prefetch) == {"patient", "conditions", *observation_code_groups()}
+        # Every Observation group of observation_code_groups() and every record group (procedures,
+        # imaging, reports, MRI orders: revision 2) has a key, and nothing else is asked.
+        assert set(prefetch) == {"patient", "conditions", *observation_code_groups(), *RECORD_GROUPS}
+        assert prefetch["imagingStudies"] == "ImagingStudy?patient={{context.patientId}}&_count=100"
+        record = {key: parse_qs(prefetch[key].split("?", 1)[1]) for key in RECORD_GROUPS}
+        # MRI whole spine as our code or as SNOMED CT (cervical + thoracic + lumbar, with or without contrast)
+        assert record["serviceRequests"]["code"][0].split(",") == [
+            "http://spinecds.org/fhir/CodeSystem/spine-findings|mri-whole-spine",
+            "http://snomed.info/sct|411611000119102",
+            "http://snomed.info/sct|495741000119105",
+        ]
+        # Procedure and DiagnosticReport code lists outgrew a URL once the ValueSets carried their
+        # expansions: all of the patient's procedures and the radiology reports, newest first (the
+        # engine filters by ValueSet); a short list is still sent as codes.
+        assert "code" not in record["procedures"] and record["procedures"]["_sort"] == ["-date"]
+        assert record["diagnosticReports"]["category"] == [
+            "http://loinc.org|LP29684-5,http://terminology.hl7.org/CodeSystem/v2-0074|RAD"
+        ]
+        assert all(len(template) < 2000 for template in prefetch.values())
 
 
 def test_service_discovery_has_no_null_or_empty_values(client) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import pytest
 
 from cds_hooks.cli import main as spinecds
+from engine.fixtures.resources import ICD10, SNOMED
 from fhir_profiles.terminology import DEFAULT_DIRECTORY, load_terminology
 from fhir_profiles.terminology_build import (
     DEFINITION_HASH,
@@ -26,7 +27,6 @@ from fhir_profiles.terminology_build import (
     write_all,
 )
 from fhir_profiles.terminology_expand import ExpandError, expand_all
-from tests.fhir_builders import ICD10, SNOMED
 
 SOURCES = DEFAULT_DIRECTORY / "terminology-sources"
 
@@ -83,7 +83,7 @@ def test_every_source_file_has_its_provenance_recorded():
         ("secondary-malignancy", SNOMED, "94222008"),
         ("spinal-metastasis", SNOMED, "94602001"),  # secondary malignant neoplasm of vertebral column
         ("visceral-metastasis", SNOMED, "94381002"),
-        ("body-site-spine", SNOMED, "421060004"),
+        ("vertebral-column-site", SNOMED, "421060004"),
         ("symptom-local-back-pain", ICD10, "M54.50"),
     ],
 )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from engine.facts import derive_facts
-from tests.fhir_builders import ICD10, SNOMED, coding, make_condition, make_observation, make_patient
+from engine.fixtures.resources import ICD10, SNOMED, coding, make_condition, make_observation, make_patient
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 WHO = "http://hl7.org/fhir/sid/icd-10"
@@ -174,7 +174,7 @@ def test_bone_marrow_and_limb_bone_secondaries_are_not_spinal():
         ("R20.2", ICD10, "Paresthesia of skin"),
         ("M48.50XA", ICD10, "Collapsed vertebra, NEC, site unspecified, initial encounter"),
         ("M84.58XA", ICD10, "Pathological fracture in neoplastic disease, other specified site"),
-        ("R33.8", WHO, "Other retention of urine"),
+        ("R29.8", WHO, "Other symptoms and signs involving the nervous system"),
         # a SNOMED CT code no expansion knows: its display names a neoplasm
         ("1234567890123", SNOMED, "Malignant glomus tumor of spinal canal"),
     ],

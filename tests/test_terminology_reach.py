@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds_hooks.prefetch_templates import prefetch_templates
-from tests.fhir_builders import ICD10, SNOMED, make_condition, make_kps, make_patient
+from engine.fixtures.resources import ICD10, SNOMED, make_condition, make_kps, make_patient
 from tests.service_fixtures import hook_request, searchset
 
 URL = "/cds-services/spinecds-patient-view"

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from fhir_profiles.export import ExportError, export_bundle
+from engine.publish import ExportError, export_bundle
 from fhir_profiles.profile_checks import load_profiles
 from fhir_profiles.terminology import DEFAULT_DIRECTORY, TerminologyError
 from fhir_profiles.terminology_build import stale_expansions, write_all
@@ -43,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """The ValueSets first (an expansion that no longer matches its definition), then the files."""
-    from engine.parse import flatten
+    from engine.parse import unbundle
 
     directory = Path(args.dir) if args.dir else DEFAULT_DIRECTORY
     failed = 0
@@ -62,7 +62,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         except (OSError, json.JSONDecodeError) as error:
             print(f"{name}: cannot read JSON: {error}", file=sys.stderr)
             return 2
-        for resource in flatten([data]):
+        for resource in unbundle([data]):
             ref = f"{resource.get('resourceType')}/{resource.get('id', '(no id)')}"
             for issue in profiles.check(resource):
                 failed += issue.severity == "error"
