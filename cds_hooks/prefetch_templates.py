@@ -48,25 +48,27 @@ RECORD_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 _RECORD_COUNT = 100
 # The ValueSets carry expansions (SNOMED CT, CPT, ICD-10 codes from public sources), so a code list can
-# outgrow what a FHIR server accepts in a URL. A group lists its codes while they are few; past
-# MAX_CODES it asks more broadly, newest first, and the engine filters by ValueSet as it always does:
-# Procedures: all of the patient's (treatment and MRIs done are recent events); DiagnosticReports:
-# the radiology category (US Core's LOINC LP29684-5, or HL7 v2 RAD), never every lab report.
+# outgrow what a FHIR server accepts in a URL. Decisions, so every template stays well under 2,000
+# characters:
+# - DiagnosticReport: reports are coded in LOINC (US Core), CPT or local codes, not with SNOMED CT
+#   procedure codes, so those are left out of its list (the SNOMED CT spine MRI codes name Procedures);
+# - Procedure: once its list passes MAX_CODES, all of the patient's procedures, newest first (MESCC
+#   treatment and spine MRIs done are recent events); the engine filters by ValueSet as always;
+# - the other groups are short lists and stay as they are.
 MAX_CODES = 20
-BROAD_QUERY = {
-    "Procedure": "_sort=-date",
-    "DiagnosticReport": "category=http://loinc.org|LP29684-5,http://terminology.hl7.org/CodeSystem/v2-0074|RAD"
-    "&_sort=-date",
-}
+SNOMED = "http://snomed.info/sct"
+LEFT_OUT_SYSTEMS = {"DiagnosticReport": frozenset({SNOMED})}
+BROAD_QUERY = {"Procedure": "_sort=-date"}
 
 
 def record_templates() -> dict[str, str]:
     terminology = load_terminology()
     templates = {}
     for key, (resource_type, concepts) in RECORD_GROUPS.items():
+        left_out = LEFT_OUT_SYSTEMS.get(resource_type, frozenset())
         codes: list[tuple[str, str]] = []
         for concept in concepts:
-            codes.extend(code for code in terminology.codes(concept) if code not in codes)
+            codes.extend(code for code in terminology.codes(concept) if code not in codes and code[0] not in left_out)
         query = f"{resource_type}?patient={{{{context.patientId}}}}"
         if codes and (len(codes) <= MAX_CODES or resource_type not in BROAD_QUERY):
             query += "&code=" + ",".join(f"{system}|{code}" for system, code in codes)

@@ -79,13 +79,13 @@ def test_service_discovery_prefetch_templates(client) -> None:  # type: ignore[n
             "http://snomed.info/sct|411611000119102",
             "http://snomed.info/sct|495741000119105",
         ]
-        # Procedure and DiagnosticReport code lists outgrew a URL once the ValueSets carried their
-        # expansions: all of the patient's procedures and the radiology reports, newest first (the
-        # engine filters by ValueSet); a short list is still sent as codes.
+        # The Procedure code list outgrew a URL once the ValueSets carried their expansions: all of the
+        # patient's procedures, newest first (the engine filters by ValueSet); DiagnosticReports are
+        # asked by their report codes (CPT, ours), not by SNOMED CT procedure codes.
         assert "code" not in record["procedures"] and record["procedures"]["_sort"] == ["-date"]
-        assert record["diagnosticReports"]["category"] == [
-            "http://loinc.org|LP29684-5,http://terminology.hl7.org/CodeSystem/v2-0074|RAD"
-        ]
+        reports = record["diagnosticReports"]["code"][0].split(",")
+        assert "http://www.ama-assn.org/go/cpt|72148" in reports
+        assert not [code for code in reports if code.startswith("http://snomed.info/sct|")]
         assert all(len(template) < 2000 for template in prefetch.values())
 
 
