@@ -203,14 +203,19 @@ def _includes_of(data: dict[str, Any]) -> list[str]:
     return refs
 
 
-def _sources_used(data: dict[str, Any], sources: Sources) -> list[str]:
-    used: list[str] = []
+def _sources_used(data: dict[str, Any], sources: Sources, codes: dict[Code, str]) -> list[str]:
+    """The sources behind an expansion: those its SNOMED CT recipes read, and every source that lists
+    one of its codes (where a listed code or an ICD-10 title comes from)."""
+    used: set[str] = set()
     for key in ("include", "exclude"):
         for part in (data.get("compose") or {}).get(key) or []:
             for flt in part.get("filter") or []:
                 if part.get("system") == SNOMED and flt.get("op") == "is-a":
-                    used.extend(sources.recipes.get(str(flt.get("value")), {}).get("sources", []))
-    return sorted(set(used))
+                    used.update(sources.recipes.get(str(flt.get("value")), {}).get("sources", []))
+    for source_id, table in sources.codes.items():
+        if source_id not in used and any(key in table for key in codes):
+            used.add(source_id)
+    return sorted(used)
 
 
 def definition_hash(data: dict[str, Any]) -> str:
@@ -272,7 +277,8 @@ def build_all(directory: Path = DEFAULT_DIRECTORY) -> dict[Path, dict[str, Any]]
         resource = {key: value for key, value in data[name].items() if key != "expansion"}
         if any(system == SNOMED for system, _ in codes):
             resource["copyright"] = SNOMED_COPYRIGHT
-        resource["expansion"] = expansion_resource(codes, _sources_used(data[name], sources), sources, data[name])
+        used = _sources_used(data[name], sources, codes)
+        resource["expansion"] = expansion_resource(codes, used, sources, data[name])
         result[path] = resource
     return result
 
