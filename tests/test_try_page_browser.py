@@ -74,7 +74,8 @@ def test_try_page_shows_the_critical_mri_card_for_suspected_mescc(service, page)
     critical.wait_for()
     assert critical.locator(".badge").inner_text().strip().lower() == "critical"
     summary = critical.locator("h3").inner_text()
-    assert "MRI" in summary and "12 h" in summary
+    # Revision 2: the due time runs from presentation, in local time, with the hours left.
+    assert summary.startswith("MRI whole spine by ") and " h left" in summary
     assert "rule mri-urgency" in critical.locator(".rule").inner_text()
     # Markdown bold rendered as markup, not as asterisks; the source links to the guideline.
     assert critical.locator(".detail strong").count() >= 1 and "**" not in critical.locator(".detail").inner_text()
