@@ -21,6 +21,7 @@ from engine.cards import build_cards
 from engine.compiler import CompiledRules
 from engine.durable_runner import DurableRunner
 from engine.evaluate import decide
+from engine.goals_of_care import add_goals_of_care_line
 from engine.loader import RuleLoadError, load_rules
 from engine.vocabulary import RULES_DIR
 
@@ -81,6 +82,7 @@ class Engine:
             request.base_url,
             facts.order_resources,
         )
+        add_goals_of_care_line(cards, facts.patient)
         if facts.data_quality:
             _note_unused_data(cards, facts.data_quality)
         fired = [

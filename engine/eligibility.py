@@ -186,9 +186,7 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     visceral = patient.get("visceral_metastases")
     kps_values = _kps_points(tables, perf.low, perf.high)
     visceral_values = [bool(visceral)] if isinstance(visceral, bool) else [False, True]
-    completions = [
-        Completion(k, p, v) for k, p, v in itertools.product(kps_values, candidates, visceral_values)
-    ]
+    completions = [Completion(k, p, v) for k, p, v in itertools.product(kps_values, candidates, visceral_values)]
     ev = _Evaluator(tables, perf, context)
     outcomes = [ev.outcome(c) for c in completions]
 
@@ -225,14 +223,22 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     vdl = [(o.vdl_group, o.vdl_score) for o in outcomes]
     vdl_groups = _unique([g for g, _ in vdl if g is not None])
     out["vdl.applicable"] = bool(vdl_groups)
-    out["vdl.missing"] = [
-        labels[d] for d in labels if uncertain[d] and _matters(completions, [g for g, _ in vdl], d)
-    ] if vdl_groups else []
+    out["vdl.missing"] = (
+        [labels[d] for d in labels if uncertain[d] and _matters(completions, [g for g, _ in vdl], d)]
+        if vdl_groups
+        else []
+    )
     _model_facts(out, "vdl", {b.name: b.median_months for b in tables.vdl.bands}, vdl_groups)
     scores = _unique([s for _, s in vdl if s is not None])
     if len(scores) == 1 and len(vdl_groups) == 1 and all(g is not None for g, _ in vdl):
         out["vdl.score"] = scores[0]
-    out["vdl.text"] = _model_text({b.name: b.median_months for b in tables.vdl.bands}, {b.name: b.note for b in tables.vdl.bands}, vdl_groups, out["vdl.missing"], outside)
+    out["vdl.text"] = _model_text(
+        {b.name: b.median_months for b in tables.vdl.bands},
+        {b.name: b.note for b in tables.vdl.bands},
+        vdl_groups,
+        out["vdl.missing"],
+        outside,
+    )
 
     bollen = tables.bollen
     out["bollen.status"] = bollen.status
@@ -240,9 +246,11 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
         out["bollen.draft_reason"] = " ".join(bollen.draft_reason.split())
     bollen_groups = _unique([o.bollen_group for o in outcomes if o.bollen_group is not None])
     out["bollen.applicable"] = bool(bollen_groups)
-    out["bollen.missing"] = [
-        labels[d] for d in labels if uncertain[d] and _matters(completions, [o.bollen_group for o in outcomes], d)
-    ] if bollen_groups else []
+    out["bollen.missing"] = (
+        [labels[d] for d in labels if uncertain[d] and _matters(completions, [o.bollen_group for o in outcomes], d)]
+        if bollen_groups
+        else []
+    )
     profiles = _unique([p for c in candidates if (p := _profile(tables, c)) is not None])
     if len(profiles) == 1:
         out["bollen.profile"] = profiles[0]
@@ -299,6 +307,20 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     out["eligibility.settle"] = settle if verdict == "undetermined" else []
     out["eligibility.holds_either_way"] = holds if verdict != "undetermined" else []
     out["eligibility.possible"] = verdicts
+    # ready-made sentences for the cards (a template cannot leave out an empty part)
+    missing_now = out["eligibility.holds_either_way"]
+    out["eligibility.note"] = f"{'; '.join(missing_now)}: the verdict holds either way." if missing_now else ""
+    out["eligibility.reasons_text"] = "; ".join(reasons)
+    out["eligibility.settle_text"] = "; ".join(settle)
+    out.setdefault("performance.ask", "")
+    if not recorded:
+        out["primary.text"] = "primary tumour not recorded"
+    elif len(candidates) == 1:
+        out["primary.text"] = f"primary tumour {candidates[0]}"
+    else:
+        out["primary.text"] = f"several primary tumours recorded ({', '.join(candidates)}): each was tried"
+    if recorded and outside:
+        out["primary.text"] += f"; {', '.join(outside)} is outside both survival models"
     return out
 
 
@@ -350,8 +372,6 @@ def _model_text(
         return text + (f": {note}" if note else "")
     ordered = sorted(groups)
     reach = ", ".join(ordered[:-1]) + f" or {ordered[-1]}"
-    ranges = "; ".join(
-        f"{g} {_months(m)} months" for g in ordered if (m := medians.get(g)) is not None
-    )
+    ranges = "; ".join(f"{g} {_months(m)} months" for g in ordered if (m := medians.get(g)) is not None)
     because = f", depending on {' and '.join(depends_on)}" if depends_on else ""
     return f"group {reach}{because} (medians {ranges})"

@@ -349,9 +349,7 @@ def _bands(src: _Source) -> tuple[Band, ...]:
         note = b.get("note")
         if note is not None:
             src.need(where + ("note",), note, str, "a sentence")
-        bands.append(
-            Band(lo, hi, name, str(b.get("label", name)), None if median is None else float(median), note)
-        )
+        bands.append(Band(lo, hi, name, str(b.get("label", name)), None if median is None else float(median), note))
     if not bands:
         raise src.error(("bands",), "at least one band is needed")
     return tuple(bands)
@@ -505,9 +503,7 @@ def _criteria(src: _Source) -> SurgeryCriteria:
         version=d["version"],
         citation=d["citation"],
         single_months=src.need(("life_expectancy", "single_months"), life.get("single_months"), number, "months"),
-        combined_months=src.need(
-            ("life_expectancy", "combined_months"), life.get("combined_months"), number, "months"
-        ),
+        combined_months=src.need(("life_expectancy", "combined_months"), life.get("combined_months"), number, "months"),
         poor_below=poor,
         recent_days=src.need(("clinical_condition", "recent_days"), gate.get("recent_days"), number, "days"),
         discuss_below=discuss,

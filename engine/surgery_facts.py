@@ -74,7 +74,9 @@ def surgery_facts(
         # unknown presentation time reads as recent: the exception is the cautious side of the gate
         if presented is None or (now - presented).total_seconds() <= crit.recent_days * 86400:
             recent = True
-    outdating = [by_ref[ref] for s in symptoms if _is_outdating(s, tables) and (ref := str(s["symptom.resource"])) in by_ref]
+    outdating = [
+        by_ref[ref] for s in symptoms if _is_outdating(s, tables) and (ref := str(s["symptom.resource"])) in by_ref
+    ]
     outdating += mescc if crit.outdated_mescc else []
     times = [t for e in outdating if (t := presentation_time(e)) is not None]
     newest = max(times) if times else None
@@ -112,6 +114,8 @@ def surgery_facts(
     out["extent.text"] = extent(ordered)
     out.update(radiotherapy_recurrence(parsed.procedures, symptoms, by_ref, term))
 
+    out["surgery.indication_text"] = _indications(tables, patient, lesions, out)
+
     # -- pain: how recent the latest final NRS is
     nrs = latest(e for e in parsed.observations if "pain-nrs" in e.concepts)
     age = hours_since(now, nrs)
@@ -121,3 +125,27 @@ def surgery_facts(
     out.update(comfort_care_facts(resources, term))
     return out, provenance
 
+
+def _indications(
+    tables: ScoreTables, patient: dict[str, Any], lesions: list[dict[str, Any]], out: dict[str, Any]
+) -> str:
+    """The surgical indications found, in clinician words (the rule decides which ones count)."""
+    found = []
+    for lesion in lesions:
+        band = tables.sins.band_of(int(lesion.get("lesion.sins_min", 0)))
+        if band is not None and band.name != tables.sins.bands[0].name:
+            low, high = lesion["lesion.sins_min"], lesion["lesion.sins_max"]
+            score = str(low) if low == high else f"{low}-{high}"
+            found.append(f"{band.label} spine at {lesion.get('lesion.level')} (SINS {score})")
+    if patient.get("mescc_confirmed"):
+        found.append("confirmed MESCC")
+    if patient.get("draft.combined_surgery"):
+        found.append("combined spinal surgery ordered")
+    elif patient.get("draft.spinal_surgery"):
+        found.append("spinal surgery ordered")
+    recurrence = out.get("radiotherapy.recurrence")
+    if recurrence == "at-level":
+        found.append("pain or deficit recurring or progressing at the irradiated level")
+    elif recurrence == "level-unknown":
+        found.append("pain or deficit after spine radiotherapy (levels not recorded)")
+    return "; ".join(found)
