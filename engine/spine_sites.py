@@ -130,7 +130,8 @@ def extent(levels: list[str]) -> str:
         return "number of affected levels not recorded: check the MRI"
     if len(levels) == 1:
         return f"one affected level recorded ({levels[0]})"
-    return f"{len(levels)} affected levels recorded ({', '.join(levels)}): several levels, so the damage may not be limited"
+    named = ", ".join(levels)
+    return f"{len(levels)} affected levels recorded ({named}): several levels, so the damage may not be limited"
 
 
 def radiotherapy_recurrence(
