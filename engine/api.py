@@ -131,7 +131,7 @@ def build_engine(rules_dir: Path = RULES_DIR, run_cases: bool = True) -> Engine:
     if run_cases:
         from engine.cases import run_all_cases
 
-        failures = [f"{result.path}: {problem}" for result in run_all_cases(engine) for problem in result.problems]
+        failures = [f"{result.path}: {line}" for result in run_all_cases(engine) for line in result.report()]
         if failures:
             raise RuleLoadError(failures)
     return engine
