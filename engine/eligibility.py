@@ -147,7 +147,7 @@ class _Evaluator:
                         "with a neurological deficit or MESCC the Van der Linden model (derived in patients "
                         "without neurological impairment) cannot decide alone"
                     )
-                else:
+                if bollen_months is not None:
                     discuss.append("the Bollen table is a draft and cannot decide alone")
         if fail:
             verdict = "not-eligible"
@@ -353,6 +353,7 @@ def _model_facts(out: dict[str, Any], prefix: str, medians: Mapping[str, float |
             out[f"{prefix}.median_months"] = months
     elif groups:
         out[f"{prefix}.groups"] = sorted(groups)
+    out[f"{prefix}.group_count"] = len(groups)  # lists never reach the rule engine: conditions test this
 
 
 def _model_text(
