@@ -162,7 +162,7 @@ def radiotherapy_recurrence(
             how = "progressing" if progressing and not after else "presented after it"
             symptom_levels = site_levels(_non_laterality_sites(entry, term))
             name = str(symptom.get("symptom.display", "symptom")).lower()
-            rt_text = f"radiotherapy of the spine{' at ' + ', '.join(rt_levels) if rt_levels else ''} ({_day(when)})"
+            rt_text = f"Radiotherapy of the spine{' at ' + ', '.join(rt_levels) if rt_levels else ''} ({_day(when)})"
             where = f" at {', '.join(symptom_levels)}" if symptom_levels else ""
             description = f"{rt_text}; {name} {how}{where}"
             if not rt_levels or not symptom_levels:
