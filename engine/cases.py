@@ -84,7 +84,9 @@ def run_case(engine: Engine, rule_id: str, path: Path, now: datetime = CASE_NOW)
         result.problems.append(f"evaluation failed: {type(error).__name__}: {error}")
         return result
     result.cards = evaluation.cards
-    result.problems = compare(rule_id, case.expect, evaluation.cards)
+    # A rule merged into another card (engine/card_merge.py) still fired: its complete card counts
+    # as that rule's card here, so a case can assert its outcome, indicator and text.
+    result.problems = compare(rule_id, case.expect, evaluation.cards + evaluation.merged_cards)
     if result.problems:
         result.why = explain_rule(engine, rule_id, body, now)
     return result

@@ -161,11 +161,13 @@ class _Builder(PatientBuilder):
         return onset - timedelta(days=1) if onset > timedelta(days=2) else onset
 
     def add(self, resource: dict[str, Any]) -> None:
-        # Key order as a FHIR server would print it: meta after id.
+        # Key order as a FHIR server would print it: meta after id. versionId: the same story loaded
+        # at another time is the same version of the chart (feedback memory keys on it, as a real
+        # server's version tells an edited resource from the same one).
         ordered: dict[str, Any] = {
             "resourceType": resource.pop("resourceType"),
             "id": resource.pop("id"),
-            "meta": {"tag": [dict(C.SANDBOX_TAG)]},
+            "meta": {"versionId": "1", "tag": [dict(C.SANDBOX_TAG)]},
         }
         ordered.update(resource)
         if ordered["resourceType"] != "Patient" and "subject" not in ordered:

@@ -48,7 +48,19 @@ def _prefetch(*resources: dict[str, Any]) -> dict[str, Any]:
 def _cards(client, prefetch: dict[str, Any], hook: str = "patient-view", **extra: Any) -> dict[str, dict]:  # type: ignore[no-untyped-def]
     response = client.post(f"/cds-services/spinecds-{hook}", json=hook_request(hook=hook, prefetch=prefetch, **extra))
     assert response.status_code == 200, response.text
-    return {card["extension"]["spinecds"]["ruleId"]: card for card in response.json()["cards"]}
+    return by_rule(response.json()["cards"])
+
+
+def by_rule(cards: list[dict[str, Any]]) -> dict[str, dict]:
+    """ruleId -> the card that shows it; a rule merged into a host card gets the host card with the
+    merged rule's own extension (7.6: advice merged as one section of the host card)."""
+    found: dict[str, dict] = {}
+    for card in cards:
+        own = card["extension"]["spinecds"]
+        found[own["ruleId"]] = card
+        for merged in own.get("merged", []):
+            found[merged["ruleId"]] = {**card, "extension": {"spinecds": merged}}
+    return found
 
 
 def _breast_with_sins(*more: dict[str, Any]) -> list[dict[str, Any]]:
@@ -116,8 +128,9 @@ def test_mdt_severe_recent_pain_is_ad_hoc_and_bone_metastasis_elsewhere_is_not_s
 
     spine = make_condition("C79.51", ICD10, onset=NOW - timedelta(days=60))
     cards = _cards(client, _prefetch(cancer, spine, pain, make_nrs(8, NOW - timedelta(hours=3))))
-    card = cards["mdt-consultation"]
-    assert (card["indicator"], card["extension"]["spinecds"]["outcome"]) == ("warning", "ad-hoc")
+    card = cards["mdt-consultation"]  # merged into the MRI card (7.6): its section says what to do
+    assert card["extension"]["spinecds"]["outcome"] == "ad-hoc"
+    assert "Severe pain (NRS 8" in card["detail"] and "ad hoc multidisciplinary consultation today" in card["detail"]
 
 
 def test_fhir_server_fallback_gives_the_same_survival_cards(client, fhir_server):
@@ -139,7 +152,7 @@ def test_fhir_server_fallback_gives_the_same_survival_cards(client, fhir_server)
         ),
     )
     assert fallback.status_code == 200
-    by_rule = {c["extension"]["spinecds"]["ruleId"]: c for c in fallback.json()["cards"]}
+    fetched = by_rule(fallback.json()["cards"])
     for rule in ("surgery-eligibility", "survival-estimate"):
-        assert by_rule[rule]["extension"] == with_prefetch[rule]["extension"]
-        assert by_rule[rule]["detail"] == with_prefetch[rule]["detail"]
+        assert fetched[rule]["extension"] == with_prefetch[rule]["extension"]
+        assert fetched[rule]["detail"] == with_prefetch[rule]["detail"]

@@ -1,7 +1,10 @@
-"""The try-it page (`GET /`, files in cds_hooks/static/) and its synthetic-patient endpoints.
+"""The try-it page (`GET /`, files in sandbox/static/) and its synthetic-patient endpoints.
 
-Only mounted when `Settings.try_page` is true (development and demos). Like /patient-sheets these
-routes are unauthenticated: they hand out synthetic patients only, never anything from a request.
+Part of the sandbox kit, not of the service: the service mounts it only when `Settings.try_page`
+is true (development and demos), by module name, so the production image can leave `sandbox/` out
+and nothing in `cds_hooks` imports it. Like /patient-sheets these routes are unauthenticated: they
+hand out synthetic patients only, never anything from a request. Card markdown is rendered by a
+vendored markdown-it (static/markdown-it.min.js, MIT licence beside it) with raw HTML off.
 
 - `GET /try/patients`: id, name, age, story and expected cards of every synthetic patient.
 - `GET /try/orders`: the sample draft orders (sandbox/orders/*.json) for the order hooks.
@@ -23,9 +26,11 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from .clock import get_now
-from .operation_outcome import ApiError
-from .services import SERVICES
+from cds_hooks.clock import get_now
+from cds_hooks.operation_outcome import ApiError
+from cds_hooks.services import SERVICES
+
+from . import fhir_search, hook_client, patients
 
 STATIC_DIR = Path(__file__).parent / "static"
 SERVICE_HEADER = "X-SpineCDS-Service-Id"
@@ -50,9 +55,6 @@ def _service_for(hook: str) -> dict[str, Any]:
 
 def install_try_page(app: FastAPI) -> None:
     """Add `/`, `/static/*` and `/try/*` to `app`."""
-    # Imported here: a build without the sandbox kit still serves everything else.
-    from sandbox import fhir_search, hook_client, patients
-
     orders_dir = Path(patients.__file__).parent / "orders"
     order_files = {path.stem: path for path in sorted(orders_dir.glob("*.json"))}
     router = APIRouter(tags=["try-it page"])

@@ -1,6 +1,6 @@
 // The try-it page: acts as an EHR against this service. Plain JavaScript, no build step.
 // Safety rule: text from a response is set with textContent; the one exception, card detail
-// markdown, goes through renderMarkdown(), which escapes ALL HTML before adding its own tags.
+// markdown, goes through renderMarkdown() (markdown-it with raw HTML disabled).
 "use strict";
 
 const INDICATOR_LABEL = { info: "Info", warning: "Warning", critical: "Critical" };
@@ -8,63 +8,24 @@ const ORDER_HOOKS = new Set(["order-select", "order-sign"]);
 
 const $ = (id) => document.getElementById(id);
 let patientsById = new Map();
+let lastServiceId = null; // feedback goes to the service that returned the cards
 
-// ------------------------------------------------------------------ safe minimal markdown
+// ------------------------------------------------------------------ markdown
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => (
-    { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-}
+// markdown-it (vendored, static/markdown-it.min.js) with raw HTML OFF: any HTML in a card shows as
+// text. Its link validation refuses javascript:, vbscript:, file: and data: URLs; links open in a
+// new tab without access to this page.
+const markdown = window.markdownit({ html: false, linkify: false, typographer: false });
+const defaultLinkOpen = markdown.renderer.rules.link_open ||
+  ((tokens, idx, options, env, self) => self.renderToken(tokens, idx, options));
+markdown.renderer.rules.link_open = (tokens, idx, options, env, self) => {
+  tokens[idx].attrSet("target", "_blank");
+  tokens[idx].attrSet("rel", "noopener noreferrer");
+  return defaultLinkOpen(tokens, idx, options, env, self);
+};
 
-// Inline markup on ALREADY ESCAPED text: **bold**, *italic*, `code`, [label](http(s) or /path).
-function renderInline(escaped) {
-  return escaped
-    .replace(/`([^`]+)`/g, "<code>$1</code>")
-    .replace(/\*\*(.+?)\*\*/g, "<strong>$1</strong>")
-    .replace(/(^|[^*])\*([^*\s][^*]*?)\*(?!\*)/g, "$1<em>$2</em>")
-    .replace(/\[([^\]]+)\]\(((?:https?:\/\/|\/)[^\s()]*)\)/g,
-      '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>');
-}
-
-// Paragraphs (blank line), bullet and numbered lists (indented lines continue an item), hard
-// line breaks (two trailing spaces or a backslash); other newlines are soft wraps, as in markdown.
 function renderMarkdown(source) {
-  const lines = escapeHtml(source || "").split(/\r?\n/);
-  const html = [];
-  let paragraph = [];
-  let list = null; // { tag, items: [string] }
-
-  const line = (text) => text.replace(/( {2,}|\\)$/, "<br>");
-  const flushParagraph = () => {
-    if (paragraph.length) html.push("<p>" + renderInline(paragraph.join(" ")).replace(/<br> /g, "<br>") + "</p>");
-    paragraph = [];
-  };
-  const flushList = () => {
-    if (list) html.push(`<${list.tag}>` + list.items.map((i) => "<li>" + renderInline(i) + "</li>").join("") + `</${list.tag}>`);
-    list = null;
-  };
-
-  for (const raw of lines) {
-    const bullet = raw.match(/^\s{0,3}[-*+]\s+(.*)$/);
-    const numbered = raw.match(/^\s{0,3}\d+[.)]\s+(.*)$/);
-    if (bullet || numbered) {
-      flushParagraph();
-      const tag = bullet ? "ul" : "ol";
-      if (!list || list.tag !== tag) { flushList(); list = { tag, items: [] }; }
-      list.items.push(line((bullet || numbered)[1]));
-    } else if (!raw.trim()) {
-      flushParagraph();
-      flushList();
-    } else if (list && /^\s+/.test(raw)) {
-      list.items[list.items.length - 1] += " " + line(raw.trim());
-    } else {
-      flushList();
-      paragraph.push(line(raw.trim()));
-    }
-  }
-  flushParagraph();
-  flushList();
-  return html.join("");
+  return markdown.render(source || "");
 }
 
 // ------------------------------------------------------------------ DOM helpers
@@ -168,6 +129,7 @@ async function send(event) {
     const built = await getJson(`/try/patients/${encodeURIComponent(patient)}/request?${params}`);
     const request = built.body;
     const serviceId = built.response.headers.get("X-SpineCDS-Service-Id");
+    lastServiceId = serviceId;
     const target = `/cds-services/${encodeURIComponent(serviceId)}`;
     $("request").textContent = pretty(request);
     $("request-target").textContent = `POST ${target}`;
@@ -254,14 +216,66 @@ function renderCard(card, index) {
     article.append(list);
   }
 
+  const reasons = card.overrideReasons || [];
+  if (reasons.length) {
+    article.append(el("p", { className: "reasons" }, "Override reasons: ",
+      reasons.map((r) => r.display || r.code).join("; ")));
+  }
+  article.append(renderFeedback(card, index));
+
   const ext = (card.extension && card.extension.spinecds) || {};
   if (ext.ruleId) {
     const facts = [`rule ${ext.ruleId} v${ext.ruleVersion || "?"}`, `outcome ${JSON.stringify(ext.outcome)}`];
     if (ext.deadlineHours !== undefined) facts.push(`deadline ${ext.deadlineHours} h`);
     if (ext.hoursLeft !== undefined) facts.push(`${ext.hoursLeft} h left`);
+    for (const merged of ext.merged || []) facts.push(`merged ${merged.ruleId} (${JSON.stringify(merged.outcome)})`);
     article.append(el("p", { className: "rule" }, facts.join(" - ")));
   }
   return article;
+}
+
+// ------------------------------------------------------------------ feedback (CDS Hooks feedback)
+
+function renderFeedback(card, index) {
+  const box = el("div", { className: "feedback", role: "group", "aria-label": "Feedback on this card" });
+  const reasonId = `card-${index}-reason`;
+  const commentId = `card-${index}-comment`;
+  const reason = el("select", { id: reasonId });
+  reason.append(el("option", { value: "" }, "(no reason)"));
+  (card.overrideReasons || []).forEach((r, i) => reason.append(el("option", { value: String(i) }, r.display || r.code)));
+  const comment = el("input", { id: commentId, type: "text", placeholder: "comment (optional)" });
+  const override = el("button", { type: "button", className: "secondary" }, "Override");
+  override.addEventListener("click", () => {
+    const chosen = reason.value === "" ? null : (card.overrideReasons || [])[Number(reason.value)];
+    const overrideReason = {};
+    if (chosen) overrideReason.reason = chosen;
+    if (comment.value.trim()) overrideReason.userComment = comment.value.trim();
+    sendFeedback(card, { outcome: "overridden", ...(Object.keys(overrideReason).length ? { overrideReason } : {}) });
+  });
+  box.append(el("label", { for: reasonId }, "Override reason"), reason,
+    el("label", { for: commentId, className: "visually-hidden" }, "Comment"), comment, override);
+  const suggestions = card.suggestions || [];
+  if (suggestions.length) {
+    const accept = el("button", { type: "button", className: "secondary" }, "Accept first suggestion");
+    accept.addEventListener("click", () => sendFeedback(card,
+      { outcome: "accepted", acceptedSuggestions: [{ id: suggestions[0].uuid }] }));
+    box.append(accept);
+  }
+  return box;
+}
+
+async function sendFeedback(card, item) {
+  if (!lastServiceId) return;
+  const body = { feedback: [{ card: card.uuid, outcomeTimestamp: new Date().toISOString(), ...item }] };
+  const response = await fetch(`/cds-services/${encodeURIComponent(lastServiceId)}/feedback`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (response.ok) {
+    setStatus(`Feedback "${item.outcome}" stored for "${card.summary}". Send again to see what this user gets now.`);
+  } else {
+    const failure = await response.json().catch(() => null);
+    setStatus(`Feedback refused: ${describeFailure(response, failure)}`, true);
+  }
 }
 
 function showSuggestion(suggestion, button) {
