@@ -99,8 +99,11 @@ def surgery_facts(
     # -- where the disease is
     bone = [e for e in parsed.conditions if "spinal-metastasis" in e.concepts and _counts(e)]
     spinal, elsewhere = metastasis_sites(bone, term)
+    # Our own reading until the shared spinal-metastasis definition (fact `spinal_metastasis`, with
+    # `bone_metastasis_elsewhere`) is on main; the MDT rule then reads that one.
     out["spine_metastasis"] = bool(spinal)
-    out["bone_metastasis_elsewhere"] = bool(elsewhere) and not spinal
+    if elsewhere and not spinal:
+        provenance["spine_metastasis"] = [e.ref for e in elsewhere]
     if spinal:
         provenance["spine_metastasis"] = [e.ref for e in spinal]
     levels: set[str] = set()

