@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from engine.card_merge import merged_section
 from engine.parse import codings_of, flatten, to_instant
 from engine.templates import render_text
 from fhir_profiles.terminology import Terminology
@@ -83,3 +84,25 @@ def add_goals_of_care_line(cards: list[dict[str, Any]], patient: dict[str, Any])
     line = render_text(LINE, lambda name: patient.get(name))
     for card in cards:
         card["detail"] = f"{card.get('detail', '')}\n\n{line}".strip()
+
+
+def expectations_first(
+    cards: list[dict[str, Any]], merged_cards: list[dict[str, Any]], patient: dict[str, Any]
+) -> None:
+    """With comfort-only care documented, the expectations dialogue (merged into a host card) becomes
+    the host card's first section: the goals of care come before the rest of the advice."""
+    if not patient.get("comfort_care"):
+        return
+    dialogue = next((c for c in merged_cards if _rule(c) == "expectations-dialogue"), None)
+    if dialogue is None:
+        return
+    section = merged_section(dialogue)
+    for card in cards:
+        detail = card.get("detail", "")
+        if section in detail:
+            rest = detail.replace(section, "").strip()
+            card["detail"] = f"{section}\n\n{rest}".strip()
+
+
+def _rule(card: dict[str, Any]) -> str | None:
+    return ((card.get("extension") or {}).get("spinecds") or {}).get("ruleId")

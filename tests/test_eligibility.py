@@ -178,3 +178,16 @@ def test_comfort_care_adds_one_line_to_every_card_and_suppresses_none():
     for card in with_comfort:
         assert card["detail"].count("Goals of care:") == 1
         assert "comfort care documented (2026-02-20): check that this fits" in card["detail"]
+
+
+def test_with_comfort_care_the_expectations_dialogue_is_the_host_cards_first_section():
+    chart = [make_patient(), *breast(make_kps(90, NOW), make_condition("mescc", recorded=NOW - timedelta(hours=2)))]
+    request = EvaluationRequest("patient-view", "h", "p1", [*chart, _hospice("Procedure", "completed")], NOW)
+    cards = get_engine().evaluate(request).cards
+    host = next(
+        c
+        for c in cards
+        if any(m["ruleId"] == "expectations-dialogue" for m in c["extension"]["spinecds"].get("merged", []))
+    )
+    assert host["detail"].startswith("**Also: Before deciding on treatment: ask and record the patient's goals")
+    assert host["detail"].rstrip().endswith("check that this fits.")
