@@ -56,12 +56,9 @@ def _kps_points(tables: ScoreTables, low: int, high: int) -> list[int]:
         cuts.update(minimum for minimum, _ in component.thresholds)
     for inp in tables.bollen.inputs:
         cuts.update(minimum for minimum, _ in inp.thresholds)
-    points = {low, high}
-    for cut in cuts:
-        for value in (int(cut) - 1, int(cut)):
-            if low <= value <= high:
-                points.add(value)
-    return sorted(points)
+    # classification is constant between cuts: the range's low end and every cut inside it stand for
+    # their whole interval
+    return sorted({low} | {int(cut) for cut in cuts if low < cut <= high})
 
 
 def _candidates(primaries: list[str]) -> tuple[list[str], bool]:
@@ -78,6 +75,19 @@ def _months(value: float) -> str:
     return f"{value:.1f}"
 
 
+# Model results per completion, per loaded table (a table is immutable; a reload makes a new one).
+# The key set is small and bounded (KPS 0-100 x a few primaries x visceral yes/no).
+_CACHES: dict[int, tuple[object, dict[Completion, tuple]]] = {}
+
+
+def _cache(table: object) -> dict[Completion, tuple]:
+    entry = _CACHES.get(id(table))
+    if entry is None or entry[0] is not table:
+        entry = (table, {})
+        _CACHES[id(table)] = entry
+    return entry[1]
+
+
 class _Evaluator:
     def __init__(self, tables: ScoreTables, perf: Performance, context: Context):
         self.tables = tables
@@ -87,22 +97,28 @@ class _Evaluator:
         self.needed = crit.combined_months if context.combined else crit.single_months
 
     def vdl(self, c: Completion) -> tuple[str | None, int | None, float | None]:
-        facts = {"kps": c.kps, "primary": c.primary, "visceral_metastases": c.visceral}
-        table = self.tables.vdl
-        if not table.applicable(facts):
-            return None, None, None
-        result = table.compute(facts)
-        if result.band is None or result.total is None:
-            return None, None, None
-        return result.band.name, result.total, result.band.median_months
+        cache = _cache(self.tables.vdl)
+        if c not in cache:
+            facts = {"kps": c.kps, "primary": c.primary, "visceral_metastases": c.visceral}
+            table = self.tables.vdl
+            result = table.compute(facts) if table.applicable(facts) else None
+            if result is None or result.band is None or result.total is None:
+                cache[c] = (None, None, None)
+            else:
+                cache[c] = (result.band.name, result.total, result.band.median_months)
+        return cache[c]  # type: ignore[no-any-return]
 
     def bollen(self, c: Completion) -> tuple[str | None, float | None]:
-        facts = {"kps": c.kps, "primary": c.primary, "visceral_metastases": c.visceral}
-        table = self.tables.bollen
-        if not table.applicable(facts):
-            return None, None
-        result = table.compute(facts)
-        return result.group, result.median_months
+        cache = _cache(self.tables.bollen)
+        if c not in cache:
+            facts = {"kps": c.kps, "primary": c.primary, "visceral_metastases": c.visceral}
+            table = self.tables.bollen
+            if not table.applicable(facts):
+                cache[c] = (None, None)
+            else:
+                result = table.compute(facts)
+                cache[c] = (result.group, result.median_months)
+        return cache[c]  # type: ignore[no-any-return]
 
     def outcome(self, c: Completion) -> Outcome:
         crit = self.tables.criteria

@@ -92,7 +92,12 @@ def surgery_facts(
     )
     out["neurological_deficit"] = bool(deficit_entries)
     out["neurological_deficit_recent"] = recent
-    out.update(survival_and_eligibility(tables, patient, perf, context))
+    if patient.get("cancer"):  # every rule that reads these facts needs cancer; skip the work otherwise
+        out.update(survival_and_eligibility(tables, patient, perf, context))
+    else:
+        out.update(
+            {"kps_source": perf.source, "kps_min": perf.low, "kps_max": perf.high, "performance.text": perf.text}
+        )
     if perf.sources:
         provenance["kps_min"] = [e.ref for e in perf.sources]
 

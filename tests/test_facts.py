@@ -52,7 +52,10 @@ def test_refuted_or_erroneous_cancer_does_not_count(verification):
 def test_no_conditions_at_all():
     p = facts().patient
     assert p["cancer"] is False and p["spinal_involvement"] is False and p["symptom_count"] == 0
-    assert p["vdl.missing"] == ["KPS", "primary tumour", "visceral metastases status"]
+    # survival and eligibility facts are only derived for a patient with cancer (every rule that reads
+    # them requires it); the performance-status range always is
+    assert "vdl.missing" not in p and "eligibility.verdict" not in p
+    assert (p["kps_min"], p["kps_max"], p["kps_source"]) == (10, 100, "none")
     assert all(v is not None for v in p.values())
 
 
@@ -299,7 +302,7 @@ def test_ecog_gives_its_kps_band(ecog, band):
 
 
 def test_ecog_5_gives_no_kps():
-    p = facts(make_ecog(5, NOW)).patient
+    p = facts(make_condition("C50.9", ICD10), make_ecog(5, NOW)).patient
     assert p["ecog"] == 5 and "kps" not in p and p["kps_source"] == "none"
     assert p["eligibility.verdict"] == "undetermined"
 
