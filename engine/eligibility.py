@@ -106,7 +106,7 @@ class _Evaluator:
                 cache[c] = (None, None, None)
             else:
                 cache[c] = (result.band.name, result.total, result.band.median_months)
-        return cache[c]  # type: ignore[no-any-return]
+        return cache[c]
 
     def bollen(self, c: Completion) -> tuple[str | None, float | None]:
         cache = _cache(self.tables.bollen)
@@ -118,7 +118,7 @@ class _Evaluator:
             else:
                 result = table.compute(facts)
                 cache[c] = (result.group, result.median_months)
-        return cache[c]  # type: ignore[no-any-return]
+        return cache[c]
 
     def outcome(self, c: Completion) -> Outcome:
         crit = self.tables.criteria
