@@ -44,6 +44,7 @@ class Outcome:
     verdict: str
     fail: list[str]
     discuss: list[str]
+    failed_criteria: set[str]
     vdl_group: str | None
     vdl_score: int | None
     bollen_group: str | None
@@ -124,6 +125,7 @@ class _Evaluator:
         crit = self.tables.criteria
         fail: list[str] = []
         discuss: list[str] = []
+        failed: set[str] = set()
         # clinical condition (the gate)
         if c.kps < crit.poor_below:
             if self.context.recent_deficit_or_mescc:
@@ -135,6 +137,7 @@ class _Evaluator:
                 discuss.append(f"ECOG suggests a KPS below {crit.poor_below}: record a KPS")
             else:
                 fail.append(f"poor clinical condition (KPS below {crit.poor_below})")
+                failed.add("clinical-condition")
         elif c.kps < crit.discuss_below:
             discuss.append(f"KPS {crit.poor_below}-{crit.discuss_below - 10}: clinical condition borderline")
         # life expectancy
@@ -156,6 +159,7 @@ class _Evaluator:
                 survival = "meet" if values == {True} else "fail"
                 if survival == "fail":
                     fail.append(f"life expectancy below {needed} ({' and '.join(m for m, _, _ in votes)})")
+                    failed.add("life-expectancy")
             else:
                 survival = "discuss"
                 if self.context.deficit_or_mescc and vdl_months is not None:
@@ -173,7 +177,7 @@ class _Evaluator:
             verdict = "discuss"
         else:
             verdict = "eligible"
-        return Outcome(verdict, fail, discuss, vdl_group, vdl_score, bollen_group)
+        return Outcome(verdict, fail, discuss, failed, vdl_group, vdl_score, bollen_group)
 
 
 def _matters(completions: list[Completion], values: list[Any], dim: str) -> bool:
@@ -220,7 +224,7 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
         if straddled:
             out["performance.ask"] = (
                 f"ECOG {perf.recorded} spans KPS {perf.low}-{perf.high}, across the survival models' cut-off at "
-                f"KPS {', '.join(str(c) for c in straddled)}: record a KPS"
+                f"KPS {', '.join(str(c) for c in straddled)}: record a KPS."
             )
 
     # -- primary tumour candidates
@@ -316,17 +320,25 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     elif verdict in ("discuss", "eligible"):
         reasons = _unique([r for o in outcomes for r in o.discuss])
     else:
-        reasons = _unique([f"{o.verdict}: {r}" for o in outcomes for r in o.fail + o.discuss])
+        # each verdict some completion gives, with its reasons: "eligible or discuss (the models disagree ...)"
+        reasons = []
+        for possible in verdicts:
+            why = _unique([r for o in outcomes if o.verdict == possible for r in o.fail + o.discuss])
+            reasons.append(f"{possible} ({'; '.join(why)})" if why else possible)
         if recorded and outside:
             reasons.append(f"{', '.join(outside)}: outside both survival models")
     out["eligibility.reasons"] = reasons
+    failed = {kind for o in outcomes for kind in o.failed_criteria} if verdict == "not-eligible" else set()
+    out["eligibility.failed"] = (
+        "both" if len(failed) == 2 else next(iter(failed)) if failed else "none"
+    )  # clinical-condition | life-expectancy | both | none
     out["eligibility.settle"] = settle if verdict == "undetermined" else []
     out["eligibility.holds_either_way"] = holds if verdict != "undetermined" else []
     out["eligibility.possible"] = verdicts
     # ready-made sentences for the cards (a template cannot leave out an empty part)
     missing_now = out["eligibility.holds_either_way"]
     out["eligibility.note"] = f"{'; '.join(missing_now)}: the verdict holds either way." if missing_now else ""
-    out["eligibility.reasons_text"] = "; ".join(reasons)
+    out["eligibility.reasons_text"] = (" or " if verdict == "undetermined" else "; ").join(reasons)
     out["eligibility.settle_text"] = "; ".join(settle)
     out.setdefault("performance.ask", "")
     if not recorded:

@@ -153,7 +153,7 @@ def _indications(
         found.append("spinal surgery ordered")
     recurrence = out.get("radiotherapy.recurrence")
     if recurrence == "at-level":
-        found.append("pain or deficit recurring or progressing at the irradiated level")
+        found.append(f"recurrence at the irradiated level: {out.get('radiotherapy.text')}")
     elif recurrence == "level-unknown":
         found.append("pain or deficit after spine radiotherapy (levels not recorded)")
     return "; ".join(found)
