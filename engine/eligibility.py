@@ -337,7 +337,8 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     out["eligibility.possible"] = verdicts
     # ready-made sentences for the cards (a template cannot leave out an empty part)
     missing_now = out["eligibility.holds_either_way"]
-    out["eligibility.note"] = f"{'; '.join(missing_now)}: the verdict holds either way." if missing_now else ""
+    note = f"{'; '.join(missing_now)}: the verdict holds either way."
+    out["eligibility.note"] = note[:1].upper() + note[1:] if missing_now else ""
     out["eligibility.reasons_text"] = (" or " if verdict == "undetermined" else "; ").join(reasons)
     out["eligibility.settle_text"] = "; ".join(settle)
     out.setdefault("performance.ask", "")

@@ -77,7 +77,7 @@ def test_missing_visceral_status_is_decided_when_it_cannot_change_the_verdict(cl
     card = cards["surgery-eligibility"]
     ext = card["extension"]["spinecds"]
     assert (card["indicator"], ext["outcome"]) == ("info", "eligible")
-    assert "visceral metastases status not recorded: the verdict holds either way" in card["detail"]
+    assert "Visceral metastases status not recorded: the verdict holds either way." in card["detail"]
     survival = {s["model"]: s for s in ext["survival"]}
     assert survival["van-der-linden"] == {"model": "van-der-linden", "groups": ["B", "C"]}
     assert "medianMonths" not in survival["bollen"]
