@@ -40,9 +40,6 @@ INTERNAL = {
 WORDING_PENDING = {
     "mescc-treatment",
     "mri-urgency",
-    "surgery-eligibility",
-    "survival-estimate",
-    "expectations-dialogue",
 }
 
 
