@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from engine.bundles import flatten
 from engine.card_merge import merged_section
-from engine.parse import codings_of, flatten, to_instant
+from engine.parse import codings_of, to_instant
 from engine.templates import render_text
 from fhir_profiles.terminology import Terminology
 

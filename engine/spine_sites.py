@@ -1,11 +1,8 @@
-"""Where the disease is: spinal metastasis vs bone metastasis elsewhere, the affected vertebral
-levels, and radiotherapy followed by recurring or progressing symptoms at the irradiated level.
+"""Where the disease is: the affected vertebral levels (the limited-area-of-damage criterion) and
+radiotherapy followed by recurring or progressing symptoms at the irradiated level.
 
-A vertebral level is read from a bodySite's text, display or code ("T12", "Th12", "L3-L4"); a
-bodySite is spinal when it names a level, is coded in ValueSet ``vertebral-column-site`` or says
-spine / vertebra. A bone metastasis Condition without a bodySite is taken as spinal (the
-guideline's concern); with a bodySite that is present and not spinal it is a bone metastasis
-elsewhere. ICD-10-CM C79.52 (bone marrow) is not a spinal metastasis.
+A vertebral level is read from a bodySite's text, display or code ("T12", "Th12", "L3-L4"). Whether
+a bone metastasis is spinal or elsewhere is the shared `spinal_metastasis` fact (engine/facts.py).
 """
 
 from __future__ import annotations
@@ -22,9 +19,6 @@ _LEVEL = re.compile(r"\b(C|Th|T|L|S)\s?-?(\d{1,2})\b", re.IGNORECASE)
 _LEVEL_RANGE = re.compile(r"\b(C|Th|T|L|S)\s?(\d{1,2})\s?[-\u2013]\s?(C|Th|T|L|S)?\s?(\d{1,2})\b", re.IGNORECASE)
 _SEGMENTS = {"C": 7, "T": 12, "L": 5, "S": 5}
 _ORDER = {"C": 0, "T": 1, "L": 2, "S": 3}
-_SPINAL_WORDS = re.compile(r"spin|vertebra|cervical|thoracic|lumbar|sacr", re.IGNORECASE)
-BONE_MARROW = "C79.52"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 RT_DONE = frozenset({"completed", "in-progress"})
 
 
@@ -73,12 +67,6 @@ def site_levels(sites: Iterable[Any]) -> list[str]:
     return sorted(found, key=level_key)
 
 
-def _spinal_site(site: Any, term: Terminology) -> bool:
-    if "vertebral-column-site" in term.concepts(getattr(site, "coding", None) or []):
-        return True
-    return any(levels_in_text(t) or _SPINAL_WORDS.search(t) for t in _site_texts(site))
-
-
 def _non_laterality_sites(entry: Entry, term: Terminology) -> list[Any]:
     sites = []
     for site in entry.model.bodySite or ():
@@ -87,21 +75,6 @@ def _non_laterality_sites(entry: Entry, term: Terminology) -> list[Any]:
             continue  # a side only (left / right / bilateral) says nothing about where in the body
         sites.append(site)
     return sites
-
-
-def metastasis_sites(entries: Iterable[Entry], term: Terminology) -> tuple[list[Entry], list[Entry]]:
-    """(spinal, elsewhere) among counted bone / spinal metastasis Conditions."""
-    spinal, elsewhere = [], []
-    for entry in entries:
-        codes = {(c.system, c.code) for c in entry.model.code.coding or ()}
-        if (ICD10CM, BONE_MARROW) in codes and len(codes) == 1:
-            continue
-        sites = _non_laterality_sites(entry, term)
-        if not sites or any(_spinal_site(s, term) for s in sites):
-            spinal.append(entry)
-        else:
-            elsewhere.append(entry)
-    return spinal, elsewhere
 
 
 def presentation_time(entry: Entry) -> datetime | None:

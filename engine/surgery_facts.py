@@ -19,7 +19,6 @@ from engine.spine_sites import (
     extent,
     level_key,
     levels_in_text,
-    metastasis_sites,
     presentation_time,
     radiotherapy_recurrence,
     site_levels,
@@ -101,18 +100,10 @@ def surgery_facts(
     if perf.sources:
         provenance["kps_min"] = [e.ref for e in perf.sources]
 
-    # -- where the disease is
+    # -- where the disease is (spinal vs elsewhere is the shared `spinal_metastasis` fact)
     bone = [e for e in parsed.conditions if "spinal-metastasis" in e.concepts and _counts(e)]
-    spinal, elsewhere = metastasis_sites(bone, term)
-    # Our own reading until the shared spinal-metastasis definition (fact `spinal_metastasis`, with
-    # `bone_metastasis_elsewhere`) is on main; the MDT rule then reads that one.
-    out["spine_metastasis"] = bool(spinal)
-    if elsewhere and not spinal:
-        provenance["spine_metastasis"] = [e.ref for e in elsewhere]
-    if spinal:
-        provenance["spine_metastasis"] = [e.ref for e in spinal]
     levels: set[str] = set()
-    for entry in spinal + mescc:
+    for entry in bone + mescc:
         levels.update(site_levels(entry.model.bodySite or ()))
     for lesion in lesions:
         levels.update(levels_in_text(str(lesion.get("lesion.level", ""))))

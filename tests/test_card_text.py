@@ -37,10 +37,7 @@ INTERNAL = {
     "developer note": re.compile(r"card's extension|extension\.spinecds", re.I),
 }
 # Rules whose card wording is owned by the revision 2 rewrite still in progress.
-WORDING_PENDING = {
-    "mescc-treatment",
-    "mri-urgency",
-}
+WORDING_PENDING: set[str] = set()
 
 
 def _fact_names() -> list[str]:

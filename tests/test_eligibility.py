@@ -113,14 +113,11 @@ def test_vertebral_levels_are_read_from_text(text, levels):
     assert levels_in_text(text) == levels
 
 
-def test_bone_metastasis_elsewhere_is_not_a_spinal_metastasis():
-    femur = make_condition("C79.51", ICD10)
-    femur["bodySite"] = [{"coding": [{"system": SNOMED, "code": "71341001", "display": "Bone structure of femur"}]}]
-    p = facts(make_condition("C50.9", ICD10), femur)
-    assert p["spine_metastasis"] is False
-    coded = make_condition("C79.51", ICD10)
-    coded["bodySite"] = [{"coding": [{"system": SNOMED, "code": "1141986006"}]}]
-    assert facts(make_condition("C50.9", ICD10), coded)["spine_metastasis"] is True
+def test_affected_levels_come_from_metastasis_bodysites_and_sins_levels():
+    t12 = make_condition("C79.51", ICD10)
+    t12["bodySite"] = [{"text": "T11-T12"}]
+    p = facts(make_condition("C50.9", ICD10), t12)
+    assert p["affected_levels"] == ["T11", "T12"] and "several levels" in p["extent.text"]
 
 
 # ------------------------------------------------------------------ comfort-only care
