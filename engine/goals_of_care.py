@@ -97,8 +97,8 @@ def expectations_first(
     dialogue = next((c for c in merged_cards if _rule(c) == "expectations-dialogue"), None)
     if dialogue is None:
         return
-    section = merged_section(dialogue)
     for card in cards:
+        section = merged_section(dialogue, (card.get("source") or {}).get("label", ""))
         detail = card.get("detail", "")
         if section in detail:
             rest = detail.replace(section, "").strip()

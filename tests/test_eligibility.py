@@ -9,8 +9,7 @@ import pytest
 
 from engine.api import EvaluationRequest, get_engine
 from engine.facts import derive_facts
-from engine.spine_sites import levels_in_text
-from tests.fhir_builders import (
+from engine.fixtures.resources import (
     ICD10,
     SNOMED,
     make_condition,
@@ -19,6 +18,7 @@ from tests.fhir_builders import (
     make_patient,
     make_service_request,
 )
+from engine.spine_sites import levels_in_text
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

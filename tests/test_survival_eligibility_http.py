@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.fhir_builders import (
+from engine.fixtures.resources import (
     ICD10,
+    SF,
+    SNOMED,
+    iso,
     make_condition,
     make_ecog,
     make_kps,
@@ -120,7 +123,7 @@ def test_order_sign_with_group_a_reachable_warns_with_override_reasons(client):
 
 def test_mdt_severe_recent_pain_is_ad_hoc_and_bone_metastasis_elsewhere_is_not_spinal(client):
     femur = make_condition("C79.51", ICD10, onset=NOW - timedelta(days=60))
-    femur["bodySite"] = [{"text": "Left femur"}]
+    femur["bodySite"] = [{"coding": [{"system": SNOMED, "code": "71341001", "display": "Bone structure of femur"}]}]
     pain = make_condition("local-back-pain", onset=NOW - timedelta(days=5))
     cancer = make_condition("C50.9", ICD10, onset=NOW - timedelta(days=400))
     cards = _cards(client, _prefetch(cancer, femur, pain, make_nrs(8, NOW - timedelta(hours=3))))
@@ -156,3 +159,96 @@ def test_fhir_server_fallback_gives_the_same_survival_cards(client, fhir_server)
     for rule in ("surgery-eligibility", "survival-estimate"):
         assert fetched[rule]["extension"] == with_prefetch[rule]["extension"]
         assert fetched[rule]["detail"] == with_prefetch[rule]["detail"]
+
+
+def _radiotherapy_at(level: str | None, id_: str = "rt-1") -> dict[str, Any]:
+    procedure: dict[str, Any] = {
+        "resourceType": "Procedure",
+        "id": id_,
+        "status": "completed",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": {"coding": [{"system": SF, "code": "spine-radiotherapy"}]},
+        "performedPeriod": {"start": iso(NOW - timedelta(days=65)), "end": iso(NOW - timedelta(days=60))},
+    }
+    if level:
+        procedure["bodySite"] = [{"text": level}]
+    return procedure
+
+
+def _hospice_order() -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": "hospice-1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "code": {"coding": [{"system": SNOMED, "code": "385763009", "display": "Hospice care"}]},
+        "authoredOn": iso(NOW - timedelta(days=3)),
+    }
+
+
+def _pain_at(level: str) -> dict[str, Any]:
+    pain = make_condition("local-back-pain", onset=NOW - timedelta(days=6), recorded=NOW - timedelta(days=5))
+    pain["bodySite"] = [{"text": level}]
+    return pain
+
+
+def _fallback(client, fhir_server, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    fhir_server.store.clear()
+    fhir_server.store.load(make_patient(PATIENT_ID), *resources)
+    response = client.post(
+        "/cds-services/spinecds-patient-view",
+        json=hook_request(
+            fhirServer=fhir_server.base_url,
+            fhirAuthorization={
+                "access_token": "t0k3n",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "scope": "patient/*.read",
+                "subject": "cds-service",
+            },
+        ),
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["cards"]
+
+
+def test_pain_at_the_irradiated_level_is_a_surgical_indication_prefetch_and_fallback(client, fhir_server):
+    resources = [
+        make_condition("C50.9", ICD10, onset=NOW - timedelta(days=400)),
+        make_condition("C79.51", ICD10, onset=NOW - timedelta(days=90)),
+        make_kps(90, NOW - timedelta(days=1)),
+        _pain_at("T12"),
+    ]
+    prefetch = {**_prefetch(*resources), "procedures": searchset([_radiotherapy_at("T12")])}
+    fetched = by_rule(_fallback(client, fhir_server, [*resources, _radiotherapy_at("T12")]))
+    for cards in (_cards(client, prefetch), fetched):
+        card = cards["surgery-eligibility"]
+        assert card["extension"]["spinecds"]["outcome"] == "eligible"
+        assert "recurrence at the irradiated level: Radiotherapy of the spine at T12" in card["detail"]
+    # the same pain at L4: not at the irradiated level, no surgical indication, no card
+    other = {**_prefetch(*resources[:3], _pain_at("L4")), "procedures": searchset([_radiotherapy_at("T12")])}
+    assert "surgery-eligibility" not in _cards(client, other)
+    # no level on the radiotherapy: discuss, "if at the irradiated level, surgery is preferred"
+    unknown = {**_prefetch(*resources), "procedures": searchset([_radiotherapy_at(None)])}
+    card = _cards(client, unknown)["surgery-eligibility"]
+    assert card["extension"]["spinecds"]["outcome"] == "discuss"
+    assert (
+        "if at the irradiated level, surgery is preferred; otherwise radiotherapy remains the first choice"
+        in (card["detail"])
+    )
+
+
+def test_comfort_care_order_adds_the_goals_line_to_every_card_prefetch_and_fallback(client, fhir_server):
+    resources = _breast_with_sins(make_kps(80, NOW - timedelta(days=1)))
+    prefetch = {**_prefetch(*resources), "serviceRequests": searchset([_hospice_order()])}
+    plain = client.post("/cds-services/spinecds-patient-view", json=hook_request(prefetch=_prefetch(*resources)))
+    with_comfort = client.post("/cds-services/spinecds-patient-view", json=hook_request(prefetch=prefetch))
+    fallback = _fallback(client, fhir_server, [*resources, _hospice_order()])
+    for cards in (with_comfort.json()["cards"], fallback):
+        rules = [c["extension"]["spinecds"]["ruleId"] for c in cards]
+        assert sorted(rules) == sorted(c["extension"]["spinecds"]["ruleId"] for c in plain.json()["cards"])
+        assert len(cards) >= 2  # nothing suppressed
+        for card in cards:
+            assert card["detail"].count("Goals of care:") == 1
+            assert "comfort care documented (" in card["detail"] and "check that this fits" in card["detail"]
