@@ -73,15 +73,22 @@ def test_service_discovery_prefetch_templates(client) -> None:  # type: ignore[n
         assert set(prefetch) == {"patient", "conditions", *observation_code_groups(), *RECORD_GROUPS}
         assert prefetch["imagingStudies"] == "ImagingStudy?patient={{context.patientId}}&_count=100"
         record = {key: parse_qs(prefetch[key].split("?", 1)[1]) for key in RECORD_GROUPS}
-        # MRI whole spine as our code or as SNOMED CT (cervical + thoracic + lumbar, with or without contrast)
+        # MRI whole spine as our code or as SNOMED CT (cervical + thoracic + lumbar, with or without
+        # contrast), and (changed on purpose, revision 2 comfort-only care) hospice / comfort-care orders
         assert record["serviceRequests"]["code"][0].split(",") == [
             "http://spinecds.org/fhir/CodeSystem/spine-findings|mri-whole-spine",
             "http://snomed.info/sct|411611000119102",
             "http://snomed.info/sct|495741000119105",
+            "http://snomed.info/sct|385763009",
+            "http://snomed.info/sct|385736008",
+            "http://snomed.info/sct|133918004",
+            "http://snomed.info/sct|385765002",
+            "http://snomed.info/sct|182964004",
         ]
-        # The Procedure code list outgrew a URL once the ValueSets carried their expansions: all of the
-        # patient's procedures, newest first (the engine filters by ValueSet); DiagnosticReports are
-        # asked by their report codes (CPT, ours), not by SNOMED CT procedure codes.
+        # The Procedure code list (surgery, radiotherapy, spine MRIs, systemic therapy, comfort care)
+        # outgrew a URL once the ValueSets carried their expansions: all of the patient's procedures,
+        # newest first (the engine filters by ValueSet); DiagnosticReports are asked by their report
+        # codes (CPT, ours), not by SNOMED CT procedure codes.
         assert "code" not in record["procedures"] and record["procedures"]["_sort"] == ["-date"]
         reports = record["diagnosticReports"]["code"][0].split(",")
         assert "http://www.ama-assn.org/go/cpt|72148" in reports
