@@ -302,3 +302,25 @@ def test_every_fixture_concept_is_coded_in_its_valueset():
     for name, concept in DIAGNOSES.items():
         for system, code, _ in (*concept.codings, *concept.alternatives):
             assert concept.valueset in term.concepts_of(system, code), (name, system, code)
+
+
+def test_a_valueset_written_without_an_expansion_still_matches_and_check_asks_for_the_build(tmp_path, capsys):
+    """A ValueSet in the pre-expansion format (compose only, a regex filter) works as before and is
+    reported until `spinecds terminology build` gives it its expansion."""
+    target = _copy(tmp_path)
+    new = {
+        "resourceType": "ValueSet",
+        "id": "sphincter-code-test",
+        "url": "http://spinecds.org/fhir/ValueSet/sphincter-code-test",
+        "status": "active",
+        "compose": {
+            "include": [{"system": ICD10, "filter": [{"property": "code", "op": "regex", "value": "R3[23](\\..*)?"}]}]
+        },
+    }
+    (target / "valuesets" / "sphincter-code-test.json").write_text(json.dumps(new))
+    assert "sphincter-code-test" in load_terminology(target).concepts_of(ICD10, "R33.9")
+    assert spinecds(["fhir", "check", "--dir", str(target)]) == 1
+    assert "sphincter-code-test.json: no expansion: run `spinecds terminology build`" in capsys.readouterr().out
+    assert spinecds(["terminology", "build", "--dir", str(target)]) == 0
+    capsys.readouterr()
+    assert spinecds(["fhir", "check", "--dir", str(target)]) == 0
