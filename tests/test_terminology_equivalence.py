@@ -93,8 +93,8 @@ NO_STANDARD_CODE = {
     "sensory-level",
 }
 
-# Primary tumour -> variant -> coding. The survival models read breast, prostate, lung and "other";
-# kidney, thyroid, myeloma, lymphoma and germ cell decide the other cards (systemic-first, exclusions).
+# Primary tumour -> variant -> coding. The survival models read breast, prostate, lung and "other" and
+# exclude myeloma, lymphoma and unknown; kidney, thyroid and germ cell decide other cards.
 PRIMARIES: dict[str, dict[str, tuple[str, str, str]]] = {
     "breast": {
         "snomed": (SNOMED, "353431000119107", "Primary malignant neoplasm of female left breast"),
@@ -135,6 +135,10 @@ PRIMARIES: dict[str, dict[str, tuple[str, str, str]]] = {
         "snomed": (SNOMED, "313428008", "Seminoma of undescended testis"),
         "icd10cm": (ICD10, "C62.02", "Malignant neoplasm of undescended left testis"),
         "who": (WHO, "C62.0", "Malignant neoplasm of undescended testis"),
+    },
+    "unknown": {  # excluded from both models; no SNOMED CT code for "primary not known" is shipped
+        "icd10cm": (ICD10, "C80.1", "Malignant (primary) neoplasm, unspecified"),
+        "who": (WHO, "C80.9", "Malignant neoplasm, primary site unspecified"),
     },
     "other": {
         "snomed": (SNOMED, "109838007", "Overlapping malignant neoplasm of colon"),
