@@ -129,7 +129,8 @@ class Terminology:
         return concept in self.concepts(codings)
 
     def codes(self, concept: str) -> list[tuple[str, str]]:
-        """The explicitly listed (system, code) pairs of a concept (filters are not expanded)."""
+        """The (system, code) pairs of a concept: the codes its definition lists first, then its expansion
+        (ICD-10 entries stand for their subcodes; a legacy regex filter is not enumerated)."""
         if concept not in self.sources:
             raise KeyError(f"unknown concept {concept!r}: no fhir_profiles/valuesets/{concept}.json")
         return list(self._explicit.get(concept, ()))
