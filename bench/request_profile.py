@@ -207,9 +207,10 @@ def main(argv: list[str] | None = None) -> None:
         bodies = {args.body: bodies[args.body]}
     if args.cprofile:
         # cProfile sees one thread: run the thread-pool work inline so the profile shows all of it.
-        import cds_hooks.app
         import fastapi.dependencies.utils
         import fastapi.routing
+
+        import cds_hooks.app
 
         async def inline(function: Callable[..., Any], *call_args: Any, **kwargs: Any) -> Any:
             return function(*call_args, **kwargs)
