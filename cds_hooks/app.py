@@ -30,6 +30,7 @@ from .cards import build_cards
 from .clock import get_now
 from .feedback_models import FeedbackRequest
 from .health import health_router
+from .heap import settle_heap
 from .json_clean import strip_empty
 from .logging_json import configure_logging
 from .metrics import ServiceMetrics, metrics_router
@@ -80,6 +81,8 @@ def create_app(
 
     def on_reload(report: engine_api.ReloadReport) -> None:
         metrics.count_reload(report.ok)
+        if report.ok:
+            settle_heap()  # lets the collector free the replaced engine, then freezes the new one
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -92,6 +95,7 @@ def create_app(
                 log.critical("rules cannot be served: %s", line)
             raise
         log.info("rules loaded", extra={"rules": engine.rule_versions})
+        settle_heap()  # after the engine is built: the collector stops re-scanning start-up objects
         watcher = None
         if settings.rules_watch:
             watcher = RulesWatcher(
