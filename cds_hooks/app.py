@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import api as engine_api
 from engine.api import EvaluationRequest, EvaluationResult, evaluate
+from engine.model_cache import MODEL_CACHE
 from engine.reloader import RulesWatcher, install_sighup_reload
 
 from . import prefetch
@@ -73,6 +74,7 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     engine_api.use_rules_dir(settings.rules_dir)
+    MODEL_CACHE.resize(settings.model_cache_size)
     store = store or open_store(settings)
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.

@@ -28,6 +28,7 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
+from engine.model_cache import MODEL_CACHE
 from fhir_profiles.profile_checks import ProfileSet, load_profiles
 from fhir_profiles.terminology import Terminology
 
@@ -176,8 +177,9 @@ def to_instant(value: Any) -> datetime | None:
 
 
 def _validate(model: type[DomainResource], raw: dict[str, Any]) -> Any:
-    """The one place resources are validated (tests count calls here)."""
-    return model.model_validate(raw)
+    """The one place resources are validated (tests count calls here). The model comes from the
+    bounded cache of validated models when the same JSON was validated before: it is read-only."""
+    return MODEL_CACHE.validate(model, raw)
 
 
 def _validation_issue(exc: ValidationError) -> str:
