@@ -39,6 +39,7 @@ from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .openapi_doc import FEEDBACK_EXAMPLE, HOOK_EXAMPLE, install_component_schemas, request_body
 from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
+from .responses import FastJSONResponse
 from .services import SERVICES, CdsService
 from .settings import Settings
 from .store import Store, StoreError, open_store
@@ -316,7 +317,7 @@ def create_app(
             evaluateMs=round((evaluated_at - fetched_at) * 1000, 1),
         )
         # body["cards"] stays even when empty: the spec's "no guidance" answer is {"cards": []}.
-        return JSONResponse(body)
+        return FastJSONResponse(body)
 
     @app.post(
         "/cds-services/{service_id}/feedback",
