@@ -39,8 +39,8 @@ class ReadOnlyList(list):
     def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("this list belongs to a cached FHIR model shared by requests: read-only")
 
-    append = extend = insert = remove = pop = clear = sort = reverse = _read_only  # type: ignore[assignment]
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only  # type: ignore[assignment]
+    append = extend = insert = remove = pop = clear = sort = reverse = _read_only
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ReadOnlyList:
         return ReadOnlyList(deepcopy(item, memo) for item in self)

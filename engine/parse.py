@@ -221,6 +221,11 @@ def component_answer(terminology: Terminology, component: Any) -> tuple[str | No
     return name, answer
 
 
+def _reference(raw: dict[str, Any], rtype: str) -> str:
+    rid = raw.get("id")
+    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
+
+
 class _Parser:
     def __init__(self, terminology: Terminology, patient_id: str | None, profiles: ProfileSet):
         self.term = terminology
@@ -304,17 +309,18 @@ class _Parser:
 
     def add(self, raw: dict[str, Any], draft: bool = False) -> None:
         rtype = raw.get("resourceType")
-        rid = raw.get("id")
-        ref = f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
         if draft:
             if rtype != "ServiceRequest":
                 return  # other draft orders are not ours to judge
+            ref = _reference(raw, rtype)
             model = self.validate(rtype, raw, ref)
             if model is not None and not self.other_patient(model, ref) and self.check_order(model, ref):
                 self.out.orders.append(Entry(ref, model, raw, self.term.concepts(codings_of(raw.get("code")))))
             return
         if rtype == "Patient":
+            rid = raw.get("id")
             if self.out.patient is None and (not self.patient_id or rid == self.patient_id):
+                ref = _reference(raw, rtype)
                 model = self.validate(rtype, raw, ref)
                 if model is not None:
                     self.out.patient = Entry(ref, model, raw, frozenset())
@@ -326,7 +332,8 @@ class _Parser:
             return
         concepts = self.term.concepts(codings_of(raw.get("code"))) & wanted
         if not concepts:
-            return
+            return  # most of a sloppy prefetch (vitals) ends here, before any string is built
+        ref = _reference(raw, rtype)
         model = self.validate(rtype, raw, ref)
         if model is None or self.other_patient(model, ref):
             return
