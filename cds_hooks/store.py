@@ -14,7 +14,8 @@ import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 if TYPE_CHECKING:
     from .settings import Settings
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -68,6 +69,80 @@ CREATE TABLE IF NOT EXISTS card (
     evaluated_at TEXT NOT NULL
 )
 """,
+    # v3: the client (JWT iss and tenant) each evaluation answered and each card was issued to, so
+    # feedback is accepted only from that client. Rows from before v3 have NULL: no client can claim
+    # them. '' is the development client (authentication off).
+    2: """
+ALTER TABLE evaluation ADD COLUMN client_iss TEXT;
+ALTER TABLE evaluation ADD COLUMN client_tenant TEXT;
+ALTER TABLE card ADD COLUMN client_iss TEXT;
+ALTER TABLE card ADD COLUMN client_tenant TEXT
+""",
+    # Version 4: when the service first saw a Condition that has neither recordedDate nor onset, so
+    # its presentation time (the start of every MRI deadline) does not restart at each chart view.
+    # Keyed by a keyed hash (cds_hooks/pseudonyms.py) of the FHIR server, patient and Condition ids.
+    3: """
+CREATE TABLE IF NOT EXISTS condition_first_seen (
+    resource_key TEXT PRIMARY KEY,
+    first_seen TEXT NOT NULL
+)
+""",
+    # Feedback memory (cds_hooks/feedback_memory.py). Patients, users and resource ids only as keyed
+    # hashes (cds_hooks/pseudonyms.py). memory_card: what each returned card (and each rule merged
+    # into it) was; memory_suppression: a card set aside by a user, until when and why;
+    # memory_hidden: every time a suppression held a card back (the audit trail).
+    4: """
+CREATE TABLE IF NOT EXISTS memory_card (
+    card_uuid TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    patient_key TEXT NOT NULL,
+    user_key TEXT NOT NULL,
+    identity_key TEXT NOT NULL,
+    indicator TEXT NOT NULL,
+    due_by TEXT,
+    evaluated_at TEXT NOT NULL,
+    PRIMARY KEY (card_uuid, rule_id)
+);
+CREATE TABLE IF NOT EXISTS memory_suppression (
+    id {id_column},
+    patient_key TEXT NOT NULL,
+    user_key TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    identity_key TEXT NOT NULL,
+    card_uuid TEXT NOT NULL,
+    indicator TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    hidden_until TEXT NOT NULL,
+    reason TEXT,
+    UNIQUE (card_uuid, rule_id)
+);
+CREATE INDEX IF NOT EXISTS memory_suppression_who ON memory_suppression (patient_key, user_key, hidden_until);
+CREATE TABLE IF NOT EXISTS memory_hidden (
+    id {id_column},
+    evaluated_at TEXT NOT NULL,
+    hook_instance TEXT NOT NULL,
+    suppression_id INTEGER NOT NULL,
+    rule_id TEXT NOT NULL
+)
+""",
+}
+
+
+# Feedback memory's statements, in SQL both dialects accept (`?` becomes `%s` for PostgreSQL).
+# The store knows the tables; cds_hooks/feedback_memory.py knows what the rows mean.
+MEMORY_WRITES = {
+    "card": "INSERT INTO memory_card (card_uuid, rule_id, patient_key, user_key, identity_key, indicator, due_by, "
+    "evaluated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+    "suppression": "INSERT INTO memory_suppression (patient_key, user_key, rule_id, identity_key, card_uuid, "
+    "indicator, created_at, hidden_until, reason) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+    "hidden": "INSERT INTO memory_hidden (evaluated_at, hook_instance, suppression_id, rule_id) VALUES (?,?,?,?)",
+}
+MEMORY_READS = {
+    "cards": "SELECT * FROM memory_card WHERE card_uuid = ? ORDER BY rule_id",
+    "active": "SELECT id, rule_id, identity_key, hidden_until FROM memory_suppression "
+    "WHERE patient_key = ? AND user_key = ? AND hidden_until > ? ORDER BY id",
+    "suppressions": "SELECT * FROM memory_suppression ORDER BY id",
+    "hidden": "SELECT * FROM memory_hidden ORDER BY id",
 }
 
 
@@ -76,7 +151,9 @@ def statements(script: str) -> Iterator[str]:
     return (statement for statement in script.split(";") if statement.strip())
 
 
-def migrate_schema(execute: Callable[..., Any], schema: str, placeholder: str, where: str) -> None:
+def migrate_schema(
+    execute: Callable[..., Any], schema: str, placeholder: str, where: str, id_column: str = "INTEGER PRIMARY KEY"
+) -> None:
     """Create the tables and bring schema_version up to SCHEMA_VERSION, inside the caller's transaction.
 
     Shared by both stores; `placeholder` is the driver's parameter marker (`?` or `%s`)."""
@@ -89,7 +166,7 @@ def migrate_schema(execute: Callable[..., Any], schema: str, placeholder: str, w
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(f"{where}: schema version {version} is newer than this code ({SCHEMA_VERSION})")
     while version < SCHEMA_VERSION:
-        for statement in statements(MIGRATIONS[version]):
+        for statement in statements(MIGRATIONS[version].replace("{id_column}", id_column)):
             execute(statement)
         version += 1
         execute(f"UPDATE schema_version SET version = {placeholder}", (version,))
@@ -143,13 +220,63 @@ def evaluation_item(row: Mapping[str, Any]) -> dict[str, Any]:
         "serviceId": row["service_id"],
         "fired": json.loads(row["fired"]),
         "cardUuids": json.loads(row["card_uuids"]),
+        "client": {"iss": row["client_iss"], "tenant": row["client_tenant"]},
     }
 
 
+@dataclass(frozen=True)
+class ClientId:
+    """Who an evaluation answered: the verified JWT `iss` and `tenant` ('' and None with auth off)."""
+
+    iss: str = ""
+    tenant: str | None = None
+
+
+DEVELOPMENT_CLIENT = ClientId()
+
+
 def card_rows(
-    evaluated_at: datetime, hook_instance: str, card_rules: Sequence[tuple[str, str, str]]
-) -> list[tuple[str, str, str, str, str]]:
-    return [(uuid, rule_id, version, hook_instance, evaluated_at.isoformat()) for uuid, rule_id, version in card_rules]
+    evaluated_at: datetime, hook_instance: str, card_rules: Sequence[tuple[str, str, str]], client: ClientId
+) -> list[tuple[str, str, str, str, str, str, str | None]]:
+    return [
+        (uuid, rule_id, version, hook_instance, evaluated_at.isoformat(), client.iss, client.tenant)
+        for uuid, rule_id, version in card_rules
+    ]
+
+
+def issued_to(rows: Iterable[Mapping[str, Any]], client: ClientId) -> set[str]:
+    """The card uuids among `rows` (card_uuid, client_iss, client_tenant) issued to `client`."""
+    return {
+        row["card_uuid"]
+        for row in rows
+        if row["client_iss"] is not None and (row["client_iss"], row["client_tenant"]) == (client.iss, client.tenant)
+    }
+
+
+# Card rows are written once: a later evaluation (another client reusing a hookInstance, or a uuid
+# collision) never rebinds a card to someone else.
+INSERT_CARD = (
+    "INSERT INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at, client_iss, client_tenant) "
+    "VALUES ({p},{p},{p},{p},{p},{p},{p}) ON CONFLICT (card_uuid) DO NOTHING"
+)
+INSERT_EVALUATION = (
+    "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids, client_iss, client_tenant) "
+    "VALUES ({p},{p},{p},{p},{p},{p},{p})"
+)
+
+
+def evaluation_row(
+    evaluated_at: datetime, hook_instance: str, service_id: str, fired: list[Any], uuids: list[str], client: ClientId
+) -> tuple[Any, ...]:
+    return (
+        evaluated_at.isoformat(),
+        hook_instance,
+        service_id,
+        json.dumps(fired),
+        json.dumps(uuids),
+        client.iss,
+        client.tenant,
+    )
 
 
 class Store(Protocol):
@@ -166,12 +293,19 @@ class Store(Protocol):
         fired: list[dict[str, Any]],
         card_uuids: list[str],
         card_rules: Sequence[tuple[str, str, str]] = (),
+        client: ClientId = DEVELOPMENT_CLIENT,
     ) -> None: ...
 
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
         """(rule id, rule version) of a card this service returned, for feedback and audits."""
 
+    def cards_issued_to(self, card_uuids: Sequence[str], client: ClientId) -> set[str]:
+        """The uuids among `card_uuids` of cards this service returned to `client`."""
+
     def ping(self) -> bool: ...
+
+    def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """For each key (a pseudonym), when the service first saw it: stored now when new."""
 
     def list_evaluations(self, hook_instance: str | None = None) -> list[dict[str, Any]]: ...
 
@@ -179,6 +313,12 @@ class Store(Protocol):
 
     def schema_version(self) -> int:
         """The migration version the database is at (SCHEMA_VERSION once opened by this code)."""
+
+    def memory_write(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Run MEMORY_WRITES[statement] for each row in one committed transaction; rows inserted."""
+
+    def memory_read(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of MEMORY_READS[query] as dicts."""
 
 
 class SchemaVersionError(RuntimeError):
@@ -291,6 +431,7 @@ class SqliteStore:
         fired: list[dict[str, Any]],
         card_uuids: list[str],
         card_rules: Sequence[tuple[str, str, str]] = (),
+        client: ClientId = DEVELOPMENT_CLIENT,
     ) -> None:
         connection = self._connection()
         with self._write_lock:
@@ -301,14 +442,11 @@ class SqliteStore:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 connection.execute(
-                    "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) "
-                    "VALUES (?,?,?,?,?)",
-                    (evaluated_at.isoformat(), hook_instance, service_id, json.dumps(fired), json.dumps(card_uuids)),
+                    INSERT_EVALUATION.format(p="?"),
+                    evaluation_row(evaluated_at, hook_instance, service_id, fired, card_uuids, client),
                 )
                 connection.executemany(
-                    "INSERT OR REPLACE INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at) "
-                    "VALUES (?,?,?,?,?)",
-                    card_rows(evaluated_at, hook_instance, list(card_rules)),
+                    INSERT_CARD.format(p="?"), card_rows(evaluated_at, hook_instance, list(card_rules), client)
                 )
                 connection.execute("COMMIT")
             except BaseException:
@@ -325,6 +463,45 @@ class SqliteStore:
         return (row["rule_id"], row["rule_version"]) if row else None
 
     @_sqlite_errors
+    def cards_issued_to(self, card_uuids: Sequence[str], client: ClientId) -> set[str]:
+        wanted = sorted(set(card_uuids))
+        if not wanted:
+            return set()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT card_uuid, client_iss, client_tenant FROM card WHERE card_uuid IN "
+                f"({','.join('?' * len(wanted))})",
+                wanted,
+            )
+            .fetchall()
+        )
+        return issued_to(rows, client)
+
+    @_sqlite_errors
+    def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:
+        if not keys:
+            return {}
+        connection = self._connection()
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(
+                    "INSERT OR IGNORE INTO condition_first_seen (resource_key, first_seen) VALUES (?, ?)",
+                    [(key, now.isoformat()) for key in keys],
+                )
+                rows = connection.execute(
+                    "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key IN "
+                    f"({','.join('?' * len(keys))})",
+                    list(keys),
+                ).fetchall()
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return {row["resource_key"]: datetime.fromisoformat(row["first_seen"]) for row in rows}
+
+    @_sqlite_errors
     def ping(self) -> bool:
         """Readiness: the database answers a trivial query."""
         self._connection().execute("SELECT 1").fetchone()
@@ -339,6 +516,28 @@ class SqliteStore:
     @_sqlite_errors
     def schema_version(self) -> int:
         return int(self._connection().execute("SELECT version FROM schema_version").fetchone()["version"])
+
+    @_sqlite_errors
+    def memory_write(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        connection = self._connection()
+        inserted = 0
+        with self._write_lock:
+            # A suppression answers feedback the EHR was told is stored: on disk before the answer. The
+            # per-card rows and the hidden-card audit follow the evaluation audit's NORMAL (see there).
+            connection.execute(f"PRAGMA synchronous={'FULL' if statement == 'suppression' else 'NORMAL'}")
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    inserted += connection.execute(MEMORY_WRITES[statement], row).rowcount
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return inserted
+
+    @_sqlite_errors
+    def memory_read(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._connection().execute(MEMORY_READS[query], params).fetchall()]
 
     def close(self) -> None:
         with self._lock:

@@ -10,42 +10,25 @@ new rules have passed every example case: a broken edit never replaces working r
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.cards import build_cards
+from engine.cards import render_cards
 from engine.compiler import CompiledRules
 from engine.durable_runner import DurableRunner
 from engine.evaluate import decide
 from engine.loader import RuleLoadError, load_rules
+from engine.request import EvaluationRequest, EvaluationResult
+from engine.templates import escape_markdown
 from engine.vocabulary import RULES_DIR
 
 log = logging.getLogger("spinecds.engine")
-
-
-@dataclass(frozen=True)
-class EvaluationRequest:
-    hook: str  # patient-view | order-select | order-sign
-    hook_instance: str
-    patient_id: str
-    resources: list[dict[str, Any]]  # raw FHIR R4 JSON resources (bundles flattened)
-    now: datetime  # timezone-aware; the engine never reads the clock
-    draft_orders: list[dict[str, Any]] = field(default_factory=list)  # raw resources of context.draftOrders
-    selections: list[str] = field(default_factory=list)  # "ServiceRequest/id" (order-select)
-    want_trace: bool = False
-    base_url: str = ""  # the service's external base URL, for absolute links
-
-
-@dataclass
-class EvaluationResult:
-    cards: list[dict[str, Any]]  # CDS Hooks 2.0 card JSON, spec-shaped, no nulls
-    data_quality: list[dict[str, Any]] = field(default_factory=list)  # {"resource": "Observation/x", "issue": "..."}
-    fired: list[dict[str, Any]] = field(default_factory=list)  # {"ruleId", "ruleVersion", "outcome"}
-    trace: dict[str, Any] | None = None
+__all__ = ["Engine", "EvaluationRequest", "EvaluationResult", "ReloadReport", "RuleLoadError", "build_engine"]
 
 
 class Engine:
@@ -70,17 +53,37 @@ class Engine:
             patient_id=request.patient_id,
             draft_orders=request.draft_orders,
             selections=request.selections,
+            first_seen=request.first_seen,
+            timezone=request.timezone,
+            lookback_days=request.lookback_days,
         )
+        if facts.patient.get("deceased"):
+            # A patient who has died gets no cards at all (no rule is evaluated).
+            return EvaluationResult(cards=[], data_quality=list(facts.data_quality))
         extra = {"service.base_url": request.base_url.rstrip("/")}
-        decision = decide(self.compiled, self.runner if use_durable else None, facts, extra, request.want_trace)
-        cards = build_cards(
+        decision = decide(
+            self.compiled,
+            self.runner if use_durable else None,
+            facts,
+            extra,
+            request.want_trace,
+            now=request.now,
+            timezone=request.timezone,
+        )
+        card_set = render_cards(
             decision.fired,
             decision.published,
             request.now,
             request.hook_instance,
             request.base_url,
             facts.order_resources,
+            timezone=request.timezone,
+            hook=request.hook,
+            provenance=facts.provenance,
+            versions=resource_versions([*request.resources, *request.draft_orders]),
+            hides=request.hides,
         )
+        cards = card_set.cards
         if facts.data_quality:
             _note_unused_data(cards, facts.data_quality)
         fired = [
@@ -105,15 +108,48 @@ class Engine:
                 "published": decision.published,
                 "rules": decision.trace,
             }
-        return EvaluationResult(cards=cards, data_quality=list(facts.data_quality), fired=fired, trace=trace)
+        return EvaluationResult(
+            cards=cards,
+            data_quality=list(facts.data_quality),
+            fired=fired,
+            trace=trace,
+            merged_cards=card_set.merged_cards,
+            shown=card_set.shown,
+            hidden=card_set.hidden,
+        )
+
+
+def resource_versions(resources: list[dict[str, Any]]) -> dict[str, str]:
+    """ "Type/id" -> meta.versionId, else meta.lastUpdated, else a digest of the content: a resource
+    edited without version metadata still counts as changed (the safe direction for feedback memory)."""
+    versions = {}
+    for resource in resources:
+        if not isinstance(resource, dict) or not resource.get("resourceType") or not resource.get("id"):
+            continue
+        meta = resource.get("meta")
+        version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
+        if not version:
+            canonical = json.dumps(resource, sort_keys=True, default=str).encode()
+            version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
+        versions[f"{resource['resourceType']}/{resource['id']}"] = str(version)
+    return versions
 
 
 def _note_unused_data(cards: list[dict[str, Any]], data_quality: list[dict[str, Any]]) -> None:
-    """Clinical safety: a card decided without some of the record says so, next to its reasoning."""
-    items = "; ".join(f"{item.get('resource', 'a resource')} ({item.get('issue', 'invalid')})" for item in data_quality)
+    """Clinical safety: a card decided without some of the record says so, next to its reasoning.
+    The resource is named by its type only: a raw id means nothing to a clinician."""
+    items = "; ".join(
+        f"{_resource_kind(item.get('resource'))} ({escape_markdown(str(item.get('issue', 'invalid')))})"
+        for item in data_quality
+    )
     note = f"\n\n**Data not used** (failed validation, so it did not count): {items}."
     for card in cards:
         card["detail"] = card.get("detail", "") + note
+
+
+def _resource_kind(reference: Any) -> str:
+    kind = str(reference or "").split("/", 1)[0]
+    return f"a {kind}" if kind else "a resource"
 
 
 @dataclass
@@ -129,7 +165,7 @@ def build_engine(rules_dir: Path = RULES_DIR, run_cases: bool = True) -> Engine:
     if run_cases:
         from engine.cases import run_all_cases
 
-        failures = [f"{result.path}: {problem}" for result in run_all_cases(engine) for problem in result.problems]
+        failures = [f"{result.path}: {line}" for result in run_all_cases(engine) for line in result.report()]
         if failures:
             raise RuleLoadError(failures)
     return engine

@@ -8,34 +8,82 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.card_merge import RuleCard, arrange, finish, flatten_merged
+from engine.conditions import facts_named, holds
 from engine.evaluate import Fired, value_lookup
-from engine.templates import deep_merge, render_text, render_value
+from engine.localtime import iso_local, zone
+from engine.templates import deep_merge, placeholders, render_card_text, render_text, render_value
 
 RULES_SYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "http://spinecds.org/fhir/CodeSystem/override-reasons"
-CARD_NAMESPACE = uuid.UUID("6f1c2f0e-7a41-4d1b-9a55-5f0c3e1d2b7a")
 SUMMARY_LIMIT = 140
-INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+SUBJECT_RESOURCES = ("symptom.resource", "lesion.resource", "order.resource")
+
+# Feedback memory asks, per rule card, whether this user has set it aside (see RuleCard.identity).
+HidePredicate = Callable[[dict[str, Any]], bool]
+
+
+@dataclass
+class CardSet:
+    cards: list[dict[str, Any]]  # what the clinician sees: ranked, at most three, advice merged
+    shown: list[RuleCard] = field(default_factory=list)  # the kept cards, each with its merged rules
+    hidden: list[RuleCard] = field(default_factory=list)  # cards feedback memory held back
+
+    @property
+    def merged_cards(self) -> list[dict[str, Any]]:
+        """The complete cards of the rules that were merged into another card (for rule cases)."""
+        return [other.card for item in self.shown for other in flatten_merged(item)]
 
 
 def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def build_cards(
+def render_cards(
     fired: list[Fired],
     published: dict[str, Any],
     now: datetime,
     hook_instance: str,
     base_url: str,
     order_resources: dict[str, dict[str, Any]],
-) -> list[dict[str, Any]]:
-    cards = [_build_card(item, published, now, hook_instance, base_url, order_resources) for item in fired]
-    # Critical first; ties in rule id order so the same input always gives the same response.
-    return sorted(cards, key=lambda card: (INDICATOR_RANK[card["indicator"]], card["extension"]["spinecds"]["ruleId"]))
+    timezone: str | None = None,
+    *,
+    hook: str = "patient-view",
+    provenance: Mapping[str, list[str]] | None = None,
+    versions: Mapping[str, str] | None = None,
+    hides: HidePredicate | None = None,
+) -> CardSet:
+    """Cards of the fired rules, ranked and merged (engine/card_merge.py). `versions` maps
+    "Type/id" to the resource's version; `hides` is feedback memory's question per rule card."""
+    items = [
+        RuleCard(
+            card=_build_card(item, published, now, hook_instance, base_url, order_resources, timezone),
+            about_order=item.subject.kind == "order",
+            decisive=_decisive(item, provenance or {}, versions or {}),
+        )
+        for item in fired
+    ]
+    hidden = [item for item in items if hides is not None and hides(item.identity())]
+    hidden_ids = {id(item) for item in hidden}
+    shown = arrange([item for item in items if id(item) not in hidden_ids], hook)
+    return CardSet(cards=[finish(item, hook) for item in shown], shown=shown, hidden=hidden)
+
+
+def _decisive(item: Fired, provenance: Mapping[str, list[str]], versions: Mapping[str, str]) -> tuple[str, ...]:
+    """The resources a card rests on: its subject's and those behind every fact its conditions and
+    text read, each with its version, so that an edit to any of them counts as a change."""
+    names = {name for condition in item.outcome.conditions for name in facts_named(condition)}
+    template = item.outcome.outcome.card
+    names.update(name for name, _ in placeholders([template.summary, template.detail]))
+    refs = {str(item.subject.facts[name]) for name in SUBJECT_RESOURCES if name in item.subject.facts}
+    for name in names:
+        refs.update(provenance.get(name, ()))
+    return tuple(sorted(f"{ref}@{versions.get(ref, '')}" for ref in refs))
 
 
 def _build_card(
@@ -45,6 +93,7 @@ def _build_card(
     hook_instance: str,
     base_url: str,
     order_resources: dict[str, dict[str, Any]],
+    timezone: str | None = None,
 ) -> dict[str, Any]:
     rule, outcome = item.outcome.rule, item.outcome.outcome
     template = outcome.card
@@ -52,16 +101,18 @@ def _build_card(
     deadline_hours = item.sets.get("deadline_hours")
     if isinstance(deadline_hours, (int, float)):
         extra["deadline"] = iso(now + timedelta(hours=deadline_hours))
+    extra["order_due"] = _order_due(item.sets, now, timezone) or extra.get("deadline", iso(now))
     lookup = value_lookup(item.subject, published, item.sets, extra)
 
-    card_id = uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}|{rule.id}")
-    summary = render_text(template.summary, lookup).strip()
-    if len(summary) >= SUMMARY_LIMIT:  # the spec's hard limit; cases catch this at authoring time
+    # Random: feedback names cards by uuid, so no other client may be able to compute one.
+    card_id = uuid.uuid4()
+    summary = render_card_text(template.summary, lookup).strip()
+    if len(summary) >= SUMMARY_LIMIT:  # CDS Hooks' hard limit; cases catch this at authoring time
         summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
     card: dict[str, Any] = {
         "uuid": str(card_id),
         "summary": summary,
-        "detail": render_text(template.detail, lookup).strip(),
+        "detail": _detail(item, published, lookup),
         "indicator": template.indicator,
         "source": {
             "label": f"{rule.citation.source} - {rule.citation.section}"[:200],
@@ -89,7 +140,11 @@ def _build_card(
         ]
     links = []
     for link in template.links:
-        rendered = {"label": render_text(link.label, lookup), "url": render_text(link.url, lookup), "type": link.type}
+        rendered = {
+            "label": render_card_text(link.label, lookup),
+            "url": render_text(link.url, lookup),
+            "type": link.type,
+        }
         if link.app_context:
             rendered["appContext"] = render_text(link.app_context, lookup)
         links.append(rendered)
@@ -98,12 +153,39 @@ def _build_card(
     return card
 
 
+def _order_due(sets: dict[str, Any], now: datetime, timezone: str | None) -> str | None:
+    """When a suggested order is due: `order_within_hours` from now (an overdue card's new order),
+    else the card's due time (`due_by`)."""
+    within = sets.get("order_within_hours")
+    if isinstance(within, (int, float)) and not isinstance(within, bool):
+        return iso_local(now + timedelta(hours=within), zone(timezone))
+    due = sets.get("due_by")
+    return due if isinstance(due, str) else None
+
+
+def _detail(item: Fired, published: dict[str, Any], lookup: Any) -> str:
+    """The detail head, then the bullets whose conditions hold for the deciding subject, then the footer."""
+    template = item.outcome.outcome.card
+    parts = [render_card_text(template.detail, lookup).strip()]
+    facts = {**item.subject.facts, **published}
+    shown = [
+        "- " + render_card_text(bullet.text, lookup).strip()
+        for bullet, conditions in zip(template.bullets, item.outcome.bullet_conditions or (), strict=False)
+        if all(holds(condition, facts) for condition in conditions)
+    ]
+    if shown:
+        parts.append("\n".join(shown))
+    if template.footer:
+        parts.append(render_card_text(template.footer, lookup).strip())
+    return "\n\n".join(part for part in parts if part)
+
+
 def _suggestion(
     card_id: uuid.UUID, index: int, template: Any, lookup: Any, item: Fired, order_resources: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     actions = []
     for action in template.actions:
-        rendered: dict[str, Any] = {"type": action.type, "description": render_text(action.description, lookup)}
+        rendered: dict[str, Any] = {"type": action.type, "description": render_card_text(action.description, lookup)}
         if action.from_subject == "order":
             draft = order_resources.get(str(item.subject.facts.get("order.id")), {})
             resource = copy.deepcopy(draft)
@@ -116,8 +198,8 @@ def _suggestion(
             rendered["resourceId"] = render_text(action.resource_id, lookup)
         actions.append(rendered)
     suggestion: dict[str, Any] = {
-        "label": render_text(template.label, lookup),
-        "uuid": str(uuid.uuid5(card_id, f"suggestion-{index}")),
+        "label": render_card_text(template.label, lookup),
+        "uuid": str(uuid.uuid4()),
         "actions": actions,
     }
     if template.is_recommended:
@@ -134,15 +216,19 @@ def _extension(item: Fired, now: datetime) -> dict[str, Any]:
         extension["deadlineHours"] = deadline
     window = item.sets.get("clock_window_hours")
     since = facts.get("mescc.hours_since_diagnosis")
-    if isinstance(window, (int, float)) and isinstance(since, (int, float)):
+    if isinstance(item.sets.get("hours_left"), (int, float)):
+        extension["hoursLeft"] = item.sets["hours_left"]
+    elif isinstance(window, (int, float)) and isinstance(since, (int, float)):
         extension["hoursLeft"] = round(window - since, 1)
+    if isinstance(item.sets.get("due_by"), str):
+        extension["dueBy"] = item.sets["due_by"]
     if outcome.card.extension.get("sins") == "lesion":
         extension["sins"] = _sins(facts)
     if outcome.card.extension.get("survival"):
         survival = _survival(facts)
         if survival:
             extension["survival"] = survival
-    missing: list[str] = []
+    missing: list[str] = list(dict.fromkeys(item.carried_missing))
     for name in ["missing", *outcome.card.missing_from]:
         for entry in facts.get(name) or []:
             if entry not in missing:

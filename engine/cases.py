@@ -1,26 +1,37 @@
-"""Run the example cases that sit beside each rule (rules/<id>/cases/*.json).
+"""Run the example cases that sit beside each rule (rules/<id>/cases/*.yaml).
 
-A case is a CDS Hooks request plus the cards its rule must return. The same runner serves the
-generic pytest test, `spinecds rules test`, and the self-check before the engine serves or swaps.
+A case describes a patient in clinical terms and the cards its rule must return (engine.case_file).
+The same runner serves the generic pytest test, `spinecds rules test`, and the self-check before the
+engine serves or swaps. A failing case says what differed AND why: the rule's outcomes with the
+condition that failed, from the same trace `spinecds rules explain` prints.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from engine.bundles import draft_orders, flatten
-from engine.relative_time import resolve
+from engine.case_file import CaseFileError, hook_call, read_case
+from engine.compiler import CompiledRules
+from engine.request import EvaluationRequest, EvaluationResult
 
-if TYPE_CHECKING:
-    from engine.api import Engine, EvaluationRequest
 
-# Cases are pinned to one instant so that a failure is reproducible; `$now-3d` is relative to it.
+class Engine(Protocol):
+    """What the runner needs of engine.api.Engine (named here so that cases never imports api)."""
+
+    compiled: CompiledRules
+    rules_dir: Path
+
+    def evaluate(self, request: EvaluationRequest) -> EvaluationResult: ...
+
+
+# Cases are pinned to one instant so that a failure is reproducible; "3 days ago" is relative to it.
 CASE_NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 CASE_BASE_URL = "https://cds.example.org"
+CASE_SUFFIX = ".yaml"
 
 
 @dataclass
@@ -30,21 +41,32 @@ class CaseResult:
     title: str
     problems: list[str] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
+    why: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return not self.problems
 
+    def report(self) -> list[str]:
+        """What failed, then why (the rule's outcomes and the condition each one failed on)."""
+        return [
+            *self.problems,
+            *(["why (the rule trace, as `spinecds rules explain` shows it):"] if self.why else []),
+            *self.why,
+        ]
+
 
 def case_files(rules_dir: Path) -> list[tuple[str, Path]]:
-    return sorted((path.parent.parent.name, path) for path in rules_dir.glob("*/cases/*.json"))
+    return sorted((path.parent.parent.name, path) for path in rules_dir.glob(f"*/cases/*{CASE_SUFFIX}"))
 
 
 def request_from_hook_call(
-    body: dict[str, Any], now: datetime, base_url: str = CASE_BASE_URL, want_trace: bool = False
+    body: dict[str, Any],
+    now: datetime,
+    base_url: str = CASE_BASE_URL,
+    want_trace: bool = False,
+    timezone: str | None = None,
 ) -> EvaluationRequest:
-    from engine.api import EvaluationRequest
-
     context = body.get("context") or {}
     prefetch = body.get("prefetch") or {}
     return EvaluationRequest(
@@ -57,27 +79,46 @@ def request_from_hook_call(
         selections=list(context.get("selections") or []),
         want_trace=want_trace,
         base_url=base_url,
+        timezone=timezone,
     )
 
 
 def run_case(engine: Engine, rule_id: str, path: Path, now: datetime = CASE_NOW) -> CaseResult:
     try:
-        case = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+        case = read_case(path)
+        body = hook_call(case, rule_id, now)
+    except (OSError, CaseFileError) as error:
         return CaseResult(path, rule_id, path.stem, [f"cannot read case: {error}"])
-    result = CaseResult(path, rule_id, case.get("title", path.stem))
-    if not isinstance(case.get("request"), dict) or not isinstance(case.get("expect"), dict):
-        result.problems.append("a case needs 'request' (a CDS Hooks call) and 'expect'")
-        return result
-    request = request_from_hook_call(resolve(case["request"], now), now)
+    result = CaseResult(path, rule_id, case.title)
     try:
-        evaluation = engine.evaluate(request)
+        evaluation = engine.evaluate(request_from_hook_call(body, now, timezone=case.timezone))
     except Exception as error:  # noqa: BLE001 - one broken case must not hide the others
         result.problems.append(f"evaluation failed: {type(error).__name__}: {error}")
         return result
     result.cards = evaluation.cards
-    result.problems = compare(rule_id, case["expect"], evaluation.cards)
+    # A rule merged into another card (engine/card_merge.py) still fired: its complete card counts
+    # as that rule's card here, so a case can assert its outcome, indicator and text.
+    result.problems = compare(rule_id, case.expect, evaluation.cards + evaluation.merged_cards, now)
+    if result.problems:
+        result.why = explain_rule(engine, rule_id, body, now, case.timezone)
     return result
+
+
+def explain_rule(
+    engine: Engine, rule_id: str, body: dict[str, Any], now: datetime, timezone: str | None = None
+) -> list[str]:
+    """The trace lines of `rule_id` (and of rules named in the failure) for a failing case."""
+    traced = engine.evaluate(request_from_hook_call(body, now, want_trace=True, timezone=timezone))
+    lines = []
+    for entry in (traced.trace or {}).get("rules", []):
+        if entry["rule"] != rule_id:
+            continue
+        verdict = "FIRED" if entry["matched"] else "no   "
+        why = f"  (failed: {entry['failedCondition']})" if "failedCondition" in entry else ""
+        lines.append(f"  {verdict} {entry['rule']}#{entry['outcome']} on {entry['subject']}{why}")
+    for item in traced.data_quality or []:
+        lines.append(f"  data quality: {item.get('resource', '?')}: {item.get('issue', '')}")
+    return lines
 
 
 def run_all_cases(engine: Engine, now: datetime = CASE_NOW) -> list[CaseResult]:
@@ -89,7 +130,7 @@ def _spinecds(card: dict[str, Any]) -> dict[str, Any]:
     return card.get("extension", {}).get("spinecds", {})
 
 
-def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]]) -> list[str]:
+def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]], now: datetime = CASE_NOW) -> list[str]:
     problems: list[str] = []
     own = [card for card in cards if _spinecds(card).get("ruleId") == rule_id]
     wanted = expect.get("cards", [])
@@ -98,7 +139,7 @@ def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]]) -
         problems.append(f"expected {len(wanted)} {rule_id} card(s), got {len(own)}: {got}")
         return problems
     for card, want in zip(own, wanted, strict=True):
-        problems.extend(_compare_card(card, want))
+        problems.extend(_compare_card(card, want, now))
     present = {_spinecds(card).get("ruleId") for card in cards}
     for other in expect.get("absentRules", []):
         if other in present:
@@ -112,7 +153,18 @@ def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]]) -
     return problems
 
 
-def _compare_card(card: dict[str, Any], want: dict[str, Any]) -> list[str]:
+def _same_instant(expected: Any, actual: Any, now: datetime) -> bool:
+    """dueBy: the expected value is an instant or a relative time ("in 12 hours", "2 hours ago")."""
+    from engine.fixtures import times
+    from engine.localtime import moment
+
+    if not isinstance(actual, str):
+        return False
+    want = times.at(expected, now, "dueBy") if times.is_relative(expected) else expected
+    return moment(want) == moment(actual)
+
+
+def _compare_card(card: dict[str, Any], want: dict[str, Any], now: datetime = CASE_NOW) -> list[str]:
     problems = []
     extension = _spinecds(card)
 
@@ -125,6 +177,8 @@ def _compare_card(card: dict[str, Any], want: dict[str, Any]) -> list[str]:
     for key in ("deadlineHours", "hoursLeft"):
         if key in want:
             check(key, want[key], extension.get(key))
+    if "dueBy" in want and not _same_instant(want["dueBy"], extension.get("dueBy"), now):
+        problems.append(f"dueBy: expected {want['dueBy']!r}, got {extension.get('dueBy')!r}")
     if "sins" in want:
         for key, value in want["sins"].items():
             check(f"sins.{key}", value, extension.get("sins", {}).get(key))
