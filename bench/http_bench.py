@@ -37,7 +37,10 @@ from typing import Any
 
 import httpx
 
+from cds_hooks.prefetch_templates import prefetch_templates
+
 ROOT = Path(__file__).resolve().parent.parent
+PREFETCHED = ("patient", "conditions", "performanceStatus", "pain", "sins", "staging")
 PEERS_PYTHON = ROOT / "bench" / ".peers-venv" / "bin" / "python"
 WRK_SCRIPT = ROOT / "bench" / "wrk_post.lua"
 HOOK_PATH = "/cds-services/spinecds-patient-view"
@@ -142,6 +145,8 @@ def hook_call(total_resources: int) -> dict[str, Any]:
             "pain": searchset(relevant[1:3]),
             "sins": searchset([sins]),
             "staging": None,
+            # Every other key the service's templates ask for: searched, nothing found.
+            **{key: searchset([]) for key in prefetch_templates() if key not in PREFETCHED},
         },
     }
 

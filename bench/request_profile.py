@@ -156,12 +156,19 @@ def steps(body_json: dict[str, Any], iterations: int, database: Path) -> dict[st
     resources = prefetch.flatten(resolved.data)
     facts = derive_facts(resources, now, hook=SERVICE.hook, patient_id=context.patientId)
     extra = {"service.base_url": BASE_URL.rstrip("/")}
-    decision = decide(engine.compiled, engine.runner, facts, extra)
+    decision = decide(engine.compiled, engine.runner, facts, extra, now=now)
 
     def raw_cards() -> list[dict[str, Any]]:
-        return engine_cards.build_cards(
-            decision.fired, decision.published, now, hook_request.hookInstance, BASE_URL, facts.order_resources
-        )
+        return engine_cards.render_cards(
+            decision.fired,
+            decision.published,
+            now,
+            hook_request.hookInstance,
+            BASE_URL,
+            facts.order_resources,
+            hook=SERVICE.hook,
+            provenance=facts.provenance,
+        ).cards
 
     cards = service_cards.build_cards(raw_cards(), BASE_URL)
     app = build_app(database)
@@ -183,9 +190,9 @@ def steps(body_json: dict[str, Any], iterations: int, database: Path) -> dict[st
     )
     time_step("  of facts: filter, FHIR validation, profiles", lambda: parse_resources(resources, term, "bench"))
     time_step("facts (parse + derivation)", lambda: derive_facts(resources, now, SERVICE.hook, context.patientId))
-    time_step("rules in durable-rules (decide)", lambda: decide(engine.compiled, engine.runner, facts, extra))
-    time_step("  reference: same rules in plain Python", lambda: decide(engine.compiled, None, facts, extra))
-    time_step("engine cards (templates)", raw_cards)
+    time_step("rules in durable-rules (decide)", lambda: decide(engine.compiled, engine.runner, facts, extra, now=now))
+    time_step("  reference: same rules in plain Python", lambda: decide(engine.compiled, None, facts, extra, now=now))
+    time_step("engine cards (templates, ranking, merging)", raw_cards)
     time_step("card validation + strip_empty (service)", lambda: service_cards.build_cards(raw_cards(), BASE_URL))
     fired = [{"ruleId": "r", "ruleVersion": "1", "outcome": "x"}] * len(cards)
     time_step(
