@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         "`/try/...` (no authentication, synthetic data only). `make serve` turns it on; keep it off "
         "in production.",
     )
+    model_cache_size: int = Field(
+        2048,
+        ge=0,
+        description="Most validated FHIR resources kept for reuse when the same resource JSON arrives again "
+        "(engine/model_cache.py); 0 turns the cache off.",
+    )
     max_body_bytes: int = Field(
         5 * 1024 * 1024,
         ge=1024,
