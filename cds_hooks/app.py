@@ -39,6 +39,8 @@ from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
 from .services import SERVICES, CdsService
 from .settings import Settings
+from .smart_app import install_smart_app
+from .smart_links import add_smart_links
 from .store import Store, StoreError, open_store
 from .try_page import install_try_page
 from .validation import parse_json_body, validate
@@ -176,6 +178,8 @@ def create_app(
 
     if settings.try_page:
         install_try_page(app)
+    if settings.smart_app:
+        install_smart_app(app, settings)
 
     @app.get("/cds-services", dependencies=[Depends(authenticate)])
     async def discovery() -> JSONResponse:
@@ -258,7 +262,8 @@ def create_app(
         def decide_and_audit() -> tuple[EvaluationResult, list[dict[str, Any]]]:
             # One worker-thread hop for the blocking work: the engine, card checks and the audit write.
             result = evaluate(evaluation)
-            cards = build_cards(result.cards, base_url)
+            raw_cards = add_smart_links(result.cards, base_url) if settings.smart_app else result.cards
+            cards = build_cards(raw_cards, base_url)
             try:
                 store.record_evaluation(
                     now,
