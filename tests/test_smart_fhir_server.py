@@ -12,16 +12,19 @@ import pytest
 
 os.environ.setdefault("FHIR_SEQUENCE", "R4B")
 pytest.importorskip("fhirstarter")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from fhir_profiles import questionnaire_extract as qx  # noqa: E402
-from sandbox.fhir_server import ResourceStore, build_app  # noqa: E402
-from tests import smart_patient  # noqa: E402
+from fhir_profiles import questionnaire_extract as qx
+from sandbox.fhir_server import ResourceStore, build_app
+from tests import smart_patient
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 APP = "http://127.0.0.1:9999/smart/launch.html"
 REDIRECT = "http://127.0.0.1:9999/smart/index.html"
-SCOPE = "launch openid fhirUser patient/Condition.read patient/Observation.read patient/Observation.write patient/Condition.write patient/Provenance.write"
+SCOPE = (
+    "launch openid fhirUser patient/Condition.read patient/Observation.read patient/Observation.write"
+    " patient/Condition.write patient/Provenance.write"
+)
 VERIFIER = "v" * 64
 
 

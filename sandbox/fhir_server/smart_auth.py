@@ -38,7 +38,9 @@ TOKEN_LIFETIME_SECONDS = 3600
 USER_ID = "sandbox-clinician"
 USER_NAME = "Sandbox Clinician (synthetic)"
 PICKER_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
