@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 serve: install
 	@echo "make serve: development mode, client authentication OFF (see docs/security.md for production)"
 	SPINECDS_AUTH_ENABLED=$${SPINECDS_AUTH_ENABLED:-false} SPINECDS_TRY_PAGE=$${SPINECDS_TRY_PAGE:-true} \
-	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} \
+	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} SPINECDS_SMART_APP=$${SPINECDS_SMART_APP:-true} \
 	$(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
 
 # The local EHR stand-in: an in-memory FHIR R4 server with the synthetic patients (run beside `make serve`).

@@ -37,13 +37,8 @@ CODE_LIFETIME_SECONDS = 300
 TOKEN_LIFETIME_SECONDS = 3600
 USER_ID = "sandbox-clinician"
 USER_NAME = "Sandbox Clinician (synthetic)"
-PICKER_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
+# form-action also governs where the form's redirect may lead: the app's origin is added per request.
+PICKER_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"
 
 
 @dataclass
@@ -96,7 +91,7 @@ def _oauth_error(error: str, description: str, status: int = 400) -> JSONRespons
     )
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(title: str, body: str, status: int = 200, redirect_uri: str | None = None) -> HTMLResponse:
     text = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -104,7 +99,12 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         "select,button{font:inherit;padding:.4rem;margin:.3rem 0}button{min-width:8rem}</style></head>"
         f"<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
     )
-    return HTMLResponse(text, status_code=status, headers=PICKER_HEADERS)
+    csp = PICKER_CSP
+    if redirect_uri:
+        parts = urlsplit(redirect_uri)
+        csp += f" {parts.scheme}://{parts.netloc}"
+    headers = {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    return HTMLResponse(text, status_code=status, headers=headers)
 
 
 def _http_url(url: str | None) -> bool:
@@ -243,7 +243,7 @@ def install_smart(app: FastAPI, store: ResourceStore) -> SmartState:
             f'<label for="patient">Patient</label><br><select id="patient" name="patient">{options}</select><br>'
             '<button type="submit">Allow</button></form>'
         )
-        return _page("Choose a patient", body)
+        return _page("Choose a patient", body, redirect_uri=params["redirect_uri"])
 
     @app.post("/auth/token", include_in_schema=False)
     async def token(request: Request) -> JSONResponse:

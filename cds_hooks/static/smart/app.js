@@ -27,6 +27,7 @@ function show(id, text) {
 }
 
 function fail(message) {
+  delete $("error").dataset.kind;
   show("error", message);
   $("error").focus();
 }
@@ -135,6 +136,7 @@ async function preview() {
     const data = await assess(answers(), false);
     if (sequence !== app.sequence) return; // a newer preview is on its way
     markProblems(data.problems || []);
+    if (!(data.problems || []).length && $("error").dataset.kind === "problems") show("error", "");
     renderResult(data);
     $("result").dataset.state = "ready";
   } catch (error) {
@@ -155,6 +157,8 @@ async function save(event) {
     const first = markProblems(data.problems || []);
     if ((data.problems || []).length) {
       fail("Nothing was saved: some answers need correcting (listed above the form).");
+      $("error").dataset.kind = "problems";
+      show("status", "");
       if (first && first.focusable) first.focusable.focus();
       return;
     }
@@ -181,9 +185,19 @@ async function save(event) {
       show("status", "");
       return;
     }
+    // The response lists the entries in the order they were sent: name each by what it records.
+    const sent = data.transaction.entry.map((e) => e.resource);
     const written = (outcome.entry || []).map((e) => e.response && e.response.location).filter(Boolean);
+    const items = written.map((location, n) => {
+      const resource = sent[n] || {};
+      const what = resource.resourceType === "Provenance" ? "Provenance (who recorded this, with which app)" : ((resource.code || {}).text || resource.resourceType);
+      const where = resource.bodySite && resource.bodySite.text ? `, ${resource.bodySite.text}` : "";
+      const item = Object.assign(document.createElement("li"), { textContent: `${what}${where} ` });
+      item.append(Object.assign(document.createElement("code"), { textContent: location }));
+      return item;
+    });
     const done = $("done");
-    $("done-list").replaceChildren(...written.map((w) => Object.assign(document.createElement("li"), { textContent: w })));
+    $("done-list").replaceChildren(...items);
     done.hidden = false;
     $("assessment").hidden = true;
     show("status", `Saved ${written.length} resources to the chart.`);
