@@ -204,7 +204,7 @@ def _codes(concept: Any) -> set[tuple[str, str]]:
     if not isinstance(concept, dict):
         return set()
     return {
-        (c.get("system"), c.get("code"))
+        (str(c["system"]), str(c["code"]))
         for c in concept.get("coding") or []
         if isinstance(c, dict) and c.get("system") and c.get("code")
     }

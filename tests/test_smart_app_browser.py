@@ -29,12 +29,12 @@ import requests
 os.environ.setdefault("FHIR_SEQUENCE", "R4B")
 pytest.importorskip("fhirstarter")
 
-from fhir_profiles.profile_checks import check_resource, load_profiles  # noqa: E402
-from sandbox import hook_client  # noqa: E402
-from sandbox.fhir_server import ResourceStore, RunningServer, start_server  # noqa: E402
-from tests import smart_patient as sp  # noqa: E402
-from tests.live_service import live_service  # noqa: E402
-from tests.test_try_page_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from fhir_profiles.profile_checks import check_resource, load_profiles
+from sandbox import hook_client
+from sandbox.fhir_server import ResourceStore, RunningServer, start_server
+from tests import smart_patient as sp
+from tests.live_service import live_service
+from tests.test_try_page_browser import CHROMIUM, CHROMIUM_ARGS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 if not CHROMIUM.exists():

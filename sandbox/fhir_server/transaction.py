@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.domainresource import DomainResource
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.provenance import Provenance
 from pydantic import ValidationError
@@ -25,7 +26,7 @@ from fhir_profiles.profile_checks import check_resource
 from .server import Faults, ResourceStore
 from .smart_auth import SmartState, may_write
 
-MODELS = {"Observation": Observation, "Condition": Condition, "Provenance": Provenance}
+MODELS: dict[str, type[DomainResource]] = {"Observation": Observation, "Condition": Condition, "Provenance": Provenance}
 MAX_ENTRIES = 100
 
 
