@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from typing import Any
+from urllib.parse import urlencode
 
 _MARK = {"critical": "!!!", "warning": " ! ", "info": " i ", "hard-stop": "XXX"}
 
@@ -67,6 +68,22 @@ def render_card(card: dict[str, Any], number: int) -> str:
     if card.get("uuid"):
         lines.append(f"    uuid: {card['uuid']}")
     return "\n".join(lines)
+
+
+def smart_launch_urls(body: dict[str, Any], fhir_base: str, patient_id: str) -> list[str]:
+    """The local FHIR server's EHR-launch URL for each distinct `smart` link: what an EHR opens on a click."""
+    urls: list[str] = []
+    for card in body.get("cards") or []:
+        for link in card.get("links") or []:
+            if link.get("type") != "smart":
+                continue
+            query = urlencode(
+                {"app": link.get("url", ""), "patient": patient_id, "appContext": link.get("appContext", "")}
+            )
+            url = f"{fhir_base}/auth/launch?{query}"
+            if url not in urls:
+                urls.append(url)
+    return urls
 
 
 def render_response(body: dict[str, Any]) -> str:

@@ -359,3 +359,16 @@ def test_now_must_be_aware():
     with pytest.raises(ValueError):
         qx.extract({}, [], "p", datetime(2026, 1, 1))
     assert copy.deepcopy(qx.extract({}, [], "p", datetime(2026, 1, 1, tzinfo=UTC)).resources) == []
+
+
+def test_sandbox_fire_prints_the_local_ehr_launch_url_of_each_smart_link():
+    from urllib.parse import parse_qs, urlsplit
+
+    from sandbox.render import smart_launch_urls
+
+    link = {"label": "x", "url": "http://127.0.0.1:8000/smart/launch.html", "type": "smart", "appContext": '{"a":1}'}
+    body = {"cards": [{"links": [link]}, {"links": [link, {"type": "absolute", "url": "https://x"}]}]}
+    (url,) = smart_launch_urls(body, "http://127.0.0.1:8080", "spinecds-p10")
+    assert url.startswith("http://127.0.0.1:8080/auth/launch?")
+    query = parse_qs(urlsplit(url).query)
+    assert query == {"app": [link["url"]], "patient": ["spinecds-p10"], "appContext": ['{"a":1}']}
