@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install serve fhir-server test bench bench-http clean
+.PHONY: install serve fhir-server test bench bench-http clean vendor-smart
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,21 @@ bench: install
 
 bench-http: install
 	$(BIN)/python -m bench.http_bench
+
+# Rebuild the SMART app's vendored browser libraries (npm + network; serving never needs this).
+FHIRCLIENT_VERSION ?= 2.6.3
+AXE_VERSION ?= 4.14.1
+SMART_VENDOR = cds_hooks/static/smart/vendor
+vendor-smart:
+	rm -rf build/vendor-smart && mkdir -p build/vendor-smart
+	cd build/vendor-smart && npm init -y >/dev/null && \
+	  npm install --no-audit --no-fund --ignore-scripts fhirclient@$(FHIRCLIENT_VERSION) axe-core@$(AXE_VERSION)
+	cp build/vendor-smart/node_modules/fhirclient/build/fhir-client.pure.min.js $(SMART_VENDOR)/
+	sed -i '/^\/\/# sourceMappingURL=/d' $(SMART_VENDOR)/fhir-client.pure.min.js
+	cp build/vendor-smart/node_modules/fhirclient/build/fhir-client.pure.min.js.LICENSE.txt $(SMART_VENDOR)/
+	cp build/vendor-smart/node_modules/fhirclient/LICENSE $(SMART_VENDOR)/fhirclient.LICENSE
+	cp build/vendor-smart/node_modules/axe-core/axe.min.js build/vendor-smart/node_modules/axe-core/LICENSE \
+	  build/vendor-smart/node_modules/axe-core/LICENSE-3RD-PARTY.txt tests/vendor/axe-core/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
