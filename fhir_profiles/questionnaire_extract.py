@@ -223,8 +223,27 @@ def _of_patient(resource: dict[str, Any], patient_id: str) -> bool:
     return isinstance(subject, dict) and subject.get("reference") in (f"Patient/{patient_id}", patient_id)
 
 
+def _valid(resource: dict[str, Any]) -> bool:
+    """Only valid R4 resources are read (as the engine does): the readers below can trust their shape."""
+    from fhir.resources.R4B.condition import Condition
+    from fhir.resources.R4B.observation import Observation
+
+    model = {"Observation": Observation, "Condition": Condition}.get(str(resource.get("resourceType")))
+    if model is None:
+        return False
+    try:
+        model.model_validate(resource)
+    except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
+        return False
+    return True
+
+
 def _latest(resources: list[dict[str, Any]], system: str, code: str) -> list[dict[str, Any]]:
-    found = [r for r in resources if r.get("resourceType") == "Observation" and (system, code) in _codes(r.get("code"))]
+    found = [
+        r
+        for r in resources
+        if r.get("resourceType") == "Observation" and (system, code) in _codes(r.get("code")) and _valid(r)
+    ]
     return sorted((r for r in found if _final(r)), key=_when, reverse=True)
 
 
@@ -288,7 +307,7 @@ def read_chart(chart: list[dict[str, Any]], patient_id: str) -> ChartState:
     for cond in mine:
         if cond.get("resourceType") != "Condition" or not cond.get("id"):
             continue
-        if {c for s, c in _codes(cond.get("code")) if s == SF} & codes and _active(cond):
+        if {c for s, c in _codes(cond.get("code")) if s == SF} & codes and _active(cond) and _valid(cond):
             symptoms[f"Condition/{cond['id']}"] = cond
     return ChartState(lesions, kps, ecog, staging, symptoms)
 
@@ -423,10 +442,22 @@ class _Extractor:
         if subject not in (None, f"Patient/{self.patient_id}"):
             self.result.problems.append(Problem(where, "is about another patient"))
             return None
-        items = response.get("item") or []
-        if not isinstance(items, list):
-            self.result.problems.append(Problem(where, "item must be a list"))
+        from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+        from pydantic import ValidationError
+
+        try:
+            QuestionnaireResponse.model_validate(response)
+        except ValidationError as exc:
+            first = exc.errors(include_input=False)[0]  # names the place, never the value sent
+            item_where = _where_of(qid, response, first["loc"])
+            if item_where == qid:
+                place = ".".join(str(p) for p in first["loc"])
+                message = f"not a valid QuestionnaireResponse: {place}: {first['msg']}"
+            else:
+                message = f"not a valid answer: {first['msg']}"
+            self.result.problems.append(Problem(item_where, message))
             return None
+        items = response.get("item") or []
         return _Answers(qid, "", items, _items(questionnaires()[qid]), self.result.problems)
 
     # ---------------------------------------------------------------- SINS
@@ -570,6 +601,29 @@ class _Extractor:
                 self.result.creates.append(resource)
             elif _without_meta(resource) != _without_meta(before):
                 self.result.updates.append(resource)
+
+
+def _where_of(qid: str, response: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    """A validation error's location (item.0.item.2.answer.0.valueInteger) in the problems' terms
+    (spinecds-sins/lesion[1]/pain), as far as the item structure can be followed."""
+    known = _items(questionnaires()[qid])
+    where, node, parts, i = qid, response, list(loc), 0
+    while i + 1 < len(parts) and parts[i] == "item" and isinstance(parts[i + 1], int) and isinstance(node, dict):
+        items = node.get("item")
+        index = parts[i + 1]
+        if not isinstance(items, list) or not 0 <= index < len(items) or not isinstance(items[index], dict):
+            break
+        child = items[index]
+        link = child.get("linkId")
+        if not isinstance(link, str) or link not in known:
+            break
+        if known[link].get("type") == "group":
+            nth = sum(1 for c in items[: index + 1] if isinstance(c, dict) and c.get("linkId") == link)
+            where += f"/{link}[{nth}]"
+        else:
+            where += f"/{link}"
+        node, i = child, i + 2
+    return where
 
 
 def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
