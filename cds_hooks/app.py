@@ -6,6 +6,8 @@ Tests build their own instance with `create_app(Settings(...))`.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -23,11 +25,12 @@ from engine import api as engine_api
 from engine.api import EvaluationRequest, EvaluationResult, evaluate
 from engine.reloader import RulesWatcher, install_sighup_reload
 
-from . import prefetch
+from . import prefetch, pseudonyms
 from .auth import ClientAuthenticator
 from .auth_settings import AuthSettings
 from .cards import build_cards
 from .clock import get_now
+from .feedback_memory import FeedbackMemory
 from .feedback_models import FeedbackRequest
 from .health import health_router
 from .json_clean import strip_empty
@@ -42,13 +45,13 @@ from .settings import Settings
 from .smart_app import install_smart_app
 from .smart_links import add_smart_links
 from .store import Store, StoreError, open_store
-from .try_page import install_try_page
 from .validation import parse_json_body, validate
 from .version import SERVICE_VERSION
 
 log = logging.getLogger("spinecds.service")
 
 TRACE_HEADER = "x-spinecds-trace"
+TRY_PAGE_MODULE = "sandbox.try_page"
 FEEDBACK_RETRY_AFTER_SECONDS = 30
 # Sheets are content, so they live with the rule that links to them; the URL is the stable name.
 PATIENT_SHEETS = {
@@ -77,8 +80,13 @@ def create_app(
     store = store or open_store(settings)
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.
-    authenticate = ClientAuthenticator(auth_settings or AuthSettings())
+    auth_settings = auth_settings or AuthSettings()
+    authenticate = ClientAuthenticator(auth_settings)
     metrics = ServiceMetrics()
+    pseudonyms.configure(settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None)
+    if auth_settings.auth_enabled and pseudonyms.uses_development_key():
+        log.error("SPINECDS_PSEUDONYM_KEY is not set: feedback memory hashes ids with the public development key")
+    memory = FeedbackMemory(store, settings.feedback_memory_days)
 
     def on_reload(report: engine_api.ReloadReport) -> None:
         metrics.count_reload(report.ok)
@@ -177,7 +185,7 @@ def create_app(
         return HTMLResponse(path.read_text(encoding="utf-8"))
 
     if settings.try_page:
-        install_try_page(app)
+        _install_try_page(app)
     if settings.smart_app:
         install_smart_app(app, settings)
 
@@ -261,7 +269,8 @@ def create_app(
 
         def decide_and_audit() -> tuple[EvaluationResult, list[dict[str, Any]]]:
             # One worker-thread hop for the blocking work: the engine, card checks and the audit write.
-            result = evaluate(evaluation)
+            recall = memory.recall(context.userId, context.patientId, now)  # cards this user set aside
+            result = evaluate(dataclasses.replace(evaluation, hides=recall.hides if recall else None))
             raw_cards = add_smart_links(result.cards, base_url) if settings.smart_app else result.cards
             cards = build_cards(raw_cards, base_url)
             try:
@@ -273,6 +282,8 @@ def create_app(
                     [card["uuid"] for card in cards],
                     _card_rules(cards),
                 )
+                if recall:
+                    recall.remember(hook_request.hookInstance, result)
             except Exception as error:  # noqa: BLE001 - the clinician still gets the cards
                 metrics.count_audit_lost()
                 # The audit trail must not take the clinical answer down with it; the loss is logged
@@ -343,12 +354,27 @@ def create_app(
             except StoreError:
                 known = None  # stored already: a label lookup failing must not turn that into an error
             metrics.count_feedback(known[0] if known else None, item["outcome"])
+        if memory.enabled:
+            try:
+                _log_fields(request, suppressions=await run_in_threadpool(memory.learn, items, now))
+            except StoreError as error:  # the feedback itself is stored; only the memory of it is lost
+                log.error("feedback memory not updated: database unavailable", extra={"error": str(error)})
         _log_fields(request, feedbackItems=len(items), feedbackStored=stored)
         # The spec asks only for a 200; an empty body avoids sending an empty JSON object.
         return Response(status_code=200)
 
     install_component_schemas(app, {"service_id": list(SERVICES), "sheet": list(PATIENT_SHEETS)})
     return app
+
+
+def _install_try_page(app: FastAPI) -> None:
+    """The try-it page belongs to the sandbox kit, which the production image leaves out: it is
+    found by name, so the service does not depend on it."""
+    try:
+        module = importlib.import_module(TRY_PAGE_MODULE)
+    except ModuleNotFoundError as error:
+        raise RuntimeError("SPINECDS_TRY_PAGE=true, but this build has no sandbox kit (sandbox/)") from error
+    module.install_try_page(app)
 
 
 def _card_rules(cards: list[dict[str, Any]]) -> list[tuple[str, str, str]]:

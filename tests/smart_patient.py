@@ -4,30 +4,39 @@ eligibility is asked), a KPS of 80 and no staging (visceral status unknown)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from engine.relative_time import resolve
-from tools import fhir_build as fb
+from tests.fhir_builders import ICD10, make_condition, make_kps, make_sins
 
 PATIENT_ID = "smart-p1"
 
 
 def chart(now: datetime, patient_id: str = PATIENT_ID) -> list[dict[str, Any]]:
-    resources = [
-        fb.condition("smart-breast", "breast", onset="$now-400d"),
-        fb.condition("smart-bone", "bone-metastasis", onset="$now-10d"),
-        fb.kps("smart-kps", 80, when="$now-5d"),
-        fb.sins(
-            "smart-sins-t12",
+    def ago(days: int) -> str:
+        return (now - timedelta(days=days)).isoformat(timespec="seconds")
+
+    patient = {
+        "resourceType": "Patient",
+        "id": patient_id,
+        "gender": "female",
+        "birthDate": "1958-04-12",
+        "name": [{"family": "Test", "given": ["Case"]}],
+    }
+    return [
+        patient,
+        make_condition("C50.911", ICD10, id="smart-breast", patient=patient_id, onset=ago(400), recorded=ago(400)),
+        make_condition("C79.51", ICD10, id="smart-bone", patient=patient_id, onset=ago(10), recorded=ago(10)),
+        make_kps(80, when=ago(5), id="smart-kps", patient=patient_id, category="survey"),
+        make_sins(
             "T12",
-            {"location": "loc-junctional", "lesion": "lesion-lytic", "collapse": "collapse-lt50"},
-            when="$now-5d",
+            {"location": "loc-junctional", "bone-lesion": "lesion-lytic", "collapse": "collapse-lt50"},
+            when=ago(5),
+            id="smart-sins-t12",
+            patient=patient_id,
+            category="imaging",
         ),
     ]
-    for resource in resources:
-        resource["subject"] = {"reference": f"Patient/{patient_id}"}
-    return [fb.patient(patient_id), *resolve(resources, now)]
 
 
 def answers(patient_id: str = PATIENT_ID) -> dict[str, dict[str, Any]]:
