@@ -1,4 +1,5 @@
-"""A `smart` link to the assessment app on every card that lacks data (non-empty `missing`).
+"""A `smart` link to the assessment app on every card that lacks data (non-empty `missing`, its own or
+that of a rule merged into it).
 
 CDS Hooks 2.0: a link of type `smart` is a SMART launch URL; the EHR launches it with `launch` and
 `iss`, and hands `appContext` to the app in the token response. Ours is a small JSON object naming
@@ -49,8 +50,18 @@ def _questions(rule_id: str, missing: list[str]) -> list[str]:
     return found or ["sins", "performance", "staging", "symptoms"]
 
 
+def _missing(spinecds: dict[str, Any]) -> list[str]:
+    """What the card lacks: its own missing items and those of the rules merged into it."""
+    found: list[str] = []
+    for part in [spinecds, *[m for m in spinecds.get("merged") or [] if isinstance(m, dict)]]:
+        for item in part.get("missing") or []:
+            if str(item) not in found:
+                found.append(str(item))
+    return found
+
+
 def app_context(spinecds: dict[str, Any]) -> str:
-    missing = [str(m) for m in spinecds.get("missing") or []]
+    missing = _missing(spinecds)
     context: dict[str, Any] = {
         "ruleId": spinecds.get("ruleId"),
         "questions": _questions(str(spinecds.get("ruleId")), missing),
@@ -71,7 +82,7 @@ def add_smart_links(cards: list[dict[str, Any]], base_url: str) -> list[dict[str
     url = base_url.rstrip("/") + LAUNCH_PATH
     for card in cards:
         spinecds = (card.get("extension") or {}).get("spinecds") or {}
-        if not isinstance(spinecds, dict) or not spinecds.get("missing"):
+        if not isinstance(spinecds, dict) or not _missing(spinecds):
             continue
         links = [link for link in card.get("links") or [] if link.get("type") != "smart" or link.get("url") != url]
         links.append({"label": LABEL, "url": url, "type": "smart", "appContext": app_context(spinecds)})

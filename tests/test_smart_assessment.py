@@ -31,7 +31,11 @@ def outcomes(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             hook="patient-view", hook_instance="t", patient_id=sp.PATIENT_ID, resources=resources, now=NOW
         )
     )
-    return {c["extension"]["spinecds"]["ruleId"]: c["extension"]["spinecds"] for c in result.cards}
+    found = {}
+    for card in result.cards:  # rules merged into a host card count as present, with their own outcome
+        for ext in [card["extension"]["spinecds"], *card["extension"]["spinecds"].get("merged", [])]:
+            found[ext["ruleId"]] = ext
+    return found
 
 
 def qr(*items: dict[str, Any]) -> dict[str, Any]:
@@ -330,7 +334,11 @@ def _cards(client, resources) -> list[dict[str, Any]]:
 
 def test_every_card_lacking_data_links_to_the_app_with_what_to_ask(smart_client, client):
     cards = _cards(smart_client, sp.chart(NOW))
-    lacking = [c for c in cards if c["extension"]["spinecds"].get("missing")]
+    lacking = [
+        c
+        for c in cards
+        if any(e.get("missing") for e in [c["extension"]["spinecds"], *c["extension"]["spinecds"].get("merged", [])])
+    ]
     assert {c["extension"]["spinecds"]["ruleId"] for c in lacking} >= {"sins-referral", "surgery-eligibility"}
     for card in cards:
         smart = [link for link in card.get("links", []) if link["type"] == "smart"]
@@ -340,7 +348,8 @@ def test_every_card_lacking_data_links_to_the_app_with_what_to_ask(smart_client,
         (link,) = smart
         assert link["url"].endswith("/smart/launch.html")
         context = json.loads(link["appContext"])
-        assert context["missing"] == card["extension"]["spinecds"]["missing"]
+        own = card["extension"]["spinecds"].get("missing", [])
+        assert context["missing"][: len(own)] == own  # then what the merged rules lack
         if context["ruleId"] == "sins-referral":
             assert context["questions"][0] == "sins" and context["levels"] == ["T12"]
         if context["ruleId"] == "surgery-eligibility":
@@ -402,3 +411,20 @@ def test_hostile_answers_and_charts_give_problems_never_exceptions(garbage, link
         assert all(check_resource(r) == [] for r in extraction.resources)
     qx.prefill(chart, sp.PATIENT_ID)
     assert qx.extract({qx.SINS_Q: garbage}, chart, sp.PATIENT_ID, NOW).resources == []
+
+
+def test_a_card_lacking_data_only_through_a_merged_rule_still_links():
+    from cds_hooks.smart_links import add_smart_links
+
+    card = {
+        "extension": {
+            "spinecds": {
+                "ruleId": "mri-urgency",
+                "outcome": "4",
+                "merged": [{"ruleId": "survival-estimate", "missing": ["KPS"]}],
+            }
+        }
+    }
+    (link,) = add_smart_links([card], "http://svc.example")[0]["links"]
+    assert link["url"] == "http://svc.example/smart/launch.html"
+    assert json.loads(link["appContext"]) == {"ruleId": "mri-urgency", "questions": ["performance"], "missing": ["KPS"]}
