@@ -226,9 +226,11 @@ def _of_patient(resource: dict[str, Any], patient_id: str) -> bool:
 def _valid(resource: dict[str, Any]) -> bool:
     """Only valid R4 resources are read (as the engine does): the readers below can trust their shape."""
     from fhir.resources.R4B.condition import Condition
+    from fhir.resources.R4B.domainresource import DomainResource
     from fhir.resources.R4B.observation import Observation
 
-    model = {"Observation": Observation, "Condition": Condition}.get(str(resource.get("resourceType")))
+    models: dict[str, type[DomainResource]] = {"Observation": Observation, "Condition": Condition}
+    model = models.get(str(resource.get("resourceType")))
     if model is None:
         return False
     try:
