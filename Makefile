@@ -19,8 +19,11 @@ install: $(VENV)/.installed
 
 serve: install
 	@echo "make serve: development mode, client authentication OFF (see docs/security.md for production)"
+	@echo "  relaxed: SPINECDS_AUTH_ENABLED=false SPINECDS_TRY_PAGE=true SPINECDS_ALLOW_TRACE=true SPINECDS_SMART_APP=true"
+	@echo "           SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=true (plain-http FHIR servers on this machine only)"
 	SPINECDS_AUTH_ENABLED=$${SPINECDS_AUTH_ENABLED:-false} SPINECDS_TRY_PAGE=$${SPINECDS_TRY_PAGE:-true} \
 	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} SPINECDS_SMART_APP=$${SPINECDS_SMART_APP:-true} \
+	SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=$${SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK:-true} \
 	$(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
 
 # The local EHR stand-in: an in-memory FHIR R4 server with the synthetic patients (run beside `make serve`).
