@@ -66,29 +66,31 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One Debian chromium for the module (never a downloaded browser); each test gets a fresh context."""
     with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800},
-        )
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on(
-            "console",
-            lambda msg: (
-                errors.append(msg.text) if msg.type == "error" and not msg.text.startswith(EXPECTED_CONSOLE) else None
-            ),
-        )
-        yield page
-        context.close()
-        assert errors == [], f"browser errors (CSP violations included): {errors}"
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})  # fresh storage: no shared state
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text) if msg.type == "error" and not msg.text.startswith(EXPECTED_CONSOLE) else None
+        ),
+    )
+    yield page
+    context.close()
+    assert errors == [], f"browser errors (CSP violations included): {errors}"
 
 
 def patient_view(service: str, fhir: RunningServer) -> dict[str, dict[str, Any]]:
