@@ -17,6 +17,7 @@ from fhir_profiles.profile_checks import check_resource, load_profiles
 from fhir_profiles.terminology import load_terminology
 from tests import smart_patient as sp
 from tests.service_fixtures import FIXED_NOW, hook_request
+from tests.test_no_patient_data_in_logs import debug_logs  # noqa: F401 - a fixture
 from tools import make_questionnaires
 
 NOW = FIXED_NOW
@@ -428,3 +429,21 @@ def test_a_card_lacking_data_only_through_a_merged_rule_still_links():
     (link,) = add_smart_links([card], "http://svc.example")[0]["links"]
     assert link["url"] == "http://svc.example/smart/launch.html"
     assert json.loads(link["appContext"]) == {"ruleId": "mri-urgency", "questions": ["performance"], "missing": ["KPS"]}
+
+
+def test_the_preview_endpoint_logs_no_patient_data(make_client, debug_logs):  # noqa: F811 - the imported fixture
+    from sandbox.patients import build_resources, patient_ids
+    from tests.test_no_patient_data_in_logs import _forbidden, _leaks
+
+    client = make_client(smart_app=True, log_level="DEBUG")
+    forbidden: set[str] = set()
+    for pid in patient_ids():
+        chart = build_resources(pid.removeprefix("spinecds-"), NOW)
+        forbidden |= _forbidden(chart)
+        prefill = client.post("/smart/api/assess", json={"patientId": pid, "chart": chart}).json()["prefill"]
+        wrong = {qx.PERFORMANCE_Q: qr(answer("kps", valueInteger=155))}
+        for answers in (prefill, wrong):
+            response = client.post("/smart/api/assess", json={"patientId": pid, "chart": chart, "answers": answers})
+            assert response.status_code in (200, 422)
+    assert forbidden and len(debug_logs.lines) > 10
+    assert _leaks(debug_logs.lines, forbidden) == []
