@@ -187,3 +187,10 @@ def test_the_refuse_fault_refuses_the_whole_transaction(server):
     app.state.faults.refuse_transactions = True
     answer = client.post("/", json=_bundle(), headers={"Authorization": f"Bearer {_access_token(client)}"})
     assert answer.status_code == 422 and store.all("Provenance") == []
+
+
+def test_an_ehr_launch_only_redirects_to_the_launched_apps_origin(server):
+    client, _, _ = server
+    answer, _ = authorize(client, launch=ehr_launch(client), redirect_uri="http://attacker.test/steal")
+    assert answer.status_code == 400 and "location" not in answer.headers
+    assert "launched app" in answer.text

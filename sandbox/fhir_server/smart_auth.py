@@ -5,8 +5,9 @@
 - `GET /auth/launch?app=<launch url>&patient=<id>&appContext=<text>`: what an EHR does with a card's
   `smart` link: remember the launch context and open `app?launch=<id>&iss=<this server>`.
 - `GET /auth/authorize`: the authorisation endpoint. With `launch` the patient comes from the launch
-  context; without it (standalone launch, scope `launch/patient`) a patient picker is shown first.
-  PKCE is required (S256), `aud` must be this server.
+  context and the redirect_uri must be on the launched app's origin; without it (standalone launch,
+  scope `launch/patient`) a patient picker is shown first. PKCE is required (S256), `aud` must be
+  this server.
 - `POST /auth/token`: code + code_verifier -> access token, `patient`, `scope`, `appContext` (CDS Hooks
   passes the card's appContext this way) and, with `openid fhirUser`, an id_token naming the user.
 
@@ -114,6 +115,11 @@ def _http_url(url: str | None) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _challenge(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
@@ -177,7 +183,11 @@ def install_smart(app: FastAPI, store: ResourceStore) -> SmartState:
             return _error(404, "patient: no such Patient on this server")
         launch = secrets.token_urlsafe(16)
         with state.lock:
-            state.launches[launch] = {"patient": patient, "appContext": params.get("appContext")}
+            state.launches[launch] = {
+                "patient": patient,
+                "appContext": params.get("appContext"),
+                "origin": _origin(str(app_url)),
+            }
         return _redirect(str(app_url), launch=launch, iss=_base(request))
 
     @app.get("/auth/authorize", include_in_schema=False)
@@ -208,6 +218,9 @@ def install_smart(app: FastAPI, store: ResourceStore) -> SmartState:
                 context = state.launches.get(params["launch"])
             if context is None:
                 return refuse("invalid_request", "unknown launch context: launch the app again from the EHR")
+            if _origin(redirect_uri) != context["origin"]:
+                # The code must go back to the app the EHR launched, not to wherever the request says.
+                return _page("Sign-in refused", "<p>The redirect_uri is not on the launched app's origin.</p>", 400)
             patient, app_context = context["patient"], context["appContext"]
         elif "launch/patient" in scope.split():
             patient = params.get("patient")
