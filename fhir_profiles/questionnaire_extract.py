@@ -480,11 +480,21 @@ class _Extractor:
                 group.problems.append(Problem(group.at("level"), f"{level} is assessed twice"))
                 continue
             seen.add(level)
-            chart = self.state.lesions.get(level)
-            if not answers or (chart is not None and {k: v["code"] for k, v in answers.items()} == chart):
+            chart = self.state.lesions.get(level) or {}
+            kept = [link for link in chart if link not in answers]
+            for link in kept:  # a recorded component left unanswered stays: this form changes, never erases
+                option = _option(SINS_Q, link, chart[link])
+                if option:
+                    answers[link] = option
+            if not answers or {k: v["code"] for k, v in answers.items()} == chart:
                 continue  # nothing new for this lesion
+            if kept:
+                self.result.notes.append(
+                    f"SINS {level}: recorded components left unanswered are kept ({', '.join(kept)});"
+                    " choose another answer to correct one"
+                )
             components = []
-            for link, option in answers.items():
+            for link, option in _ordered(answers).items():
                 item = _items(questionnaires()[SINS_Q])[link]["code"][0]
                 components.append(
                     {
@@ -626,6 +636,12 @@ def _where_of(qid: str, response: dict[str, Any], loc: tuple[Any, ...]) -> str:
             where += f"/{link}"
         node, i = child, i + 2
     return where
+
+
+def _ordered(answers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """SINS answers in the Questionnaire's component order (stable output, whatever order they came in)."""
+    order = list(_sins_components().values())
+    return {link: answers[link] for link in order if link in answers}
 
 
 def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:

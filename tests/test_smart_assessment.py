@@ -447,3 +447,26 @@ def test_the_preview_endpoint_logs_no_patient_data(make_client, debug_logs):  # 
             assert response.status_code in (200, 422)
     assert forbidden and len(debug_logs.lines) > 10
     assert _leaks(debug_logs.lines, forbidden) == []
+
+
+def test_a_recorded_sins_component_left_unanswered_is_kept_not_erased():
+    chart = sp.chart(NOW)
+    answers = {
+        qx.SINS_Q: qr(
+            {
+                "linkId": "lesion",
+                "item": [
+                    answer("level", valueString="T12"),
+                    answer("pain", valueCoding={"system": SF, "code": "pain-occasional"}),
+                ],
+            }
+        )
+    }
+    extraction = qx.extract(answers, chart, sp.PATIENT_ID, NOW)
+    (sins,) = extraction.creates
+    codes = [c["valueCodeableConcept"]["coding"][0]["code"] for c in sins["component"]]
+    assert codes == ["loc-junctional", "pain-occasional", "lesion-lytic", "collapse-lt50"]  # chart's three kept
+    assert "valueInteger" not in sins  # still incomplete: no total
+    assert "kept (location, bone-lesion, collapse)" in extraction.notes[0]
+    after = outcomes(chart + extraction.resources)["sins-referral"]["sins"]
+    assert (after["min"], after["max"]) == (8, 15)  # narrowed, never lowered below what was recorded
