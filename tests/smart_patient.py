@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.fhir_builders import ICD10, make_condition, make_kps, make_sins
+from engine.fixtures.resources import ICD10, make_condition, make_kps, make_sins
 
 PATIENT_ID = "smart-p1"
 
