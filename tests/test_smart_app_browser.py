@@ -34,8 +34,19 @@ from sandbox import hook_client
 from sandbox.fhir_server import ResourceStore, RunningServer, start_server
 from tests import smart_patient as sp
 from tests.live_service import live_service
-from tests.test_try_page_browser import CHROMIUM, CHROMIUM_ARGS
 
+CHROMIUM = Path("/usr/bin/chromium")
+# As the try-it page's browser test: headless, no sandbox (containers), nothing fetched in the background.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium", allow_module_level=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cds_hooks.logging_json import JsonLinesFormatter
 from engine.api import EvaluationRequest, evaluate
 from fhir_profiles import questionnaire_extract as qx
 from fhir_profiles.profile_checks import check_resource, load_profiles
 from fhir_profiles.terminology import load_terminology
 from tests import smart_patient as sp
 from tests.service_fixtures import FIXED_NOW, hook_request
-from tests.test_no_patient_data_in_logs import debug_logs  # noqa: F401 - a fixture
 from tools import make_questionnaires
 
 NOW = FIXED_NOW
@@ -431,9 +433,51 @@ def test_a_card_lacking_data_only_through_a_merged_rule_still_links():
     assert json.loads(link["appContext"]) == {"ruleId": "mri-urgency", "questions": ["performance"], "missing": ["KPS"]}
 
 
-def test_the_preview_endpoint_logs_no_patient_data(make_client, debug_logs):  # noqa: F811 - the imported fixture
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonLinesFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def debug_logs() -> Any:
+    """Every logger at DEBUG, each record as the JSON line our formatter writes."""
+    handler = _Lines()
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]
+    levels = [(logger, logger.level) for logger in loggers if isinstance(logger, logging.Logger)]
+    logging.getLogger().addHandler(handler)
+    for logger, _ in levels:
+        logger.setLevel(logging.DEBUG)
+    yield handler
+    logging.getLogger().removeHandler(handler)
+    for logger, level in levels:
+        logger.setLevel(level)
+
+
+def _forbidden(chart: list[dict[str, Any]]) -> set[str]:
+    """Names, birth dates, identifiers, addresses and free text of a chart."""
+    found: set[Any] = set()
+    for resource in chart:
+        for name in resource.get("name") or []:
+            found |= {name.get("family"), name.get("text"), *(name.get("given") or [])}
+        found |= {resource.get("birthDate"), resource.get("valueString"), (resource.get("code") or {}).get("text")}
+        found |= {item.get("value") for item in (resource.get("identifier") or []) + (resource.get("telecom") or [])}
+        for address in resource.get("address") or []:
+            found |= {address.get("city"), address.get("postalCode"), *(address.get("line") or [])}
+    return {value for value in found if isinstance(value, str) and len(value) >= 3}
+
+
+def _leaks(lines: list[str], secrets: set[str]) -> list[tuple[str, str]]:
+    patterns = {secret: re.compile(r"(?<![\w])" + re.escape(secret) + r"(?![\w])") for secret in secrets}
+    return [(secret, line) for secret, pattern in patterns.items() for line in lines if pattern.search(line)]
+
+
+def test_the_preview_endpoint_logs_no_patient_data(make_client, debug_logs):
     from sandbox.patients import build_resources, patient_ids
-    from tests.test_no_patient_data_in_logs import _forbidden, _leaks
 
     client = make_client(smart_app=True, log_level="DEBUG")
     forbidden: set[str] = set()
