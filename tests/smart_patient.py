@@ -1,4 +1,4 @@
-"""The synthetic chart the SMART assessment tests complete: breast cancer with a T12 lesion whose SINS
+"""The synthetic chart the SMART assessment tests complete: lung cancer with a T12 lesion whose SINS
 lacks pain, alignment and posterolateral involvement (7-17: the SINS card is incomplete and surgery
 eligibility is asked), a KPS of 80 and no staging (visceral status unknown)."""
 
@@ -25,7 +25,7 @@ def chart(now: datetime, patient_id: str = PATIENT_ID) -> list[dict[str, Any]]:
     }
     return [
         patient,
-        make_condition("C50.911", ICD10, id="smart-breast", patient=patient_id, onset=ago(400), recorded=ago(400)),
+        make_condition("C34.11", ICD10, id="smart-lung", patient=patient_id, onset=ago(400), recorded=ago(400)),
         make_condition("C79.51", ICD10, id="smart-bone", patient=patient_id, onset=ago(10), recorded=ago(10)),
         make_kps(80, when=ago(5), id="smart-kps", patient=patient_id, category="survey"),
         make_sins(

@@ -111,7 +111,9 @@ def test_extracted_resources_conform_and_the_engine_decides_with_them():
     assert after["sins-referral"]["sins"] == {"total": 10, "category": "potentially-unstable", "level": "T12"}
     assert "missing" not in after["sins-referral"]
     assert after["surgery-eligibility"]["outcome"] == "eligible"
-    assert [s["group"] for s in after["survival-estimate"]["survival"]] == ["C", "A"]
+    # Van der Linden: A or B while visceral status is unknown, B once it is known to be absent
+    assert before["survival-estimate"]["survival"][0] == {"model": "van-der-linden", "groups": ["A", "B"]}
+    assert [s["group"] for s in after["survival-estimate"]["survival"]] == ["B", "C"]
 
 
 @pytest.mark.parametrize("kps", [105, 75, -10, 80.5, "80"])
