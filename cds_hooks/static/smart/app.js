@@ -16,6 +16,7 @@ const QUESTIONNAIRES = {
   symptoms: "spinecds-red-flags",
 };
 const PREVIEW_DELAY_MS = 250;
+const MODEL_NAMES = { "van-der-linden": "Van der Linden", bollen: "Bollen" };
 const $ = (id) => document.getElementById(id);
 
 const app = { client: null, patientId: null, chart: [], forms: {}, context: {}, user: null, userName: null, timer: null, sequence: 0 };
@@ -92,7 +93,7 @@ function renderSummary(node, summary, title) {
   add(
     "Survival groups",
     survival
-      ? survival.survival.map((s) => `${s.model}: ${s.group || (s.groups || []).join(" or ")}${s.medianMonths ? ` (median ${s.medianMonths} months)` : ""}`).join("; ")
+      ? survival.survival.map((s) => `${MODEL_NAMES[s.model] || s.model}: ${s.group ? `group ${s.group}` : `groups ${(s.groups || []).join(" or ")}`}${s.medianMonths ? ` (median ${s.medianMonths} months)` : ""}`).join("; ")
       : "not computable yet",
   );
   const eligibility = cards.find((c) => c.ruleId === "surgery-eligibility");
