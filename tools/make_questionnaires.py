@@ -53,20 +53,14 @@ ECOG_TEXT = {
     3: "Capable of only limited self-care",
     4: "Completely disabled",
 }
-SYMPTOMS = [
-    "local-back-pain",
-    "interscapular-pain",
-    "nocturnal-back-pain",
-    "radiating-pain",
-    "radicular-pain",
-    "radicular-deficit",
-    "lhermitte-sign",
-    "leg-weakness",
-    "limb-control-difficulty",
-    "unsteady-gait",
-    "sensory-level",
-    "unable-to-walk",
-]
+
+
+def _symptoms(display: dict[str, str]) -> list[str]:
+    """The alarm symptoms, in the order of the `symptom` ValueSet (one part ValueSet per symptom)."""
+    data = json.loads((ROOT / "fhir_profiles" / "valuesets" / "symptom.json").read_text())
+    prefix = "http://spinecds.org/fhir/ValueSet/symptom-"
+    codes = [url.removeprefix(prefix) for include in data["compose"]["include"] for url in include["valueSet"]]
+    return [code for code in codes if code in display]
 
 
 def _sf_display() -> dict[str, str]:
@@ -310,7 +304,9 @@ def red_flags(display: dict[str, str]) -> dict[str, Any]:
                         "text": "Symptom",
                         "type": "choice",
                         "required": True,
-                        "answerOption": [{"valueCoding": _coding(SF, code, display[code])} for code in SYMPTOMS],
+                        "answerOption": [
+                            {"valueCoding": _coding(SF, code, display[code])} for code in _symptoms(display)
+                        ],
                     },
                     {
                         "linkId": "side",
