@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -31,6 +32,7 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
+from engine.model_cache import MODEL_CACHE
 from fhir_profiles.profile_checks import ProfileSet, load_profiles
 from fhir_profiles.terminology import ICD10_SYSTEMS, SNOMED, Terminology, icd10_ancestors, normalise_code
 
@@ -140,15 +142,21 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z\u00C0-\u024F ,()'-]+")
 def _near_concept(coding: Any, text: Any) -> bool:
     if not isinstance(coding, dict):
         return False
-    system, code = coding.get("system"), coding.get("code")
+    system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
     if not isinstance(system, str) or not isinstance(code, str) or not code.strip():
         return False
+    return _near(system, code, display if isinstance(display, str) else None, text if isinstance(text, str) else None)
+
+
+@lru_cache(maxsize=4096)
+def _near(system: str, code: str, display: str | None, text: str | None) -> bool:
+    """Memoised: a prefetch repeats the same unrelated codes (vital signs, labs) many times."""
     if system in ICD10_SYSTEMS:
         ancestors = set(icd10_ancestors(normalise_code(system, code)))
         if ancestors & NOT_NEAR_ICD10:
             return False
         return bool(ancestors & NEAR_ICD10) or normalise_code(system, code).startswith("C")
-    words = " ".join(w for w in (coding.get("display"), text) if isinstance(w, str))
+    words = " ".join(w for w in (display, text) if w)
     if system == SNOMED:
         return bool(NEAR_SNOMED_WORDS.search(words))
     if system == LOINC:
@@ -290,8 +298,9 @@ def to_instant(value: Any) -> datetime | None:
 
 
 def _validate(model: type[DomainResource], raw: dict[str, Any]) -> Any:
-    """The one place resources are validated (tests count calls here)."""
-    return model.model_validate(raw)
+    """The one place resources are validated (tests count calls here). The model comes from the
+    bounded cache of validated models when the same JSON was validated before: it is read-only."""
+    return MODEL_CACHE.validate(model, raw)
 
 
 def _validation_issue(exc: ValidationError) -> str:
@@ -331,6 +340,11 @@ def component_answer(terminology: Terminology, component: Any) -> tuple[str | No
             None,
         )
     return name, answer
+
+
+def _reference(raw: dict[str, Any], rtype: str) -> str:
+    rid = raw.get("id")
+    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
 
 
 class _Parser:
@@ -424,17 +438,18 @@ class _Parser:
 
     def add(self, raw: dict[str, Any], draft: bool = False) -> None:
         rtype = raw.get("resourceType")
-        rid = raw.get("id")
-        ref = f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
         if draft:
             if rtype != "ServiceRequest":
                 return  # other draft orders are not ours to judge
+            ref = _reference(raw, rtype)
             model = self.validate(rtype, raw, ref)
             if model is not None and not self.other_patient(model, ref) and self.check_order(model, ref):
                 self.out.orders.append(Entry(ref, model, raw, self.term.concepts(codings_of(raw.get("code")))))
             return
         if rtype == "Patient":
+            rid = raw.get("id")
             if self.out.patient is None and (not self.patient_id or rid == self.patient_id):
+                ref = _reference(raw, rtype)
                 model = self.validate(rtype, raw, ref)
                 if model is not None:
                     self.out.patient = Entry(ref, model, raw, frozenset())
@@ -448,10 +463,12 @@ class _Parser:
         concepts = known & wanted
         if not concepts:
             if not known and rtype in ("Condition", "Observation"):
+                # a code near a concept that no ValueSet knows is reported, never dropped silently
                 issue = not_recognised(raw.get("code"))
                 if issue is not None and not self.other_patient_raw(raw):
-                    self.issue(ref, issue)
-            return
+                    self.issue(_reference(raw, rtype), issue)
+            return  # most of a sloppy prefetch (vitals) ends here, before any string is built
+        ref = _reference(raw, rtype)
         model = self.validate(rtype, raw, ref)
         if model is None or self.other_patient(model, ref):
             return
