@@ -47,6 +47,8 @@ from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, Ord
 from .responses import FastJSONResponse
 from .services import SERVICES, CdsService
 from .settings import Settings
+from .smart_app import install_smart_app
+from .smart_links import add_smart_links
 from .store import DEVELOPMENT_CLIENT, ClientId, Store, StoreError, open_store
 from .validation import parse_json_body, validate
 from .version import SERVICE_VERSION
@@ -193,6 +195,8 @@ def create_app(
 
     if settings.try_page:
         _install_try_page(app)
+    if settings.smart_app:
+        install_smart_app(app, settings)
 
     @app.get("/cds-services", dependencies=[Depends(authenticate)])
     async def discovery() -> JSONResponse:
@@ -313,7 +317,8 @@ def create_app(
             result = evaluate(
                 dataclasses.replace(evaluation, first_seen=first_seen, hides=recall.hides if recall else None)
             )
-            cards = build_cards(result.cards, base_url)
+            raw_cards = add_smart_links(result.cards, base_url) if settings.smart_app else result.cards
+            cards = build_cards(raw_cards, base_url)
             try:
                 store.record_evaluation(
                     now,
