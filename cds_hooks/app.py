@@ -6,7 +6,10 @@ Tests build their own instance with `create_app(Settings(...))`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,7 +37,7 @@ from .health import health_router
 from .json_clean import strip_empty
 from .logging_json import configure_logging
 from .metrics import ServiceMetrics, metrics_router
-from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from .openapi_doc import FEEDBACK_EXAMPLE, HOOK_EXAMPLE, install_component_schemas, request_body
 from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
@@ -106,7 +109,16 @@ def create_app(
                 watcher.stop()
             store.close()
 
-    app = FastAPI(title="spinecds CDS Hooks service", version=SERVICE_VERSION, lifespan=lifespan)
+    # No /docs or /redoc (Swagger UI and ReDoc load their scripts from a CDN); the OpenAPI document
+    # itself only when SPINECDS_API_DOCS asks for it.
+    app = FastAPI(
+        title="spinecds CDS Hooks service",
+        version=SERVICE_VERSION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
+    )
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = metrics
@@ -124,13 +136,15 @@ def create_app(
 
     # Added innermost first: RequestContext is outermost so even a 413 or a 500 carries X-Request-ID.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.allowed_origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-SpineCDS-Trace"],
-        expose_headers=["X-Request-ID"],
-    )
+    if settings.allowed_origins:  # no CORS at all unless origins are configured
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-SpineCDS-Trace"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
     @app.exception_handler(ApiError)
@@ -173,7 +187,8 @@ def create_app(
         path = (settings.rules_dir or engine_api.RULES_DIR) / relative if relative else None
         if path is None or not path.is_file():
             raise ApiError(404, "not-found", f"unknown patient sheet '{sheet}'")
-        return HTMLResponse(path.read_text(encoding="utf-8"))
+        html = path.read_text(encoding="utf-8")
+        return HTMLResponse(html, headers={"Content-Security-Policy": sheet_policy(html)})
 
     if settings.try_page:
         install_try_page(app)
@@ -386,6 +401,20 @@ def create_app(
 
     install_component_schemas(app, {"service_id": list(SERVICES), "sheet": list(PATIENT_SHEETS)})
     return app
+
+
+def sheet_policy(html: str) -> str:
+    """A patient sheet may use its own inline <style> blocks (allowed by hash) and nothing else: no
+    scripts, no external loads, no framing."""
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(block.encode()).digest()).decode() + "'"
+        for block in re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.S | re.I)
+    ]
+    style_src = " ".join(hashes) or "'none'"
+    return (
+        f"default-src 'none'; style-src {style_src}; img-src 'self' data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 def client_id(client: VerifiedClient | None) -> ClientId:
