@@ -26,7 +26,7 @@ COPY engine/ engine/
 COPY cds_hooks/ cds_hooks/
 COPY fhir_profiles/ fhir_profiles/
 COPY rules/ rules/
-COPY sandbox/ sandbox/
+# No sandbox/: the synthetic patients and the try-it page are a development kit, not the service.
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # ---- runtime: the wheels installed, nothing to compile with, a non-root user ----

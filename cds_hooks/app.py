@@ -7,7 +7,9 @@ Tests build their own instance with `create_app(Settings(...))`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import importlib
 import logging
 import re
 import time
@@ -26,11 +28,12 @@ from engine import api as engine_api
 from engine.api import EvaluationRequest, EvaluationResult, evaluate
 from engine.reloader import RulesWatcher, install_sighup_reload
 
-from . import prefetch
+from . import prefetch, pseudonyms
 from .auth import ClientAuthenticator, VerifiedClient
 from .auth_settings import AuthSettings
 from .cards import build_cards
 from .clock import get_now
+from .feedback_memory import FeedbackMemory
 from .feedback_models import MAX_FEEDBACK_ITEMS, FeedbackRequest
 from .fhir_server_policy import FhirServerPolicy, FhirServerRefused
 from .health import health_router
@@ -44,13 +47,13 @@ from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, Ord
 from .services import SERVICES, CdsService
 from .settings import Settings
 from .store import DEVELOPMENT_CLIENT, ClientId, Store, StoreError, open_store
-from .try_page import install_try_page
 from .validation import parse_json_body, validate
 from .version import SERVICE_VERSION
 
 log = logging.getLogger("spinecds.service")
 
 TRACE_HEADER = "x-spinecds-trace"
+TRY_PAGE_MODULE = "sandbox.try_page"
 FEEDBACK_RETRY_AFTER_SECONDS = 30
 # Sheets are content, so they live with the rule that links to them; the URL is the stable name.
 PATIENT_SHEETS = {
@@ -79,8 +82,13 @@ def create_app(
     store = store or open_store(settings)
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.
-    authenticate = ClientAuthenticator(auth_settings or AuthSettings())
+    auth_settings = auth_settings or AuthSettings()
+    authenticate = ClientAuthenticator(auth_settings)
     metrics = ServiceMetrics()
+    pseudonyms.configure(settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None)
+    if auth_settings.auth_enabled and pseudonyms.uses_development_key():
+        log.error("SPINECDS_PSEUDONYM_KEY is not set: feedback memory hashes ids with the public development key")
+    memory = FeedbackMemory(store, settings.feedback_memory_days)
 
     def on_reload(report: engine_api.ReloadReport) -> None:
         metrics.count_reload(report.ok)
@@ -191,7 +199,7 @@ def create_app(
         return HTMLResponse(html, headers={"Content-Security-Policy": sheet_policy(html)})
 
     if settings.try_page:
-        install_try_page(app)
+        _install_try_page(app)
 
     @app.get("/cds-services", dependencies=[Depends(authenticate)])
     async def discovery() -> JSONResponse:
@@ -298,7 +306,8 @@ def create_app(
 
         def decide_and_audit() -> tuple[EvaluationResult, list[dict[str, Any]]]:
             # One worker-thread hop for the blocking work: the engine, card checks and the audit write.
-            result = evaluate(evaluation)
+            recall = memory.recall(context.userId, context.patientId, now)  # cards this user set aside
+            result = evaluate(dataclasses.replace(evaluation, hides=recall.hides if recall else None))
             cards = build_cards(result.cards, base_url)
             try:
                 store.record_evaluation(
@@ -310,6 +319,8 @@ def create_app(
                     _card_rules(cards),
                     client=client_id(client),
                 )
+                if recall:
+                    recall.remember(hook_request.hookInstance, result)
             except Exception as error:  # noqa: BLE001 - the clinician still gets the cards
                 metrics.count_audit_lost()
                 # The audit trail must not take the clinical answer down with it; the loss is logged
@@ -395,6 +406,11 @@ def create_app(
             except StoreError:
                 known = None  # stored already: a label lookup failing must not turn that into an error
             metrics.count_feedback(known[0] if known else None, item["outcome"])
+        if memory.enabled:
+            try:
+                _log_fields(request, suppressions=await run_in_threadpool(memory.learn, items, now))
+            except StoreError as error:  # the feedback itself is stored; only the memory of it is lost
+                log.error("feedback memory not updated: database unavailable", extra={"error": str(error)})
         _log_fields(request, feedbackItems=len(items), feedbackStored=stored)
         # The spec asks only for a 200; an empty body avoids sending an empty JSON object.
         return Response(status_code=200)
@@ -415,6 +431,16 @@ def sheet_policy(html: str) -> str:
         f"default-src 'none'; style-src {style_src}; img-src 'self' data:; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
+
+
+def _install_try_page(app: FastAPI) -> None:
+    """The try-it page belongs to the sandbox kit, which the production image leaves out: it is
+    found by name, so the service does not depend on it."""
+    try:
+        module = importlib.import_module(TRY_PAGE_MODULE)
+    except ModuleNotFoundError as error:
+        raise RuntimeError("SPINECDS_TRY_PAGE=true, but this build has no sandbox kit (sandbox/)") from error
+    module.install_try_page(app)
 
 
 def client_id(client: VerifiedClient | None) -> ClientId:

@@ -115,6 +115,21 @@ class Settings(BaseSettings):
         "(CDS Hooks requests with FHIR resources need about 15).",
     )
 
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Secret for the keyed hashes (HMAC-SHA256) of patient, user and resource ids that feedback "
+        "memory stores instead of the ids. Required when authentication is on (an error is logged without it); "
+        "without it a development key written in the source is used. Changing it forgets all feedback memory.",
+    )
+    feedback_memory_days: float = Field(
+        7.0,
+        ge=0,
+        le=90,
+        description="How long a card a user overrode stays hidden from that user for that patient while nothing "
+        "about it changes (non-critical cards; a critical card overridden with a reason: until its due time, at "
+        "most 24 h). 0 turns feedback memory off.",
+    )
+
     @field_validator("database_url", mode="after")
     @classmethod
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:

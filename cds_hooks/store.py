@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 if TYPE_CHECKING:
     from .settings import Settings
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -78,6 +78,65 @@ ALTER TABLE evaluation ADD COLUMN client_tenant TEXT;
 ALTER TABLE card ADD COLUMN client_iss TEXT;
 ALTER TABLE card ADD COLUMN client_tenant TEXT
 """,
+    # Version 4 (the first time the service saw a Condition) is developed in parallel; until it lands
+    # it is an empty step, so the numbering is shared.
+    3: "",
+    # Feedback memory (cds_hooks/feedback_memory.py). Patients, users and resource ids only as keyed
+    # hashes (cds_hooks/pseudonyms.py). memory_card: what each returned card (and each rule merged
+    # into it) was; memory_suppression: a card set aside by a user, until when and why;
+    # memory_hidden: every time a suppression held a card back (the audit trail).
+    4: """
+CREATE TABLE IF NOT EXISTS memory_card (
+    card_uuid TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    patient_key TEXT NOT NULL,
+    user_key TEXT NOT NULL,
+    identity_key TEXT NOT NULL,
+    indicator TEXT NOT NULL,
+    due_by TEXT,
+    evaluated_at TEXT NOT NULL,
+    PRIMARY KEY (card_uuid, rule_id)
+);
+CREATE TABLE IF NOT EXISTS memory_suppression (
+    id {id_column},
+    patient_key TEXT NOT NULL,
+    user_key TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    identity_key TEXT NOT NULL,
+    card_uuid TEXT NOT NULL,
+    indicator TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    hidden_until TEXT NOT NULL,
+    reason TEXT,
+    UNIQUE (card_uuid, rule_id)
+);
+CREATE INDEX IF NOT EXISTS memory_suppression_who ON memory_suppression (patient_key, user_key, hidden_until);
+CREATE TABLE IF NOT EXISTS memory_hidden (
+    id {id_column},
+    evaluated_at TEXT NOT NULL,
+    hook_instance TEXT NOT NULL,
+    suppression_id INTEGER NOT NULL,
+    rule_id TEXT NOT NULL
+)
+""",
+}
+
+
+# Feedback memory's statements, in SQL both dialects accept (`?` becomes `%s` for PostgreSQL).
+# The store knows the tables; cds_hooks/feedback_memory.py knows what the rows mean.
+MEMORY_WRITES = {
+    "card": "INSERT INTO memory_card (card_uuid, rule_id, patient_key, user_key, identity_key, indicator, due_by, "
+    "evaluated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+    "suppression": "INSERT INTO memory_suppression (patient_key, user_key, rule_id, identity_key, card_uuid, "
+    "indicator, created_at, hidden_until, reason) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+    "hidden": "INSERT INTO memory_hidden (evaluated_at, hook_instance, suppression_id, rule_id) VALUES (?,?,?,?)",
+}
+MEMORY_READS = {
+    "cards": "SELECT * FROM memory_card WHERE card_uuid = ? ORDER BY rule_id",
+    "active": "SELECT id, rule_id, identity_key, hidden_until FROM memory_suppression "
+    "WHERE patient_key = ? AND user_key = ? AND hidden_until > ? ORDER BY id",
+    "suppressions": "SELECT * FROM memory_suppression ORDER BY id",
+    "hidden": "SELECT * FROM memory_hidden ORDER BY id",
 }
 
 
@@ -86,7 +145,9 @@ def statements(script: str) -> Iterator[str]:
     return (statement for statement in script.split(";") if statement.strip())
 
 
-def migrate_schema(execute: Callable[..., Any], schema: str, placeholder: str, where: str) -> None:
+def migrate_schema(
+    execute: Callable[..., Any], schema: str, placeholder: str, where: str, id_column: str = "INTEGER PRIMARY KEY"
+) -> None:
     """Create the tables and bring schema_version up to SCHEMA_VERSION, inside the caller's transaction.
 
     Shared by both stores; `placeholder` is the driver's parameter marker (`?` or `%s`)."""
@@ -99,7 +160,7 @@ def migrate_schema(execute: Callable[..., Any], schema: str, placeholder: str, w
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(f"{where}: schema version {version} is newer than this code ({SCHEMA_VERSION})")
     while version < SCHEMA_VERSION:
-        for statement in statements(MIGRATIONS[version]):
+        for statement in statements(MIGRATIONS[version].replace("{id_column}", id_column)):
             execute(statement)
         version += 1
         execute(f"UPDATE schema_version SET version = {placeholder}", (version,))
@@ -243,6 +304,12 @@ class Store(Protocol):
 
     def schema_version(self) -> int:
         """The migration version the database is at (SCHEMA_VERSION once opened by this code)."""
+
+    def memory_write(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Run MEMORY_WRITES[statement] for each row in one committed transaction; rows inserted."""
+
+    def memory_read(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of MEMORY_READS[query] as dicts."""
 
 
 class SchemaVersionError(RuntimeError):
@@ -417,6 +484,28 @@ class SqliteStore:
     @_sqlite_errors
     def schema_version(self) -> int:
         return int(self._connection().execute("SELECT version FROM schema_version").fetchone()["version"])
+
+    @_sqlite_errors
+    def memory_write(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        connection = self._connection()
+        inserted = 0
+        with self._write_lock:
+            # A suppression answers feedback the EHR was told is stored: on disk before the answer. The
+            # per-card rows and the hidden-card audit follow the evaluation audit's NORMAL (see there).
+            connection.execute(f"PRAGMA synchronous={'FULL' if statement == 'suppression' else 'NORMAL'}")
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    inserted += connection.execute(MEMORY_WRITES[statement], row).rowcount
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return inserted
+
+    @_sqlite_errors
+    def memory_read(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._connection().execute(MEMORY_READS[query], params).fetchall()]
 
     def close(self) -> None:
         with self._lock:

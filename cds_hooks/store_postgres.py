@@ -27,6 +27,8 @@ from .store import (
     DEVELOPMENT_CLIENT,
     INSERT_CARD,
     INSERT_EVALUATION,
+    MEMORY_READS,
+    MEMORY_WRITES,
     ClientId,
     P,
     R,
@@ -112,7 +114,7 @@ class PostgresStore:
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
             schema = BASE_SCHEMA.replace("{id_column}", POSTGRES_ID_COLUMN)
-            migrate_schema(connection.execute, schema, "%s", "PostgreSQL store")
+            migrate_schema(connection.execute, schema, "%s", "PostgreSQL store", POSTGRES_ID_COLUMN)
 
     @_postgres_errors
     def record_feedback(self, service_id: str, items: list[dict[str, Any]], received_at: datetime) -> int:
@@ -195,6 +197,20 @@ class PostgresStore:
         if row is None:
             raise StoreError("PostgreSQL store: schema_version table is empty")
         return int(row["version"])
+
+    @_postgres_errors
+    def memory_write(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        inserted = 0
+        with self._transaction() as connection, connection.cursor() as cursor:
+            for row in rows:
+                cursor.execute(MEMORY_WRITES[statement].replace("?", "%s"), row)
+                inserted += cursor.rowcount
+        return inserted
+
+    @_postgres_errors
+    def memory_read(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._transaction() as connection:
+            return [dict(row) for row in connection.execute(MEMORY_READS[query].replace("?", "%s"), params).fetchall()]
 
     def close(self) -> None:
         with self._lock:

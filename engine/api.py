@@ -10,6 +10,8 @@ new rules have passed every example case: a broken edit never replaces working r
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -17,11 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.cards import build_cards
+from engine.card_merge import RuleCard
+from engine.cards import HidePredicate, build_cards
 from engine.compiler import CompiledRules
 from engine.durable_runner import DurableRunner
 from engine.evaluate import decide
 from engine.loader import RuleLoadError, load_rules
+from engine.templates import escape_markdown
 from engine.vocabulary import RULES_DIR
 
 log = logging.getLogger("spinecds.engine")
@@ -38,6 +42,8 @@ class EvaluationRequest:
     selections: list[str] = field(default_factory=list)  # "ServiceRequest/id" (order-select)
     want_trace: bool = False
     base_url: str = ""  # the service's external base URL, for absolute links
+    # Feedback memory: True for a rule card (its identity) this user set aside; None = show all.
+    hides: HidePredicate | None = None
 
 
 @dataclass
@@ -46,6 +52,9 @@ class EvaluationResult:
     data_quality: list[dict[str, Any]] = field(default_factory=list)  # {"resource": "Observation/x", "issue": "..."}
     fired: list[dict[str, Any]] = field(default_factory=list)  # {"ruleId", "ruleVersion", "outcome"}
     trace: dict[str, Any] | None = None
+    merged_cards: list[dict[str, Any]] = field(default_factory=list)  # complete cards of merged rules
+    shown: list[RuleCard] = field(default_factory=list)  # per returned card: its rule card + merged ones
+    hidden: list[RuleCard] = field(default_factory=list)  # rule cards feedback memory held back
 
 
 class Engine:
@@ -73,14 +82,19 @@ class Engine:
         )
         extra = {"service.base_url": request.base_url.rstrip("/")}
         decision = decide(self.compiled, self.runner if use_durable else None, facts, extra, request.want_trace)
-        cards = build_cards(
+        card_set = build_cards(
             decision.fired,
             decision.published,
             request.now,
             request.hook_instance,
             request.base_url,
             facts.order_resources,
+            hook=request.hook,
+            provenance=facts.provenance,
+            versions=resource_versions([*request.resources, *request.draft_orders]),
+            hides=request.hides,
         )
+        cards = card_set.cards
         if facts.data_quality:
             _note_unused_data(cards, facts.data_quality)
         fired = [
@@ -105,15 +119,48 @@ class Engine:
                 "published": decision.published,
                 "rules": decision.trace,
             }
-        return EvaluationResult(cards=cards, data_quality=list(facts.data_quality), fired=fired, trace=trace)
+        return EvaluationResult(
+            cards=cards,
+            data_quality=list(facts.data_quality),
+            fired=fired,
+            trace=trace,
+            merged_cards=card_set.merged_cards,
+            shown=card_set.shown,
+            hidden=card_set.hidden,
+        )
+
+
+def resource_versions(resources: list[dict[str, Any]]) -> dict[str, str]:
+    """ "Type/id" -> meta.versionId, else meta.lastUpdated, else a digest of the content: a resource
+    edited without version metadata still counts as changed (the safe direction for feedback memory)."""
+    versions = {}
+    for resource in resources:
+        if not isinstance(resource, dict) or not resource.get("resourceType") or not resource.get("id"):
+            continue
+        meta = resource.get("meta")
+        version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
+        if not version:
+            canonical = json.dumps(resource, sort_keys=True, default=str).encode()
+            version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
+        versions[f"{resource['resourceType']}/{resource['id']}"] = str(version)
+    return versions
 
 
 def _note_unused_data(cards: list[dict[str, Any]], data_quality: list[dict[str, Any]]) -> None:
-    """Clinical safety: a card decided without some of the record says so, next to its reasoning."""
-    items = "; ".join(f"{item.get('resource', 'a resource')} ({item.get('issue', 'invalid')})" for item in data_quality)
+    """Clinical safety: a card decided without some of the record says so, next to its reasoning.
+    The resource is named by its type only: a raw id means nothing to a clinician."""
+    items = "; ".join(
+        f"{_resource_kind(item.get('resource'))} ({escape_markdown(str(item.get('issue', 'invalid')))})"
+        for item in data_quality
+    )
     note = f"\n\n**Data not used** (failed validation, so it did not count): {items}."
     for card in cards:
         card["detail"] = card.get("detail", "") + note
+
+
+def _resource_kind(reference: Any) -> str:
+    kind = str(reference or "").split("/", 1)[0]
+    return f"a {kind}" if kind else "a resource"
 
 
 @dataclass
@@ -129,7 +176,7 @@ def build_engine(rules_dir: Path = RULES_DIR, run_cases: bool = True) -> Engine:
     if run_cases:
         from engine.cases import run_all_cases
 
-        failures = [f"{result.path}: {problem}" for result in run_all_cases(engine) for problem in result.problems]
+        failures = [f"{result.path}: {line}" for result in run_all_cases(engine) for line in result.report()]
         if failures:
             raise RuleLoadError(failures)
     return engine

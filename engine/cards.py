@@ -8,17 +8,35 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.card_merge import RuleCard, arrange, finish, flatten_merged
+from engine.conditions import facts_named
 from engine.evaluate import Fired, value_lookup
-from engine.templates import deep_merge, render_text, render_value
+from engine.templates import deep_merge, placeholders, render_card_text, render_text, render_value
 
 RULES_SYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "http://spinecds.org/fhir/CodeSystem/override-reasons"
-CARD_NAMESPACE = uuid.UUID("6f1c2f0e-7a41-4d1b-9a55-5f0c3e1d2b7a")
 SUMMARY_LIMIT = 140
-INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+SUBJECT_RESOURCES = ("symptom.resource", "lesion.resource", "order.resource")
+
+# Feedback memory asks, per rule card, whether this user has set it aside (see RuleCard.identity).
+HidePredicate = Callable[[dict[str, Any]], bool]
+
+
+@dataclass
+class CardSet:
+    cards: list[dict[str, Any]]  # what the clinician sees: ranked, at most three, advice merged
+    shown: list[RuleCard] = field(default_factory=list)  # the kept cards, each with its merged rules
+    hidden: list[RuleCard] = field(default_factory=list)  # cards feedback memory held back
+
+    @property
+    def merged_cards(self) -> list[dict[str, Any]]:
+        """The complete cards of the rules that were merged into another card (for rule cases)."""
+        return [other.card for item in self.shown for other in flatten_merged(item)]
 
 
 def iso(moment: datetime) -> str:
@@ -32,10 +50,38 @@ def build_cards(
     hook_instance: str,
     base_url: str,
     order_resources: dict[str, dict[str, Any]],
-) -> list[dict[str, Any]]:
-    cards = [_build_card(item, published, now, hook_instance, base_url, order_resources) for item in fired]
-    # Critical first; ties in rule id order so the same input always gives the same response.
-    return sorted(cards, key=lambda card: (INDICATOR_RANK[card["indicator"]], card["extension"]["spinecds"]["ruleId"]))
+    *,
+    hook: str = "patient-view",
+    provenance: Mapping[str, list[str]] | None = None,
+    versions: Mapping[str, str] | None = None,
+    hides: HidePredicate | None = None,
+) -> CardSet:
+    """Cards of the fired rules, ranked and merged (engine/card_merge.py). `versions` maps
+    "Type/id" to the resource's version; `hides` is feedback memory's question per rule card."""
+    items = [
+        RuleCard(
+            card=_build_card(item, published, now, hook_instance, base_url, order_resources),
+            about_order=item.subject.kind == "order",
+            decisive=_decisive(item, provenance or {}, versions or {}),
+        )
+        for item in fired
+    ]
+    hidden = [item for item in items if hides is not None and hides(item.identity())]
+    hidden_ids = {id(item) for item in hidden}
+    shown = arrange([item for item in items if id(item) not in hidden_ids], hook)
+    return CardSet(cards=[finish(item, hook) for item in shown], shown=shown, hidden=hidden)
+
+
+def _decisive(item: Fired, provenance: Mapping[str, list[str]], versions: Mapping[str, str]) -> tuple[str, ...]:
+    """The resources a card rests on: its subject's and those behind every fact its conditions and
+    text read, each with its version, so that an edit to any of them counts as a change."""
+    names = {name for condition in item.outcome.conditions for name in facts_named(condition)}
+    template = item.outcome.outcome.card
+    names.update(name for name, _ in placeholders([template.summary, template.detail]))
+    refs = {str(item.subject.facts[name]) for name in SUBJECT_RESOURCES if name in item.subject.facts}
+    for name in names:
+        refs.update(provenance.get(name, ()))
+    return tuple(sorted(f"{ref}@{versions.get(ref, '')}" for ref in refs))
 
 
 def _build_card(
@@ -54,14 +100,15 @@ def _build_card(
         extra["deadline"] = iso(now + timedelta(hours=deadline_hours))
     lookup = value_lookup(item.subject, published, item.sets, extra)
 
-    card_id = uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}|{rule.id}")
-    summary = render_text(template.summary, lookup).strip()
+    # Random: feedback names cards by uuid, so no other client may be able to compute one.
+    card_id = uuid.uuid4()
+    summary = render_card_text(template.summary, lookup).strip()
     if len(summary) >= SUMMARY_LIMIT:  # the spec's hard limit; cases catch this at authoring time
         summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
     card: dict[str, Any] = {
         "uuid": str(card_id),
         "summary": summary,
-        "detail": render_text(template.detail, lookup).strip(),
+        "detail": render_card_text(template.detail, lookup).strip(),
         "indicator": template.indicator,
         "source": {
             "label": f"{rule.citation.source} - {rule.citation.section}"[:200],
@@ -89,7 +136,11 @@ def _build_card(
         ]
     links = []
     for link in template.links:
-        rendered = {"label": render_text(link.label, lookup), "url": render_text(link.url, lookup), "type": link.type}
+        rendered = {
+            "label": render_card_text(link.label, lookup),
+            "url": render_text(link.url, lookup),
+            "type": link.type,
+        }
         if link.app_context:
             rendered["appContext"] = render_text(link.app_context, lookup)
         links.append(rendered)
@@ -103,7 +154,7 @@ def _suggestion(
 ) -> dict[str, Any]:
     actions = []
     for action in template.actions:
-        rendered: dict[str, Any] = {"type": action.type, "description": render_text(action.description, lookup)}
+        rendered: dict[str, Any] = {"type": action.type, "description": render_card_text(action.description, lookup)}
         if action.from_subject == "order":
             draft = order_resources.get(str(item.subject.facts.get("order.id")), {})
             resource = copy.deepcopy(draft)
@@ -116,8 +167,8 @@ def _suggestion(
             rendered["resourceId"] = render_text(action.resource_id, lookup)
         actions.append(rendered)
     suggestion: dict[str, Any] = {
-        "label": render_text(template.label, lookup),
-        "uuid": str(uuid.uuid5(card_id, f"suggestion-{index}")),
+        "label": render_card_text(template.label, lookup),
+        "uuid": str(uuid.uuid4()),
         "actions": actions,
     }
     if template.is_recommended:

@@ -1,26 +1,28 @@
-"""Run the example cases that sit beside each rule (rules/<id>/cases/*.json).
+"""Run the example cases that sit beside each rule (rules/<id>/cases/*.yaml).
 
-A case is a CDS Hooks request plus the cards its rule must return. The same runner serves the
-generic pytest test, `spinecds rules test`, and the self-check before the engine serves or swaps.
+A case describes a patient in clinical terms and the cards its rule must return (engine.case_file).
+The same runner serves the generic pytest test, `spinecds rules test`, and the self-check before the
+engine serves or swaps. A failing case says what differed AND why: the rule's outcomes with the
+condition that failed, from the same trace `spinecds rules explain` prints.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.bundles import draft_orders, flatten
-from engine.relative_time import resolve
+from engine.case_file import CaseFileError, hook_call, read_case
 
 if TYPE_CHECKING:
     from engine.api import Engine, EvaluationRequest
 
-# Cases are pinned to one instant so that a failure is reproducible; `$now-3d` is relative to it.
+# Cases are pinned to one instant so that a failure is reproducible; "3 days ago" is relative to it.
 CASE_NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 CASE_BASE_URL = "https://cds.example.org"
+CASE_SUFFIX = ".yaml"
 
 
 @dataclass
@@ -30,14 +32,23 @@ class CaseResult:
     title: str
     problems: list[str] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
+    why: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return not self.problems
 
+    def report(self) -> list[str]:
+        """What failed, then why (the rule's outcomes and the condition each one failed on)."""
+        return [
+            *self.problems,
+            *(["why (the rule trace, as `spinecds rules explain` shows it):"] if self.why else []),
+            *self.why,
+        ]
+
 
 def case_files(rules_dir: Path) -> list[tuple[str, Path]]:
-    return sorted((path.parent.parent.name, path) for path in rules_dir.glob("*/cases/*.json"))
+    return sorted((path.parent.parent.name, path) for path in rules_dir.glob(f"*/cases/*{CASE_SUFFIX}"))
 
 
 def request_from_hook_call(
@@ -62,22 +73,38 @@ def request_from_hook_call(
 
 def run_case(engine: Engine, rule_id: str, path: Path, now: datetime = CASE_NOW) -> CaseResult:
     try:
-        case = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+        case = read_case(path)
+        body = hook_call(case, rule_id, now)
+    except (OSError, CaseFileError) as error:
         return CaseResult(path, rule_id, path.stem, [f"cannot read case: {error}"])
-    result = CaseResult(path, rule_id, case.get("title", path.stem))
-    if not isinstance(case.get("request"), dict) or not isinstance(case.get("expect"), dict):
-        result.problems.append("a case needs 'request' (a CDS Hooks call) and 'expect'")
-        return result
-    request = request_from_hook_call(resolve(case["request"], now), now)
+    result = CaseResult(path, rule_id, case.title)
     try:
-        evaluation = engine.evaluate(request)
+        evaluation = engine.evaluate(request_from_hook_call(body, now))
     except Exception as error:  # noqa: BLE001 - one broken case must not hide the others
         result.problems.append(f"evaluation failed: {type(error).__name__}: {error}")
         return result
     result.cards = evaluation.cards
-    result.problems = compare(rule_id, case["expect"], evaluation.cards)
+    # A rule merged into another card (engine/card_merge.py) still fired: its complete card counts
+    # as that rule's card here, so a case can assert its outcome, indicator and text.
+    result.problems = compare(rule_id, case.expect, evaluation.cards + evaluation.merged_cards)
+    if result.problems:
+        result.why = explain_rule(engine, rule_id, body, now)
     return result
+
+
+def explain_rule(engine: Engine, rule_id: str, body: dict[str, Any], now: datetime) -> list[str]:
+    """The trace lines of `rule_id` (and of rules named in the failure) for a failing case."""
+    traced = engine.evaluate(request_from_hook_call(body, now, want_trace=True))
+    lines = []
+    for entry in (traced.trace or {}).get("rules", []):
+        if entry["rule"] != rule_id:
+            continue
+        verdict = "FIRED" if entry["matched"] else "no   "
+        why = f"  (failed: {entry['failedCondition']})" if "failedCondition" in entry else ""
+        lines.append(f"  {verdict} {entry['rule']}#{entry['outcome']} on {entry['subject']}{why}")
+    for item in traced.data_quality or []:
+        lines.append(f"  data quality: {item.get('resource', '?')}: {item.get('issue', '')}")
+    return lines
 
 
 def run_all_cases(engine: Engine, now: datetime = CASE_NOW) -> list[CaseResult]:

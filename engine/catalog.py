@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+import yaml
 
 from engine.compiler import CompiledRules
 from engine.conditions import parse_condition
@@ -25,7 +26,7 @@ def render_catalog(compiled: CompiledRules, rules_dir: Path) -> str:
     items = sorted(compiled.all_rules, key=lambda item: item.rule.id)
     for item in items:
         rule = item.rule
-        cases = sorted((rules_dir / rule.id / "cases").glob("*.json"))
+        cases = sorted((rules_dir / rule.id / "cases").glob("*.yaml"))
         lines.append(
             f"| [{rule.id}](#{rule.id}) | {rule.version} | {rule.status} | {', '.join(rule.hooks)} "
             f"| {len(rule.outcomes)} | {len(cases)} |"
@@ -53,13 +54,13 @@ def render_catalog(compiled: CompiledRules, rules_dir: Path) -> str:
                 lines.append(f"   - Suggestion: {suggestion.label}")
             for reason in outcome.card.override_reasons:
                 lines.append(f"   - Override reason: {reason.display}")
-        cases = sorted((rules_dir / rule.id / "cases").glob("*.json"))
+        cases = sorted((rules_dir / rule.id / "cases").glob("*.yaml"))
         if cases:
             lines += ["", "Cases:", ""]
             for path in cases:
                 try:
-                    title = json.loads(path.read_text(encoding="utf-8")).get("title", "")
-                except (OSError, json.JSONDecodeError):
+                    title = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("title", "")
+                except (OSError, yaml.YAMLError, AttributeError):
                     title = "(unreadable)"
                 lines.append(f"- `{path.name}`: {title}")
     return "\n".join(lines) + "\n"

@@ -37,7 +37,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     from engine.cases import run_all_cases
 
     try:
-        engine = Engine(load_rules(_rules_dir(args)), _rules_dir(args))
+        # Draft rules run too: their cases prove them before they are switched on.
+        engine = Engine(load_rules(_rules_dir(args), include_drafts=True), _rules_dir(args))
     except RuleLoadError as error:
         print("\n".join(error.errors), file=sys.stderr)
         return 1
@@ -50,8 +51,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         failed += not result.passed
         if not result.passed or args.verbose:
             print(f"{mark} {result.rule_id}/{result.path.name}: {result.title}")
-            for problem in result.problems:
-                print(f"     - {problem}")
+            for line in result.report():
+                print(f"     - {line}" if not line.startswith("  ") else f"     {line}")
     shown = [r for r in results if not args.rule or r.rule_id == args.rule]
     print(f"{len(shown) - failed} passed, {failed} failed")
     return 1 if failed else 0
@@ -59,22 +60,28 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from engine.api import Engine
+    from engine.case_file import CaseFileError, hook_call, read_case
     from engine.cases import request_from_hook_call
     from engine.explain import render_explanation
-    from engine.relative_time import resolve
+    from engine.fixtures.times import resolve
 
     path = Path(args.request)
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        print(f"{path}: cannot read JSON: {error}", file=sys.stderr)
-        return 2
-    if "request" in body and "expect" in body:  # a case file: explain its request
-        body = body["request"]
-    if body.get("resourceType") == "Bundle":  # a bare Bundle: treat it as a patient-view prefetch
-        body = {"hook": "patient-view", "hookInstance": "explain", "context": {}, "prefetch": {"data": body}}
     now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
-    body = resolve(body, now)
+    if path.suffix in (".yaml", ".yml"):  # a rule case: explain the request it describes
+        try:
+            body = hook_call(read_case(path), path.parent.parent.name, now)
+        except (OSError, CaseFileError) as error:
+            print(error, file=sys.stderr)
+            return 2
+    else:
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            print(f"{path}: cannot read JSON: {error}", file=sys.stderr)
+            return 2
+        if body.get("resourceType") == "Bundle":  # a bare Bundle: treat it as a patient-view prefetch
+            body = {"hook": "patient-view", "hookInstance": "explain", "context": {}, "prefetch": {"data": body}}
+        body = resolve(body, now)
     try:
         engine = Engine(load_rules(_rules_dir(args)), _rules_dir(args))
     except RuleLoadError as error:
@@ -91,6 +98,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
         )
     else:
         print(render_explanation(result))
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from engine.scaffold import ScaffoldError, new_rule
+
+    try:
+        written = new_rule(_rules_dir(args), args.rule_id)
+    except ScaffoldError as error:
+        print(error, file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    print(f"next: edit {written[0]}, then `spinecds rules validate` and `spinecds rules test --rule {args.rule_id}`")
     return 0
 
 
@@ -129,7 +150,7 @@ def add_rules_commands(subparsers: argparse._SubParsersAction) -> None:
     commands = rules.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="schema + vocabulary + compile every rule file")
     validate.set_defaults(func=cmd_validate)
-    test = commands.add_parser("test", help="run every rule's example cases")
+    test = commands.add_parser("test", help="run every rule's example cases (draft rules too)")
     test.add_argument("--rule", help="only this rule id")
     test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
     test.set_defaults(func=cmd_test)
@@ -138,6 +159,9 @@ def add_rules_commands(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument("--now", help="evaluation time (ISO 8601); default: the current time")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.set_defaults(func=cmd_explain)
+    new = commands.add_parser("new", help="scaffold rules/<rule-id>/ (draft rule.yaml, README.md, two cases)")
+    new.add_argument("rule_id", help="lowercase words joined by dashes, e.g. sins-referral")
+    new.set_defaults(func=cmd_new)
     catalog = commands.add_parser("catalog", help="markdown catalogue of every rule for clinical review")
     catalog.add_argument("-o", "--output", help="write to this file (e.g. docs/rules.md)")
     catalog.set_defaults(func=cmd_catalog)

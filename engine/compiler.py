@@ -91,11 +91,19 @@ def published_names(rule: RuleFile) -> set[str]:
     return names
 
 
-def compile_rules(loaded: list[LoadedRule], vocabulary: Vocabulary) -> CompiledRules:
+def compile_rules(loaded: list[LoadedRule], vocabulary: Vocabulary, include_drafts: bool = False) -> CompiledRules:
     """Check every condition and template against the vocabulary and stage the outcomes.
 
-    Raises the first RuleFileError found, located by file and line.
+    `include_drafts` runs draft rules as if active (`spinecds rules test`, never the service), so a
+    rule proves its cases before it is switched on. Raises the first RuleFileError found, located.
     """
+    if include_drafts:
+        loaded = [
+            LoadedRule(rule=item.rule.model_copy(update={"status": "active"}), path=item.path, located=item.located)
+            if item.rule.status == "draft"
+            else item
+            for item in loaded
+        ]
     active = [item for item in loaded if item.rule.status == "active"]
     published = {item.rule.id: published_names(item.rule) for item in loaded}
     drafts = {item.rule.id for item in loaded if item.rule.status != "active"}

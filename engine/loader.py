@@ -28,7 +28,9 @@ def rule_files(rules_dir: Path) -> list[Path]:
     )
 
 
-def load_rules(rules_dir: Path = RULES_DIR, vocabulary: Vocabulary | None = None) -> CompiledRules:
+def load_rules(
+    rules_dir: Path = RULES_DIR, vocabulary: Vocabulary | None = None, include_drafts: bool = False
+) -> CompiledRules:
     # The vocabulary is what engine.facts produces, so it comes with the code, not the rules folder.
     vocabulary = vocabulary or load_vocabulary()
     errors: list[RuleFileError | str] = []
@@ -46,6 +48,6 @@ def load_rules(rules_dir: Path = RULES_DIR, vocabulary: Vocabulary | None = None
     if errors:
         raise RuleLoadError(errors)
     try:
-        return compile_rules(loaded, vocabulary)
+        return compile_rules(loaded, vocabulary, include_drafts)
     except RuleFileError as error:
         raise RuleLoadError([error]) from None

@@ -7,11 +7,23 @@ rule file can never run code.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_.\-]*)\}")
 UNKNOWN = "unknown"
+# Values the service itself supplies (not the record): they may form links on purpose.
+SERVICE_VALUES = frozenset({"service.base_url"})
+# Every character that can start or end markdown or HTML markup, CommonMark-escaped with a backslash
+# (an escaped ASCII punctuation character renders as itself): emphasis, code, links, images, raw HTML,
+# autolinks, entities, tables, strikethrough, headings and footnotes.
+_MARKUP = re.compile(r"([\\`*_\[\]<>|~#&!{}])")
+# GFM turns bare URLs into links; breaking the pattern keeps them text.
+_BARE_LINK = re.compile(r"(?i)(\b(?:https?|ftp|mailto|javascript|data|file)):|\b(www)\.")
+# Right-to-left and left-to-right embeddings, overrides and isolates, the Arabic letter mark and
+# zero-width joiners: they can make a card read differently from what it says.
+_DIRECTION = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 Lookup = Callable[[str], Any]
 
@@ -45,8 +57,41 @@ def show(value: Any) -> str:
     return str(value)
 
 
+def plain(text: str) -> str:
+    """Record text made safe to show: no control, direction-override or zero-width characters, and
+    no line breaks (a value can never start a new markdown block)."""
+    text = _DIRECTION.sub("", text)
+    text = "".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text)
+    return " ".join(text.split())
+
+
+def escape_markdown(text: str) -> str:
+    """Record text as literal markdown: whatever it holds renders as the same characters, never as
+    markup, a link, an image or HTML."""
+    escaped = _MARKUP.sub(r"\\\1", plain(text))
+    escaped = _BARE_LINK.sub(lambda m: f"{m.group(1)}\\:" if m.group(1) else f"{m.group(2)}\\.", escaped)
+    # Not a list item or a heading underline when the value starts a line.
+    return re.sub(r"^(\d+)([.)])(?=\s|$)", r"\1\\\2", re.sub(r"^([-+=])(?=\s|$)", r"\\\1", escaped))
+
+
 def render_text(template: str, lookup: Lookup) -> str:
-    return PLACEHOLDER.sub(lambda match: show(lookup(match.group(1))), template)
+    """Fill a template whose result is not markdown (URLs, FHIR resource text); record values still
+    lose control and direction-override characters."""
+    return PLACEHOLDER.sub(lambda match: plain(show(lookup(match.group(1)))), template)
+
+
+def render_card_text(template: str, lookup: Lookup) -> str:
+    """Fill card text a clinician reads (summary, detail, labels, descriptions): every value from the
+    record is escaped, so it shows as written and can add no markup."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = lookup(name)
+        if name in SERVICE_VALUES or isinstance(value, (bool, int, float)):
+            return show(value)  # numbers and yes/no cannot carry markup
+        return escape_markdown(show(value))
+
+    return PLACEHOLDER.sub(fill, template)
 
 
 def render_value(template: Any, lookup: Lookup) -> Any:

@@ -1,22 +1,30 @@
-"""Every coding the synthetic patients use, in one place.
+"""The codings only the synthetic patients use: their record's noise, plus SINS points for INDEX.md.
 
-Clinical concepts spell the codes of clinical-spec section 1 exactly; the noise tables (vital
-signs, labs, unrelated problems, past procedures) use standard LOINC / SNOMED CT / ICD-10-CM codes
-that no rule reads. The patient files under sandbox/patients/ refer to these by short key.
+The clinical concepts (diagnoses, symptoms, scores, SINS, procedures) and the systems come from the
+shared fixture builder, engine/fixtures/concepts.py, which reads the fhir_profiles artefacts. The
+noise tables (vital signs, labs, unrelated problems, past procedures) use standard LOINC / SNOMED CT
+/ ICD-10-CM codes that no rule reads. The patient files under sandbox/patients/ refer to these by
+short key.
 """
 
 from __future__ import annotations
 
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"
-COURSE_URL = "http://spinecds.org/fhir/StructureDefinition/symptom-course"
-CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VERIFICATION_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
-OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+from engine.fixtures.concepts import (  # noqa: F401 - the systems the sandbox writes, re-exported
+    CLINICAL_STATUS,
+    CONDITION_CATEGORY,
+    COURSE_URL,
+    ICD10,
+    LOINC,
+    OBSERVATION_CATEGORY,
+    PROCEDURES,
+    SF,
+    SNOMED,
+    UCUM,
+    VERIFICATION_STATUS,
+    Coding,
+    symptom_names,
+)
+
 SANDBOX_TAG = {
     "system": "http://spinecds.org/fhir/CodeSystem/sandbox",
     "code": "synthetic",
@@ -24,125 +32,32 @@ SANDBOX_TAG = {
 }
 MRN_SYSTEM = "http://spinecds.org/fhir/sandbox/mrn"
 
-Coding = tuple[str, str, str]  # system, code, display
+# The spine-findings symptom codes (the ones a patient file may name besides the SNOMED back pains).
+SYMPTOMS = [name for name in symptom_names() if name not in ("low-back-pain", "backache")]
 
-# Diagnoses the rules read (clinical-spec section 1, "Diagnoses"). Key -> codings (first is primary).
-DIAGNOSES: dict[str, list[Coding]] = {
-    "breast-cancer": [
-        (ICD10, "C50.911", "Malignant neoplasm of unspecified site of right female breast"),
-        (SNOMED, "254837009", "Malignant neoplasm of breast"),
-    ],
-    "breast-cancer-left": [(ICD10, "C50.912", "Malignant neoplasm of unspecified site of left female breast")],
-    "prostate-cancer": [
-        (ICD10, "C61", "Malignant neoplasm of prostate"),
-        (SNOMED, "399068003", "Malignant tumor of prostate"),
-    ],
-    "lung-cancer": [
-        (ICD10, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung"),
-        (SNOMED, "363358000", "Malignant tumor of lung"),
-    ],
-    "lung-cancer-lower-left": [(ICD10, "C34.32", "Malignant neoplasm of lower lobe, left bronchus or lung")],
-    "kidney-cancer": [
-        (ICD10, "C64.1", "Malignant neoplasm of right kidney, except renal pelvis"),
-        (SNOMED, "363518003", "Malignant tumor of kidney"),
-    ],
-    "thyroid-cancer": [
-        (ICD10, "C73", "Malignant neoplasm of thyroid gland"),
-        (SNOMED, "363478007", "Malignant tumor of thyroid gland"),
-    ],
-    "multiple-myeloma": [
-        (ICD10, "C90.00", "Multiple myeloma not having achieved remission"),
-        (SNOMED, "109989006", "Multiple myeloma"),
-    ],
-    "lymphoma": [
-        (ICD10, "C83.38", "Diffuse large B-cell lymphoma, lymph nodes of multiple sites"),
-        (SNOMED, "118600007", "Malignant lymphoma"),
-    ],
-    "bone-metastasis": [
-        (ICD10, "C79.51", "Secondary malignant neoplasm of bone"),
-        (SNOMED, "94222008", "Secondary malignant neoplasm of bone"),
-    ],
-    "liver-metastasis": [
-        (ICD10, "C78.7", "Secondary malignant neoplasm of liver and intrahepatic bile duct"),
-        (SNOMED, "94381002", "Secondary malignant neoplasm of liver"),
-    ],
-    "lung-metastasis": [
-        (ICD10, "C78.00", "Secondary malignant neoplasm of unspecified lung"),
-        (SNOMED, "94391008", "Secondary malignant neoplasm of lung"),
-    ],
-    "brain-metastasis": [
-        (ICD10, "C79.31", "Secondary malignant neoplasm of brain"),
-        (SNOMED, "94225005", "Secondary malignant neoplasm of brain"),
-    ],
-    "mescc": [(ICD10, "G95.20", "Unspecified cord compression")],
-}
-
-# Symptom findings (clinical-spec section 1, "Symptoms"): SF code -> display.
-SYMPTOMS: dict[str, str] = {
-    "local-back-pain": "New or increasing back or neck pain, local only",
-    "interscapular-pain": "Pain between or just below the shoulder blades",
-    "nocturnal-back-pain": "Back pain lying down that eases sitting up",
-    "radiating-pain": "Band-like pain radiating to stomach, chest, arms or legs",
-    "radicular-pain": "Radicular pain",
-    "radicular-deficit": "Radicular motor or sensory deficit",
-    "lhermitte-sign": "Lhermitte's sign",
-    "leg-weakness": "Decreased strength in the legs",
-    "limb-control-difficulty": "Difficulty controlling the legs",
-    "unsteady-gait": "Very wobbly gait",
-    "sensory-level": "Numbness or tingling radiating down from chest, abdomen, groin or legs",
-    "unable-to-walk": "Unable to walk or stand, legs give way",
-}
-# SNOMED codes the spec also accepts as local back pain.
-SNOMED_BACK_PAIN: dict[str, Coding] = {
-    "low-back-pain": (SNOMED, "279039007", "Low back pain"),
-    "backache": (SNOMED, "161891005", "Backache"),
-}
-
-SIDES: dict[str, Coding] = {
-    "left": (SNOMED, "7771000", "Left"),
-    "right": (SNOMED, "24028007", "Right"),
-    "bilateral": (SNOMED, "51440002", "Right and left"),
-}
-COURSES = ("progressive", "stable", "improving")
-
-KPS: Coding = (LOINC, "89243-0", "Karnofsky Performance Status score")
-ECOG: Coding = (LOINC, "89247-1", "ECOG Performance Status score")
-PAIN_NRS: Coding = (LOINC, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported")
-VISCERAL_STAGING: Coding = (SF, "visceral-metastases", "Visceral or brain metastases present")
-SINS: Coding = (SF, "sins", "Spinal Instability Neoplastic Score")
-
-# SINS component key (as written in the patient files) -> SF component code, display.
-SINS_COMPONENTS: dict[str, tuple[str, str]] = {
-    "location": ("sins-location", "SINS location"),
-    "pain": ("sins-pain", "SINS pain"),
-    "lesion": ("sins-bone-lesion", "SINS bone lesion"),
-    "alignment": ("sins-alignment", "SINS radiographic spinal alignment"),
-    "collapse": ("sins-collapse", "SINS vertebral body collapse"),
-    "posterolateral": ("sins-posterolateral", "SINS posterolateral involvement of spinal elements"),
-}
-# SF answer code -> (points per Fisher 2010, display). Points only fill INDEX.md and the tests;
-# the service computes SINS from its own score table.
-SINS_ANSWERS: dict[str, tuple[int, str]] = {
-    "loc-junctional": (3, "Junctional (occiput-C2, C7-T2, T11-L1, L5-S1)"),
-    "loc-mobile": (2, "Mobile spine (C3-C6, L2-L4)"),
-    "loc-semirigid": (1, "Semi-rigid (T3-T10)"),
-    "loc-rigid": (0, "Rigid (S2-S5)"),
-    "pain-mechanical": (3, "Mechanical pain"),
-    "pain-occasional": (1, "Occasional pain, not mechanical"),
-    "pain-free": (0, "Pain-free lesion"),
-    "lesion-lytic": (2, "Lytic"),
-    "lesion-mixed": (1, "Mixed lytic/blastic"),
-    "lesion-blastic": (0, "Blastic"),
-    "align-subluxation": (4, "Subluxation or translation present"),
-    "align-deformity": (2, "De novo deformity (kyphosis or scoliosis)"),
-    "align-normal": (0, "Normal alignment"),
-    "collapse-gt50": (3, "More than 50% collapse"),
-    "collapse-lt50": (2, "Less than 50% collapse"),
-    "collapse-involved-gt50": (1, "No collapse with more than 50% of the body involved"),
-    "collapse-none": (0, "None of the above"),
-    "postero-bilateral": (3, "Bilateral"),
-    "postero-unilateral": (1, "Unilateral"),
-    "postero-none": (0, "None of the above"),
+# SINS answer code -> points per Fisher 2010. Only INDEX.md and the tests use them (an oracle
+# independent of the service, which computes SINS from rules/scores/sins.yaml).
+SINS_POINTS: dict[str, int] = {
+    "loc-junctional": 3,
+    "loc-mobile": 2,
+    "loc-semirigid": 1,
+    "loc-rigid": 0,
+    "pain-mechanical": 3,
+    "pain-occasional": 1,
+    "pain-free": 0,
+    "lesion-lytic": 2,
+    "lesion-mixed": 1,
+    "lesion-blastic": 0,
+    "align-subluxation": 4,
+    "align-deformity": 2,
+    "align-normal": 0,
+    "collapse-gt50": 3,
+    "collapse-lt50": 2,
+    "collapse-involved-gt50": 1,
+    "collapse-none": 0,
+    "postero-bilateral": 3,
+    "postero-unilateral": 1,
+    "postero-none": 0,
 }
 # Component key -> its answer-code prefix, so a patient file cannot put a pain answer in location.
 SINS_ANSWER_PREFIX = {
@@ -152,14 +67,6 @@ SINS_ANSWER_PREFIX = {
     "alignment": "align-",
     "collapse": "collapse-",
     "posterolateral": "postero-",
-}
-
-# Procedures that matter clinically (prior radiotherapy of the spine: clinical-spec orders table).
-PROCEDURES: dict[str, list[Coding]] = {
-    "spine-radiotherapy": [
-        (SF, "spine-radiotherapy", "Radiotherapy of the spine"),
-        (SNOMED, "108290001", "Radiation oncology AND/OR radiotherapy"),
-    ],
 }
 
 # ---- noise: what else a real record holds; no rule reads these ----
@@ -314,9 +221,11 @@ def noise_codings() -> set[tuple[str, str]]:
     """(system, code) of every coding outside clinical-spec section 1: the noise tables plus the standard
     codes written next to an SF code (SNOMED radiotherapy). The tests accept these besides the spec."""
     found: set[tuple[str, str]] = set()
-    for table in (COMORBIDITIES, RESOLVED_EPISODES, PAST_PROCEDURES, PROCEDURES):
+    for table in (COMORBIDITIES, RESOLVED_EPISODES, PAST_PROCEDURES):
         for codings in table.values():
             found.update((system, code) for system, code, _ in codings)
+    for concept in PROCEDURES.values():
+        found.update((system, code) for system, code, _ in concept.codings)
     found.update((LOINC, code) for code, *_ in VITALS.values())
     found.update((LOINC, code) for code, *_ in LABS.values())
     found.update({(BLOOD_PRESSURE[0], BLOOD_PRESSURE[1]), (SYSTOLIC[0], SYSTOLIC[1]), (DIASTOLIC[0], DIASTOLIC[1])})

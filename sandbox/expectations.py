@@ -2,7 +2,10 @@
 
 Keys follow the rule case files (rules/README.md, "Cases"): each expected card matches `ruleId`,
 `outcome` and, when given, `indicator`, `deadlineHours`, `hoursLeft`, `sins` and `survival`;
-`presentRules` must fire, `absentRules` must not. Cards not mentioned are allowed.
+`presentRules` must fire, `absentRules` must not. A rule merged into another card (listed in its
+`extension.spinecds.merged`) counts as fired; its indicator is not in the entry, so an expected
+indicator is checked only on cards of their own. A card of a rule the expectation does not name is
+a problem: the patient promises exactly the cards a clinician will see.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ def compare(expect: dict[str, Any], cards: list[dict[str, Any]]) -> list[str]:
     by_rule: dict[str, list[dict[str, Any]]] = {}
     for card in cards:
         by_rule.setdefault(str(_spinecds(card).get("ruleId")), []).append(card)
+        for merged in _spinecds(card).get("merged") or []:
+            if isinstance(merged, dict):
+                by_rule.setdefault(str(merged.get("ruleId")), []).append({"extension": {"spinecds": merged}})
     problems = []
+    named = {want["ruleId"] for want in expect.get("cards") or []} | set(expect.get("presentRules") or [])
+    for card in cards:
+        rule = str(_spinecds(card).get("ruleId"))
+        if rule not in named and rule not in (expect.get("absentRules") or []):
+            problems.append(f"{rule}: unexpected extra card (outcome {_spinecds(card).get('outcome')})")
     for want in expect.get("cards") or []:
         rule = want["ruleId"]
         candidates = by_rule.get(rule) or []
@@ -49,7 +60,7 @@ def _card_problems(want: dict[str, Any], card: dict[str, Any]) -> list[str]:
     rule, ext, problems = want["ruleId"], _spinecds(card), []
     if ext.get("outcome") != want["outcome"]:
         problems.append(f"{rule}: outcome {ext.get('outcome')!r}, expected {want['outcome']!r}")
-    if want.get("indicator") and card.get("indicator") != want["indicator"]:
+    if want.get("indicator") and "indicator" in card and card.get("indicator") != want["indicator"]:
         problems.append(f"{rule}: indicator {card.get('indicator')!r}, expected {want['indicator']!r}")
     if "deadlineHours" in want and not _close(ext.get("deadlineHours"), want["deadlineHours"], 0.01):
         problems.append(f"{rule}: deadlineHours {ext.get('deadlineHours')}, expected {want['deadlineHours']}")

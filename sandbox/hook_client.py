@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from engine import relative_time
+from engine.fixtures import times
 
 from .transport import SandboxError, call, describe_failure, json_body
 
@@ -41,8 +41,8 @@ def _instant(moment: datetime) -> str:
 
 
 def resolve_now(value: Any, now: datetime) -> Any:
-    """`$now`, `$now+14d`, `$now-3h` anywhere in a draft order file -> ISO instants (as in rule cases)."""
-    return relative_time.resolve(value, now)
+    """ "now", "in 14 days", "3 hours ago" anywhere in a draft order file -> ISO instants (as in rule cases)."""
+    return times.resolve(value, now)
 
 
 # ---------------------------------------------------------------- discovery
@@ -142,7 +142,7 @@ def default_draft_mri(patient_id: str, now: datetime) -> dict[str, Any]:
 
 
 def draft_orders(patient_id: str, now: datetime, path: str | None) -> dict[str, Any]:
-    """The draftOrders Bundle: from a file (a resource or a Bundle; `$now+14d` allowed) or the built-in MRI."""
+    """The draftOrders Bundle: from a file (a resource or a Bundle; "in 14 days" allowed) or the built-in MRI."""
     if path is None:
         resources: list[Any] = [default_draft_mri(patient_id, now)]
     else:

@@ -1,9 +1,11 @@
 """Synthetic sandbox patients: readable YAML descriptions -> FHIR R4 transaction Bundles.
 
 Each file in sandbox/patients/ describes one patient's clinical story (diagnoses, symptoms,
-performance status, SINS assessments, prior radiotherapy) with RELATIVE times ("3 days ago"). The
-builder turns it into a transaction Bundle at load time, anchored at `now`, so the clinical clocks
-(onset to now, hours since a MESCC diagnosis) stay meaningful whenever the patients are loaded.
+performance status, SINS assessments, prior radiotherapy) with RELATIVE times ("3 days ago"), in
+the same words as the rule cases: the clinical part is built by the shared fixture builder
+(engine/fixtures), this module adds the sandbox's ids and the noise. The Bundle is built at load
+time, anchored at `now`, so the clinical clocks (onset to now, hours since a MESCC diagnosis) stay
+meaningful whenever the patients are loaded.
 It adds the noise of a real record (vital signs, labs, unrelated problems, past procedures) from a
 random generator seeded by the patient id, so the same `now` always gives the same Bundle.
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import sys
 import uuid
 import zlib
@@ -27,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from engine.fixtures import times
+from engine.fixtures.builder import FixtureError, PatientBuilder, concept_json, dotted
 
 from . import codes as C
 
@@ -57,11 +61,9 @@ _TOP_KEYS = {
     "history",
     "expect",
 }
-_RELATIVE = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>minute|hour|day|week|month|year)s?\s+ago$")
-_UNIT_HOURS = {"minute": 1 / 60, "hour": 1, "day": 24, "week": 24 * 7, "month": 24 * 30, "year": 24 * 365}
 
 
-class PatientFileError(ValueError):
+class PatientFileError(FixtureError):
     """A patient description that cannot be built; the message names the file and the field."""
 
 
@@ -69,15 +71,11 @@ class PatientFileError(ValueError):
 
 
 def parse_ago(text: Any, where: str) -> timedelta:
-    """'3 days ago' / '30 hours ago' / 'now' -> how long before `now` (months = 30 d, years = 365 d)."""
-    if text == "now":
-        return timedelta(0)
-    match = _RELATIVE.match(str(text).strip())
-    if not match:
-        raise PatientFileError(
-            f"{where}: time {text!r} - write e.g. '3 days ago', '30 hours ago', '2 years ago' or 'now'"
-        )
-    return timedelta(hours=float(match["amount"]) * _UNIT_HOURS[match["unit"]])
+    """'3 days ago' / '30 hours ago' / 'now' -> how long before `now` (the repository's one time syntax)."""
+    try:
+        return times.ago(text, where)
+    except times.RelativeTimeError as error:
+        raise PatientFileError(str(error)) from None
 
 
 @lru_cache(maxsize=1)
@@ -121,11 +119,11 @@ def description(patient: str) -> dict[str, Any]:
 
 
 def _instant(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return times.instant(moment)
 
 
 def _concept(codings: list[C.Coding], text: str | None = None) -> dict[str, Any]:
-    return {"coding": [{"system": s, "code": c, "display": d} for s, c, d in codings], "text": text or codings[0][2]}
+    return concept_json(codings, text)
 
 
 def _category(system: str, code: str, display: str) -> list[dict[str, Any]]:
@@ -136,277 +134,123 @@ def _quantity(value: float, unit: str) -> dict[str, Any]:
     return {"value": value, "unit": unit, "system": C.UCUM, "code": unit}
 
 
-class _Builder:
-    """Builds one patient's resources; every time is `now - offset`, every random draw seeded by id."""
+class _Builder(PatientBuilder):
+    """The shared clinical builder (engine.fixtures) with the sandbox's ids, Patient, charting habits and
+    the noise of a real record; every random draw is seeded by the patient id."""
 
     def __init__(self, desc: dict[str, Any], now: datetime):
-        self.desc = desc
         self.file = desc.get("_file", desc["id"])
-        self.now = now
-        self.pid = ID_PREFIX + desc["id"]
+        super().__init__(desc, now, ID_PREFIX + desc["id"], where=lambda path: f"{self.file}: {dotted(path)}")
         self.rng = random.Random(zlib.crc32(self.pid.encode()))
-        self.resources: list[dict[str, Any]] = []
 
-    # -- small helpers
-    def at(self, ago: timedelta) -> str:
+    # -- how the sandbox differs from a rule case
+    def fail(self, path: tuple[Any, ...], message: str) -> PatientFileError:
+        return PatientFileError(f"{self.where(path)}: {message}")
+
+    def resource_id(self, kind: str, key: str) -> str:
+        return "-".join((self.pid, kind, key)).lower().replace(" ", "-")
+
+    def symptom_key(self, item: dict[str, Any], n: int) -> str:
+        return str(item.get("code"))
+
+    def visceral_key(self) -> str:
+        return "visceral-staging"
+
+    def recorded_after(self, onset: timedelta) -> timedelta:
+        # Charted a day after onset when there was time for that, else at onset.
+        return onset - timedelta(days=1) if onset > timedelta(days=2) else onset
+
+    def add(self, resource: dict[str, Any]) -> None:
+        # Key order as a FHIR server would print it: meta after id. versionId: the same story loaded
+        # at another time is the same version of the chart (feedback memory keys on it, as a real
+        # server's version tells an edited resource from the same one).
+        ordered: dict[str, Any] = {
+            "resourceType": resource.pop("resourceType"),
+            "id": resource.pop("id"),
+            "meta": {"versionId": "1", "tag": [dict(C.SANDBOX_TAG)]},
+        }
+        ordered.update(resource)
+        if ordered["resourceType"] != "Patient" and "subject" not in ordered:
+            ordered["subject"] = self.subject()
+        self.resources.append(ordered)
+
+    # -- small helpers for the noise
+    def at_ago(self, ago: timedelta) -> str:
         return _instant(self.now - ago)
 
-    def ago(self, text: Any, field: str) -> timedelta:
+    def ago_of(self, text: Any, field: str) -> timedelta:
         return parse_ago(text, f"{self.file}: {field}")
 
     def rid(self, *parts: str) -> str:
         return "-".join((self.pid, *parts)).lower().replace(" ", "-")
 
-    def add(self, resource: dict[str, Any]) -> dict[str, Any]:
-        # Key order as a FHIR server would print it: meta after id, subject right after code.
-        ordered: dict[str, Any] = {
-            "resourceType": resource.pop("resourceType"),
-            "id": resource.pop("id"),
-            "meta": {"tag": [dict(C.SANDBOX_TAG)]},
-        }
-        for key, value in resource.items():
-            ordered[key] = value
-            if key == "code" and ordered["resourceType"] != "Patient":
-                ordered["subject"] = {"reference": f"Patient/{self.pid}"}
-        self.resources.append(ordered)
-        return ordered
-
-    @staticmethod
-    def _recorded(onset: timedelta) -> timedelta:
-        # Charted a day after onset when there was time for that, else at onset.
-        return onset - timedelta(days=1) if onset > timedelta(days=2) else onset
-
-    def condition(
-        self,
-        rid: str,
-        codings: list[C.Coding],
-        *,
-        onset: timedelta | None,
-        category: str,
-        clinical: str = "active",
-        verification: str = "confirmed",
-        text: str | None = None,
-        recorded: timedelta | None = None,
+    def noise_condition(
+        self, rid: str, codings: list[C.Coding], *, onset: timedelta, category: str, clinical: str = "active"
     ) -> dict[str, Any]:
-        cat_display = {"problem-list-item": "Problem List Item", "encounter-diagnosis": "Encounter Diagnosis"}[category]
-        res: dict[str, Any] = {
+        displays = {"problem-list-item": "Problem List Item", "encounter-diagnosis": "Encounter Diagnosis"}
+        return {
             "resourceType": "Condition",
             "id": rid,
             "clinicalStatus": {"coding": [{"system": C.CLINICAL_STATUS, "code": clinical}]},
-            "verificationStatus": {"coding": [{"system": C.VERIFICATION_STATUS, "code": verification}]},
-            "category": _category(C.CONDITION_CATEGORY, category, cat_display),
-            "code": _concept(codings, text),
+            "verificationStatus": {"coding": [{"system": C.VERIFICATION_STATUS, "code": "confirmed"}]},
+            "category": _category(C.CONDITION_CATEGORY, category, displays[category]),
+            "code": _concept(codings),
+            "subject": self.subject(),
+            "onsetDateTime": self.at_ago(onset),
+            "recordedDate": self.at_ago(self.recorded_after(onset)),
         }
-        if onset is not None:
-            res["onsetDateTime"] = self.at(onset)
-        res["recordedDate"] = self.at(recorded if recorded is not None else self._recorded(onset or timedelta(days=1)))
-        return res
 
-    def observation(
-        self, rid: str, coding: C.Coding, category: str, when: timedelta, status: str = "final", **value: Any
+    def noise_observation(
+        self, rid: str, coding: C.Coding, category: str, when: timedelta, **value: Any
     ) -> dict[str, Any]:
-        displays = {
-            "survey": "Survey",
-            "imaging": "Imaging",
-            "vital-signs": "Vital Signs",
-            "laboratory": "Laboratory",
-            "exam": "Exam",
-        }
+        displays = {"vital-signs": "Vital Signs", "laboratory": "Laboratory"}
         res = {
             "resourceType": "Observation",
             "id": rid,
-            "status": status,
+            "status": "final",
             "category": _category(C.OBSERVATION_CATEGORY, category, displays[category]),
             "code": _concept([coding]),
-            "effectiveDateTime": self.at(when),
+            "subject": self.subject(),
+            "effectiveDateTime": self.at_ago(when),
         }
         res.update(value)
         return res
 
     # -- the record
     def build(self) -> list[dict[str, Any]]:
-        self.patient()
-        self.diagnoses()
-        self.symptoms()
-        self.performance_and_pain()
-        self.staging()
-        self.sins()
-        self.procedures()
+        super().build()
         self.noise_problems()
         self.noise_vitals_and_labs()
         return self.resources
 
-    def patient(self) -> None:
+    def patient(self) -> dict[str, Any]:
         d = self.desc
         age_days = int(d["age"]) * 365 + self.rng.randint(0, 364)
         number = d["id"].lstrip("p")
-        self.add(
-            {
-                "resourceType": "Patient",
-                "id": self.pid,
-                "active": True,
-                "identifier": [{"system": C.MRN_SYSTEM, "value": f"SBX-{d['id'].upper()}"}],
-                "name": [{"use": "official", "family": d["name"]["family"], "given": list(d["name"]["given"])}],
-                "gender": d["gender"],
-                "birthDate": (self.now.date() - timedelta(days=age_days)).isoformat(),
-                "telecom": [{"system": "phone", "value": f"+31 6 5550 {int(number):04d}", "use": "mobile"}],
-                "address": [{"use": "home", "city": d.get("city", "Utrecht"), "country": "NL"}],
-                "communication": [
-                    {
-                        "language": {
-                            "coding": [{"system": "urn:ietf:bcp:47", "code": "nl-NL", "display": "Dutch (Netherlands)"}]
-                        }
+        return {
+            "resourceType": "Patient",
+            "id": self.pid,
+            "active": True,
+            "identifier": [{"system": C.MRN_SYSTEM, "value": f"SBX-{d['id'].upper()}"}],
+            "name": [{"use": "official", "family": d["name"]["family"], "given": list(d["name"]["given"])}],
+            "gender": d["gender"],
+            "birthDate": (self.now.date() - timedelta(days=age_days)).isoformat(),
+            "telecom": [{"system": "phone", "value": f"+31 6 5550 {int(number):04d}", "use": "mobile"}],
+            "address": [{"use": "home", "city": d.get("city", "Utrecht"), "country": "NL"}],
+            "communication": [
+                {
+                    "language": {
+                        "coding": [{"system": "urn:ietf:bcp:47", "code": "nl-NL", "display": "Dutch (Netherlands)"}]
                     }
-                ],
-            }
-        )
-
-    def diagnoses(self) -> None:
-        for i, item in enumerate(self.desc.get("diagnoses") or []):
-            where = f"diagnoses[{i}]"
-            concept = item.get("concept")
-            if concept not in C.DIAGNOSES:
-                raise PatientFileError(
-                    f"{self.file}: {where}: unknown concept {concept!r}; known: {sorted(C.DIAGNOSES)}"
-                )
-            onset = self.ago(item["onset"], f"{where}.onset")
-            category = "encounter-diagnosis" if concept == "mescc" else "problem-list-item"
-            res = self.condition(
-                self.rid("cond", item["key"]),
-                C.DIAGNOSES[concept],
-                onset=onset,
-                category=category,
-                clinical=item.get("clinical", "active"),
-                verification=item.get("verification", "confirmed"),
-            )
-            if item.get("site"):
-                res["bodySite"] = [{"text": str(item["site"])}]
-            self.add(res)
-
-    def symptoms(self) -> None:
-        for i, item in enumerate(self.desc.get("symptoms") or []):
-            where = f"symptoms[{i}]"
-            code = item["code"]
-            if code in C.SYMPTOMS:
-                codings = [(C.SF, code, C.SYMPTOMS[code])]
-            elif code in C.SNOMED_BACK_PAIN:
-                codings = [C.SNOMED_BACK_PAIN[code]]
-            else:
-                raise PatientFileError(f"{self.file}: {where}: unknown symptom {code!r}; known: {sorted(C.SYMPTOMS)}")
-            onset = None if item.get("onset") is None else self.ago(item["onset"], f"{where}.onset")
-            res = self.condition(
-                self.rid("cond", item.get("key", code)),
-                codings,
-                onset=onset,
-                category="encounter-diagnosis",
-                recorded=timedelta(days=1) if onset is None else None,
-            )
-            if item.get("course"):
-                if item["course"] not in C.COURSES:
-                    raise PatientFileError(f"{self.file}: {where}.course: {item['course']!r} - use one of {C.COURSES}")
-                res = {
-                    "resourceType": res.pop("resourceType"),
-                    "id": res.pop("id"),
-                    "extension": [{"url": C.COURSE_URL, "valueCode": item["course"]}],
-                    **res,
                 }
-            if item.get("side"):
-                if item["side"] not in C.SIDES:
-                    raise PatientFileError(
-                        f"{self.file}: {where}.side: {item['side']!r} - use one of {sorted(C.SIDES)}"
-                    )
-                res["bodySite"] = [_concept([C.SIDES[item["side"]]])]
-            self.add(res)
-
-    def performance_and_pain(self) -> None:
-        for key, coding in (("kps", C.KPS), ("ecog", C.ECOG), ("nrs", C.PAIN_NRS)):
-            items = sorted(self.desc.get(key) or [], key=lambda it: -self.ago(it["when"], key).total_seconds())
-            for n, item in enumerate(items, start=1):
-                when = self.ago(item["when"], f"{key}[{n - 1}].when")
-                self.add(
-                    self.observation(
-                        self.rid("obs", key, str(n)),
-                        coding,
-                        "survey",
-                        when,
-                        status=item.get("status", "final"),
-                        valueInteger=int(item["value"]),
-                    )
-                )
-
-    def staging(self) -> None:
-        staging = self.desc.get("visceral_metastases")
-        if staging is None:
-            return
-        when = self.ago(staging["when"], "visceral_metastases.when")
-        self.add(
-            self.observation(
-                self.rid("obs", "visceral-staging"),
-                C.VISCERAL_STAGING,
-                "imaging",
-                when,
-                valueBoolean=bool(staging["present"]),
-            )
-        )
-
-    def sins(self) -> None:
-        for i, lesion in enumerate(self.desc.get("sins") or []):
-            where = f"sins[{i}]"
-            components = []
-            for key, (code, display) in C.SINS_COMPONENTS.items():
-                answer = lesion.get(key)
-                if answer is None:
-                    continue  # an incomplete assessment leaves the component out
-                if answer not in C.SINS_ANSWERS or not answer.startswith(C.SINS_ANSWER_PREFIX[key]):
-                    options = [a for a in C.SINS_ANSWERS if a.startswith(C.SINS_ANSWER_PREFIX[key])]
-                    raise PatientFileError(f"{self.file}: {where}.{key}: {answer!r} - use one of {options}")
-                components.append(
-                    {
-                        "code": _concept([(C.SF, code, display)]),
-                        "valueCodeableConcept": _concept([(C.SF, answer, C.SINS_ANSWERS[answer][1])]),
-                    }
-                )
-            value: dict[str, Any] = {"valueInteger": int(lesion["stated"])} if lesion.get("stated") is not None else {}
-            res = self.observation(
-                self.rid("obs", "sins", str(lesion["level"])),
-                C.SINS,
-                "imaging",
-                self.ago(lesion["when"], f"{where}.when"),
-                **value,
-            )
-            res["bodySite"] = {"text": str(lesion["level"])}
-            res["component"] = components
-            self.add(res)
-
-    def procedures(self) -> None:
-        for i, item in enumerate(self.desc.get("procedures") or []):
-            where = f"procedures[{i}]"
-            if item["concept"] not in C.PROCEDURES:
-                raise PatientFileError(
-                    f"{self.file}: {where}: unknown concept {item['concept']!r}; known: {sorted(C.PROCEDURES)}"
-                )
-            start = self.ago(item["when"], f"{where}.when")
-            res: dict[str, Any] = {
-                "resourceType": "Procedure",
-                "id": self.rid("proc", item["key"]),
-                "status": "completed",
-                "code": _concept(C.PROCEDURES[item["concept"]]),
-                "performedPeriod": {
-                    "start": self.at(start),
-                    "end": self.at(max(start - timedelta(days=int(item.get("days", 0))), timedelta(0))),
-                },
-            }
-            if item.get("site"):
-                res["bodySite"] = [{"text": str(item["site"])}]
-            if item.get("note"):
-                res["note"] = [{"text": str(item["note"])}]
-            self.add(res)
+            ],
+        }
 
     # -- noise
     def _primary_onset(self) -> timedelta | None:
         for item in self.desc.get("diagnoses") or []:
             if item.get("key") == "primary":
-                return self.ago(item["onset"], "diagnoses.primary.onset")
+                return self.ago_of(item["onset"], "diagnoses.primary.onset")
         return None
 
     def noise_problems(self) -> None:
@@ -415,20 +259,22 @@ class _Builder:
                 raise PatientFileError(f"{self.file}: comorbidities: unknown {key!r}; known: {sorted(C.COMORBIDITIES)}")
             onset = timedelta(days=self.rng.randint(2 * 365, 15 * 365))
             self.add(
-                self.condition(self.rid("cond", key), C.COMORBIDITIES[key], onset=onset, category="problem-list-item")
+                self.noise_condition(
+                    self.rid("cond", key), C.COMORBIDITIES[key], onset=onset, category="problem-list-item"
+                )
             )
         for key in self.desc.get("resolved") or []:
             if key not in C.RESOLVED_EPISODES:
                 raise PatientFileError(f"{self.file}: resolved: unknown {key!r}; known: {sorted(C.RESOLVED_EPISODES)}")
             onset = timedelta(days=self.rng.randint(200, 5 * 365))
-            res = self.condition(
+            res = self.noise_condition(
                 self.rid("cond", key),
                 C.RESOLVED_EPISODES[key],
                 onset=onset,
                 category="encounter-diagnosis",
                 clinical="resolved",
             )
-            res["abatementDateTime"] = self.at(onset - timedelta(days=self.rng.randint(7, 21)))
+            res["abatementDateTime"] = self.at_ago(onset - timedelta(days=self.rng.randint(7, 21)))
             self.add(res)
         primary_onset = self._primary_onset()
         cancer_surgery = {"mastectomy", "radical-prostatectomy", "lobectomy", "nephrectomy", "thyroidectomy"}
@@ -448,7 +294,7 @@ class _Builder:
                     "id": self.rid("proc", key),
                     "status": "completed",
                     "code": _concept(C.PAST_PROCEDURES[key]),
-                    "performedDateTime": self.at(when),
+                    "performedDateTime": self.at_ago(when),
                 }
             )
 
@@ -507,7 +353,7 @@ class _Builder:
             weight = round(weight0 * drift + rng.uniform(-0.8, 0.8), 1)
             if n == 1:
                 self.add(
-                    self.observation(
+                    self.noise_observation(
                         self.rid("vs", tag, "height"),
                         (C.LOINC, *C.VITALS["height"][:2]),
                         "vital-signs",
@@ -515,7 +361,7 @@ class _Builder:
                         valueQuantity=_quantity(base["height"], "cm"),
                     )
                 )
-            bp = self.observation(self.rid("vs", tag, "bp"), C.BLOOD_PRESSURE, "vital-signs", when)
+            bp = self.noise_observation(self.rid("vs", tag, "bp"), C.BLOOD_PRESSURE, "vital-signs", when)
             bp["component"] = [
                 {
                     "code": _concept([C.SYSTOLIC]),
@@ -538,7 +384,7 @@ class _Builder:
             for key, value in values.items():
                 code, display, unit, _ = C.VITALS[key]
                 self.add(
-                    self.observation(
+                    self.noise_observation(
                         self.rid("vs", tag, key),
                         (C.LOINC, code, display),
                         "vital-signs",
@@ -556,14 +402,14 @@ class _Builder:
                 code, display, unit, ref_low, ref_high, decimals = C.LABS[key]
                 low, high = self._lab_range(key)
                 value = round(rng.uniform(low, high), decimals)
-                res = self.observation(
+                res = self.noise_observation(
                     self.rid("lab", f"{n:02d}", key),
                     (C.LOINC, code, display),
                     "laboratory",
                     drawn,
                     valueQuantity=_quantity(int(value) if decimals == 0 else value, unit),
                 )
-                res["issued"] = self.at(drawn - timedelta(hours=2))
+                res["issued"] = self.at_ago(drawn - timedelta(hours=2))
                 if key not in ("psa", "cea", "ca15-3", "hba1c"):
                     res["referenceRange"] = [{"low": _quantity(ref_low, unit), "high": _quantity(ref_high, unit)}]
                 self.add(res)
@@ -629,9 +475,9 @@ def sins_points(lesion: dict[str, Any]) -> tuple[int, int]:
     for key, prefix in C.SINS_ANSWER_PREFIX.items():
         answer = lesion.get(key)
         if answer is None:
-            high += max(points for code, (points, _) in C.SINS_ANSWERS.items() if code.startswith(prefix))
+            high += max(points for code, points in C.SINS_POINTS.items() if code.startswith(prefix))
         else:
-            points = C.SINS_ANSWERS[answer][0]
+            points = C.SINS_POINTS[answer]
             low, high = low + points, high + points
     return low, high
 

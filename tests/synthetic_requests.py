@@ -6,11 +6,12 @@ from __future__ import annotations
 import copy
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cds_hooks.prefetch_templates import observation_code_groups
 from sandbox.hook_client import build_request
-from sandbox.patients import build_resources
+from sandbox.patients import build_resources, patient_ids
 
 
 def _searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -58,3 +59,36 @@ def hook_request_for(
     )
     request["hookInstance"] = str(uuid.uuid4())
     return request, resources
+
+
+ORDERS_DIR = Path(__file__).resolve().parents[1] / "sandbox" / "orders"
+
+
+def every_hook_call(now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """(label, request) for every synthetic patient on patient-view, and on order-select and
+    order-sign with the built-in draft MRI and with every sample order of sandbox/orders/."""
+    calls = []
+    order_files: list[str | None] = [None, *(str(path) for path in sorted(ORDERS_DIR.glob("*.json")))]
+    for patient_id in patient_ids():
+        resources = build_resources(patient_id, now)
+        prefetch = prefetch_for(resources)
+        calls.append((f"{patient_id} patient-view", _request("patient-view", patient_id, now, prefetch, None)))
+        for hook in ("order-select", "order-sign"):
+            for order in order_files:
+                label = f"{patient_id} {hook} {Path(order).stem if order else 'default-order'}"
+                calls.append((label, _request(hook, patient_id, now, prefetch, order)))
+    return calls
+
+
+def _request(hook: str, patient_id: str, now: datetime, prefetch: dict[str, Any], order: str | None) -> dict[str, Any]:
+    request = build_request(
+        hook,
+        patient_id,
+        now=now,
+        prefetch=copy.deepcopy(prefetch),
+        fhir_server=None,
+        fhir_token=None,
+        draft_order_file=order,
+    )
+    request["hookInstance"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{patient_id}|{hook}|{order}"))
+    return request

@@ -22,7 +22,7 @@ def engine():
 @pytest.mark.parametrize(("rule_id", "path"), CASES, ids=[f"{r}/{p.stem}" for r, p in CASES])
 def test_rule_case(engine, rule_id, path):
     result = run_case(engine, rule_id, path)
-    assert result.passed, "\n".join([f"{path}: {result.title}", *result.problems])
+    assert result.passed, "\n".join([f"{path}: {result.title}", *result.report()])
     # Every card must also pass the service's card model, or the service would drop it.
     for card in result.cards:
         Card.model_validate(prepare_card(card, CASE_BASE_URL))

@@ -51,14 +51,12 @@ def test_a_failing_case_keeps_the_old_rules_serving(rules_dir):
     before = api.get_engine()
     cases = rules_dir / "demo-sins" / "cases"
     cases.mkdir()
-    (cases / "wrong-expectation.json").write_text(
-        '{"title": "expects a card that cannot come",'
-        ' "request": {"hook": "patient-view", "context": {"patientId": "p"}, "prefetch": {}},'
-        ' "expect": {"cards": [{"ruleId": "demo-sins", "indicator": "info", "outcome": "x"}]}}'
+    (cases / "wrong-expectation.yaml").write_text(
+        "title: expects a card that cannot come\nexpect:\n  cards:\n    - {indicator: info, outcome: x}\n"
     )
     report = api.reload(rules_dir)
     assert not report.ok
-    assert "wrong-expectation.json" in report.errors[0]
+    assert "wrong-expectation.yaml" in report.errors[0]
     assert api.get_engine() is before
 
 

@@ -34,7 +34,19 @@ P06 = patients.description("p06")["expect"]
 
 def test_cards_meeting_the_expectation_pass():
     assert expectations.compare(P06, cards_meeting(P06)) == []
-    assert expectations.compare(P06, cards_meeting(P06) + [card("mdt-consultation", "advise")]) == []  # extras allowed
+    # A card the patient does not promise is a failure now (at most three cards: each one counts).
+    extra = expectations.compare(P06, cards_meeting(P06) + [card("mdt-consultation", "advise")])
+    assert extra == ["mdt-consultation: unexpected extra card (outcome advise)"]
+
+
+def test_a_rule_merged_into_another_card_counts_as_present():
+    cards = cards_meeting(P06)
+    dialogue = next(c for c in cards if c["extension"]["spinecds"]["ruleId"] == "expectations-dialogue")
+    host = {
+        **cards[0],
+        "extension": {"spinecds": {**cards[0]["extension"]["spinecds"], "merged": [dialogue["extension"]["spinecds"]]}},
+    }
+    assert expectations.compare(P06, [host, *[c for c in cards[1:] if c is not dialogue]]) == []
 
 
 @pytest.mark.parametrize(

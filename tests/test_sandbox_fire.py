@@ -108,7 +108,8 @@ def test_order_sign_with_a_draft_order_file(fhir, cds):
     (order,) = [e["resource"] for e in request["context"]["draftOrders"]["entry"]]
     assert order["code"]["coding"][0]["code"] == "spinal-surgery"
     assert order["subject"] == {"reference": "Patient/spinecds-p13"}
-    assert "$now" not in json.dumps(order)  # relative times were resolved
+    assert "now" not in json.dumps(order) and " days" not in json.dumps(order)  # relative times were resolved
+    assert order["occurrencePeriod"]["end"].endswith("Z")
     assert "selections" not in request["context"]
 
 

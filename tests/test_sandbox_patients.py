@@ -351,7 +351,7 @@ class Chart:
         return min(tiers)
 
     def sins_ranges(self) -> list[tuple[int, int]]:
-        points = {code: p for code, (p, _) in codes.SINS_ANSWERS.items()}
+        points = dict(codes.SINS_POINTS)
         maxima = {
             "sins-location": 3,
             "sins-pain": 3,

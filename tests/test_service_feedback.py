@@ -14,7 +14,7 @@ from cds_hooks.app import create_app
 from cds_hooks.settings import Settings
 from cds_hooks.store import SCHEMA_VERSION, SqliteStore
 from engine.api import EvaluationResult
-from tests.service_fixtures import FIXED_NOW, hook_request
+from tests.service_fixtures import FIXED_NOW, hook_request, issue_cards
 
 FEEDBACK_URL = "/cds-services/spinecds-patient-view/feedback"
 ACCEPTED = {
@@ -32,27 +32,6 @@ OVERRIDDEN = {
     },
     "outcomeTimestamp": "2026-03-02T09:32:00Z",
 }
-
-
-def _rule_card(rule_id: str = "mri-urgency") -> dict:  # type: ignore[type-arg]
-    return {
-        "summary": "Order MRI",
-        "indicator": "warning",
-        "source": {"label": "spinecds"},
-        "extension": {"spinecds": {"ruleId": rule_id, "ruleVersion": "1.0.0", "outcome": 2}},
-    }
-
-
-def issue_cards(client, engine_spy, count: int = 1) -> list[str]:  # type: ignore[no-untyped-def]
-    """Have the service return `count` cards (as the engine would) and give back their uuids."""
-    from cds_hooks.prefetch_templates import prefetch_templates
-
-    engine_spy.result = EvaluationResult(cards=[_rule_card(f"rule-{n}") for n in range(count)])
-    body = hook_request(prefetch={k: None for k in prefetch_templates()})
-    body["hookInstance"] = str(uuid.uuid4())
-    response = client.post("/cds-services/spinecds-patient-view", json=body)
-    assert response.status_code == 200, response.text
-    return [card["uuid"] for card in response.json()["cards"]]
 
 
 def on(card: str, item: dict) -> dict:  # type: ignore[type-arg]

@@ -44,7 +44,7 @@ def test_the_service_serves_the_rules_of_spinecds_rules_dir(tmp_path, monkeypatc
     rules = tmp_path / "rules"
     shutil.copytree(api.RULES_DIR, rules)
     rule = rules / "sins-referral" / "rule.yaml"
-    rule.write_text(rule.read_text().replace("version: 1.0.0", "version: 1.0.1", 1))
+    rule.write_text(rule.read_text().replace("version: 1.1.0", "version: 1.1.1", 1))
     monkeypatch.setattr(api, "_current", None)
     try:
         app = create_app(
@@ -53,7 +53,7 @@ def test_the_service_serves_the_rules_of_spinecds_rules_dir(tmp_path, monkeypatc
         )
         with TestClient(app) as client:
             services = client.get("/cds-services").json()["services"]
-            assert services[0]["extension"]["spinecds"]["rules"]["sins-referral"] == "1.0.1"
+            assert services[0]["extension"]["spinecds"]["rules"]["sins-referral"] == "1.1.1"
             assert client.get("/patient-sheets/alarm-symptoms").status_code == 200
     finally:
         api.use_rules_dir(None)

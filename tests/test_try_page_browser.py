@@ -8,6 +8,7 @@ Leaves a screenshot in test-artifacts/try-page.png.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +135,70 @@ def test_card_text_from_the_service_is_never_executed_as_html(service, page):
     assert card.locator("a[href^='javascript']").count() == 0
     assert card.locator(".source").inner_text() == "Source: <i>src</i>"
     assert page.evaluate("window.pwned") is None
+
+
+DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+HOSTILE = json.loads((Path(__file__).parent / "fixtures" / "hostile-text.json").read_text(encoding="utf-8"))["strings"]
+
+
+def _hostile_cards() -> list[dict]:
+    """The engine's own cards for p13 with each hostile string as the SINS level (record text)."""
+    from datetime import UTC, datetime
+
+    from engine.api import get_engine
+    from engine.cases import request_from_hook_call
+    from tests.synthetic_requests import hook_request_for
+
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    cards = []
+    for text in HOSTILE:
+        body, _ = hook_request_for("spinecds-p13", "patient-view", now)
+        for entry in body["prefetch"]["sins"]["entry"]:
+            entry["resource"]["bodySite"] = {"text": text}
+        result = get_engine().evaluate(request_from_hook_call(body, now))
+        cards.append(next(c for c in result.cards if c["extension"]["spinecds"]["ruleId"] == "sins-referral"))
+    return cards
+
+
+def test_hostile_record_text_never_renders_as_a_link_image_or_html(service, page):
+    page.goto(service + "/")
+    page.wait_for_selector("#patient option", state="attached")
+    cards = _hostile_cards()
+    page.evaluate("cards => renderCards(cards)", cards)
+    rendered = page.locator("article.card")
+    assert rendered.count() == len(HOSTILE)
+    for index in range(len(HOSTILE)):
+        card = rendered.nth(index)
+        detail = card.locator(".detail")
+        # The template's own markup only: bold and one list; no link, image, HTML element or table.
+        assert detail.locator("a, img, script, iframe, div, table, h1, h2, code, del, em").count() == 0, HOSTILE[index]
+        assert detail.locator("ul").count() == 1 and detail.locator("ol").count() == 0, HOSTILE[index]
+        text = detail.inner_text()
+        assert "\u202e" not in text and "\u2066" not in text
+    assert page.evaluate("window.pwned") is None
+
+
+def test_markdown_tables_lists_and_feedback_memory_by_hand(service, page):
+    page.goto(service + "/")
+    page.wait_for_selector("#patient option[value='spinecds-p13']", state="attached")
+    page.get_by_label("Synthetic patient").select_option("spinecds-p13")
+    page.get_by_label("Hook", exact=True).select_option("patient-view")
+    page.get_by_role("button", name="Send").click()
+    surgery = page.locator("article.card", has=page.locator(".rule", has_text="rule surgery-eligibility"))
+    surgery.wait_for()
+    assert page.locator("article.card").count() <= 3
+    # The merged survival estimate brings its table; lists and emphasis render as markup.
+    assert surgery.locator(".detail table th").count() >= 4
+    assert surgery.locator(".detail li").count() >= 1 and surgery.locator(".detail strong").count() >= 1
+    assert "**" not in surgery.locator(".detail").inner_text()
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_IMG / "try-page-p13.png"), full_page=True)
+
+    surgery.get_by_role("button", name="Override").click()
+    page.locator("#status", has_text="stored").wait_for()
+    page.get_by_role("button", name="Send").click()
+    page.locator("#status", has_text="card(s) for").wait_for()
+    rules = page.locator("article.card .rule").all_inner_texts()
+    assert not any("surgery-eligibility" in rule for rule in rules), rules
+    assert any("sins-referral" in rule for rule in rules)
+    page.screenshot(path=str(DOCS_IMG / "try-page-p13-after-override.png"), full_page=True)

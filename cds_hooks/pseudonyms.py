@@ -1,0 +1,43 @@
+"""Keyed hashes of patient, user and resource ids, so stored rows never hold the ids themselves.
+
+`pseudonym(value)` is HMAC-SHA256 (hex) with the secret SPINECDS_PSEUDONYM_KEY. Without the key
+the value is hashed with a development key that is written in this file, i.e. known to anyone:
+fine for a laptop, not for real patients. The service logs an error at start-up when
+authentication is on and the key is missing (docs/deployment.md). Rotating the key makes every
+stored pseudonym unmatchable: feedback memory then starts empty, which is the safe direction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+
+log = logging.getLogger("spinecds.pseudonyms")
+
+KEY_VARIABLE = "SPINECDS_PSEUDONYM_KEY"
+DEVELOPMENT_KEY = "spinecds-development-pseudonym-key-not-secret"
+
+_key: bytes | None = None
+
+
+def configure(key: str | None) -> None:
+    """Use `key` from now on (the service passes its setting; None falls back to the environment)."""
+    global _key
+    chosen = key or os.environ.get(KEY_VARIABLE) or ""
+    _key = chosen.encode("utf-8") if chosen else None
+
+
+def uses_development_key() -> bool:
+    return _current_key() == DEVELOPMENT_KEY.encode("utf-8")
+
+
+def _current_key() -> bytes:
+    if _key is None:
+        configure(None)
+    return _key or DEVELOPMENT_KEY.encode("utf-8")
+
+
+def pseudonym(value: str) -> str:
+    return hmac.new(_current_key(), value.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -1,0 +1,213 @@
+"""Feedback memory over HTTP: what a user overrode stays out of their way until something changes.
+
+The first tests drive the app in-process (a fixed clock that they move); the last ones run the real
+service (uvicorn) on SQLite and on a throwaway PostgreSQL server, restart it on the same database
+and check that the memory survived.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from fastapi.testclient import TestClient
+
+from cds_hooks.app import create_app
+from cds_hooks.auth_settings import AuthSettings
+from cds_hooks.clock import get_now
+from cds_hooks.feedback_memory import FeedbackMemory
+from cds_hooks.settings import Settings
+from engine.api import get_engine
+from engine.cases import request_from_hook_call
+from tests.live_service import live_service
+from tests.synthetic_requests import hook_request_for
+
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+PATIENT_VIEW = "/cds-services/spinecds-patient-view"
+FEEDBACK = PATIENT_VIEW + "/feedback"
+REASON = {"reason": {"system": "http://example.org/reasons", "code": "discussed", "display": "Discussed in MDT"}}
+
+
+class Clinic:
+    """One app on one SQLite file whose clock the test moves."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.now = NOW
+        app = create_app(
+            Settings(database_path=tmp_path / "memory.sqlite3"), auth_settings=AuthSettings(auth_enabled=False)
+        )
+        app.dependency_overrides[get_now] = lambda: self.now
+        self.client = TestClient(app, raise_server_exceptions=False)
+        self.store = app.state.store
+
+    def open_chart(self, body: dict[str, Any], user: str = "Practitioner/a") -> list[dict[str, Any]]:
+        body = copy.deepcopy(body)
+        body["context"]["userId"] = user
+        body["hookInstance"] = f"{body['hookInstance'][:24]}{int(self.now.timestamp()) % 10**12:012d}"
+        response = self.client.post(PATIENT_VIEW, json=body)
+        assert response.status_code == 200, response.text
+        return response.json()["cards"]
+
+    def feedback(self, card: dict[str, Any], outcome: str, **extra: Any) -> None:
+        item = {"card": card["uuid"], "outcome": outcome, "outcomeTimestamp": self.now.isoformat(), **extra}
+        assert self.client.post(FEEDBACK, json={"feedback": [item]}).status_code == 200
+
+
+@pytest.fixture
+def clinic(tmp_path: Path) -> Iterator[Clinic]:
+    clinic = Clinic(tmp_path)
+    yield clinic
+    clinic.store.close()
+
+
+def _rules(cards: list[dict[str, Any]]) -> list[str]:
+    return [card["extension"]["spinecds"]["ruleId"] for card in cards]
+
+
+def _all_rules(cards: list[dict[str, Any]]) -> set[str]:
+    merged = {m["ruleId"] for card in cards for m in card["extension"]["spinecds"].get("merged", [])}
+    return set(_rules(cards)) | merged
+
+
+def _card(cards: list[dict[str, Any]], rule: str) -> dict[str, Any]:
+    return next(card for card in cards if card["extension"]["spinecds"]["ruleId"] == rule)
+
+
+@pytest.fixture(scope="module")
+def p13() -> dict[str, Any]:
+    return hook_request_for("spinecds-p13", "patient-view", NOW)[0]
+
+
+@pytest.fixture(scope="module")
+def p05() -> dict[str, Any]:
+    return hook_request_for("spinecds-p05", "patient-view", NOW)[0]
+
+
+def test_an_overridden_card_and_its_merged_rules_stay_hidden_for_that_user_only(clinic, p13):
+    first = clinic.open_chart(p13)
+    surgery = _card(first, "surgery-eligibility")
+    assert {m["ruleId"] for m in surgery["extension"]["spinecds"]["merged"]} >= {"survival-estimate"}
+    clinic.feedback(surgery, "overridden")  # non-critical: no reason needed
+
+    clinic.now += timedelta(hours=1)
+    again = clinic.open_chart(p13)
+    assert "surgery-eligibility" not in _all_rules(again)
+    assert not {"survival-estimate", "expectations-dialogue"} & _all_rules(again)  # feedback on the host
+    assert {"sins-referral", "mri-urgency"} <= set(_rules(again))
+    assert "surgery-eligibility" in _rules(clinic.open_chart(p13, user="Practitioner/b"))  # another user
+
+    hidden = clinic.store.memory_read("hidden")
+    assert {row["rule_id"] for row in hidden} >= {"surgery-eligibility", "survival-estimate"}  # audited
+    (suppression,) = [s for s in clinic.store.memory_read("suppressions") if s["rule_id"] == "surgery-eligibility"]
+    assert suppression["hidden_until"] == (NOW + timedelta(days=7)).isoformat()
+
+
+def test_the_memory_ends_after_seven_days(clinic, p13):
+    clinic.feedback(_card(clinic.open_chart(p13), "surgery-eligibility"), "overridden")
+    clinic.now += timedelta(days=6, hours=23)
+    assert "surgery-eligibility" not in _rules(clinic.open_chart(p13))
+    clinic.now += timedelta(hours=2)
+    assert "surgery-eligibility" in _rules(clinic.open_chart(p13))
+
+
+def test_a_changed_decisive_resource_shows_the_card_again(clinic, p13):
+    clinic.feedback(_card(clinic.open_chart(p13), "sins-referral"), "overridden")
+    assert "sins-referral" not in _rules(clinic.open_chart(p13))
+    edited = copy.deepcopy(p13)
+    for entry in edited["prefetch"]["sins"]["entry"]:
+        entry["resource"]["meta"]["versionId"] = "2"  # the SINS assessment was edited
+    assert "sins-referral" in _rules(clinic.open_chart(edited))
+
+
+def test_an_escalation_or_any_change_of_outcome_shows_the_card_again(clinic, p13):
+    clinic.feedback(_card(clinic.open_chart(p13), "sins-referral"), "overridden")
+    result = get_engine().evaluate(request_from_hook_call(p13, NOW))
+    (sins,) = [item for item in result.shown if item.rule_id == "sins-referral"]
+    recall = FeedbackMemory(clinic.store, 7).recall("Practitioner/a", "spinecds-p13", clinic.now)
+    assert recall is not None and recall.hides(sins.identity())
+    for change in ({"indicator": "critical"}, {"outcome": "unstable"}, {"decisive": ["Observation/new@1"]}):
+        assert not recall.hides({**sins.identity(), **change}), change
+    other_user = FeedbackMemory(clinic.store, 7).recall("Practitioner/b", "spinecds-p13", clinic.now)
+    assert other_user is not None and not other_user.hides(sins.identity())
+
+
+def test_a_critical_card_is_hidden_only_with_a_reason_and_at_most_until_its_due_time(clinic, p05):
+    mri = _card(clinic.open_chart(p05), "mri-urgency")
+    assert mri["indicator"] == "critical"
+    clinic.feedback(mri, "overridden")  # no reason
+    assert "mri-urgency" in _rules(clinic.open_chart(p05))
+
+    clinic.now += timedelta(minutes=5)
+    mri = _card(clinic.open_chart(p05), "mri-urgency")
+    clinic.feedback(mri, "overridden", overrideReason=REASON)
+    clinic.now += timedelta(hours=1)
+    assert "mri-urgency" not in _rules(clinic.open_chart(p05))
+    (suppression,) = [s for s in clinic.store.memory_read("suppressions") if s["rule_id"] == "mri-urgency"]
+    assert suppression["indicator"] == "critical" and "Discussed in MDT" in suppression["reason"]
+    until = datetime.fromisoformat(suppression["hidden_until"])
+    assert until <= NOW + timedelta(minutes=5, hours=24)
+    clinic.now = until + timedelta(seconds=1)
+    assert "mri-urgency" in _rules(clinic.open_chart(p05))
+
+
+def test_an_accepted_suggestion_hides_nothing(clinic, p05):
+    mri = _card(clinic.open_chart(p05), "mri-urgency")
+    accepted = [{"id": mri["suggestions"][0]["uuid"]}]
+    clinic.feedback(mri, "accepted", acceptedSuggestions=accepted)
+    assert "mri-urgency" in _rules(clinic.open_chart(p05))
+    assert clinic.store.memory_read("suppressions") == []
+
+
+def test_the_database_holds_no_patient_or_user_id(clinic, p13, tmp_path):
+    clinic.feedback(_card(clinic.open_chart(p13, user="Practitioner/dr-jansen"), "sins-referral"), "overridden")
+    clinic.open_chart(p13, user="Practitioner/dr-jansen")
+    clinic.store.close()
+    raw = b"".join(path.read_bytes() for path in tmp_path.glob("memory.sqlite3*"))
+    assert raw, "the database file is where the test looks"
+    for identifier in (b"spinecds-p13", b"dr-jansen", b"Practitioner/", b"Observation/"):
+        assert identifier not in raw
+
+
+# ------------------------------------------------------------------ the real service, restarted
+
+
+def _live_round(base: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    body = copy.deepcopy(body)
+    body["hookInstance"] = body["hookInstance"][:-12] + f"{datetime.now(UTC).microsecond:012d}"
+    response = requests.post(base + PATIENT_VIEW, json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["cards"]
+
+
+def _override_then_restart(start: Callable[[], Any]) -> None:
+    body = hook_request_for("spinecds-p13", "patient-view", datetime.now(UTC))[0]
+    with start() as base:
+        surgery = _card(_live_round(base, body), "surgery-eligibility")
+        item = {"card": surgery["uuid"], "outcome": "overridden", "outcomeTimestamp": datetime.now(UTC).isoformat()}
+        assert requests.post(base + FEEDBACK, json={"feedback": [item]}, timeout=30).status_code == 200
+        assert "surgery-eligibility" not in _all_rules(_live_round(base, body))
+    with start() as base:  # a new process on the same database
+        cards = _live_round(base, body)
+        assert "surgery-eligibility" not in _all_rules(cards)
+        assert "sins-referral" in _rules(cards)
+
+
+def test_memory_survives_a_restart_on_sqlite(tmp_path):
+    _override_then_restart(lambda: live_service(tmp_path, pseudonym_key="test-secret"))
+
+
+def test_memory_survives_a_restart_on_postgres(tmp_path, request):
+    from tests.postgres_server import start_postgres
+
+    try:
+        server = start_postgres()
+    except LookupError as missing:
+        pytest.skip(str(missing))
+    request.addfinalizer(server.stop)
+    url = server.create_database("feedback_memory")
+    _override_then_restart(lambda: live_service(tmp_path, database_url=url, pseudonym_key="test-secret"))
