@@ -6,8 +6,10 @@ stored. docs/security.md's threat model table points at these tests.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
+import re
 import socket
 import time
 import uuid
@@ -32,6 +34,8 @@ from tests.attack_rig import (
     recording_listener,
     write_trusted_clients,
 )
+
+markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py is in the test extras")
 
 SERVICE = "/cds-services/spinecds-patient-view"
 # The namespace the engine derived card uuids from (uuid5 of hookInstance and rule id): what an
@@ -429,3 +433,88 @@ def test_the_patient_sheet_carries_security_headers(served: Served) -> None:
     assert "'unsafe-inline'" not in policy and "'sha256-" in policy  # its own <style> only, by hash
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
+
+
+# ---------------------------------------------------------------- 5. hostile record text on cards
+
+HOSTILE = json.loads((Path(__file__).parent / "fixtures" / "hostile-text.json").read_text(encoding="utf-8"))["strings"]
+MARKUP = re.compile(r"<(a|img|script|iframe|table|div|h[1-6]|ol|ul|li|code|pre|del|s|strong|em|b|i|style)\b", re.I)
+BIDI_AND_CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+SYNTHETIC_PATIENT = "spinecds-p13"  # gets several cards, one of them quoting record text (the SINS lesion level)
+
+
+def _with_record_text(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """Every free-text member of every prefetched resource (displays, texts, lesion sites) set to `text`."""
+    body = copy.deepcopy(body)
+
+    def rewrite(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("display", "text") and isinstance(value, str):
+                    node[key] = text
+                else:
+                    rewrite(value)
+            if node.get("resourceType") == "Observation":
+                node["bodySite"] = {"text": text}
+        elif isinstance(node, list):
+            for item in node:
+                rewrite(item)
+
+    rewrite(body["prefetch"])
+    return body
+
+
+def _card_strings(card: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, text) of every string a CDS client may show, whatever member it is in."""
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, str):
+            found.append((where, node))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key not in ("uuid", "url", "icon", "resource", "extension", "system", "code"):
+                    walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}[{index}]")
+
+    walk(card, card["extension"]["spinecds"]["ruleId"])
+    return found
+
+
+def _markup_of(cards: list[dict[str, Any]]) -> dict[str, list[str]]:
+    renderer = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    return {
+        where: sorted(m.group(1).lower() for m in MARKUP.finditer(renderer.render(text)))
+        for card in cards
+        for where, text in _card_strings(card)
+    }
+
+
+@pytest.fixture(scope="module")
+def patient_call() -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from tests.synthetic_requests import hook_request_for
+
+    body, _ = hook_request_for(SYNTHETIC_PATIENT, "patient-view", datetime.now(UTC))
+    return body
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_record_text_never_becomes_markup_in_any_card_field(rig: Rig, patient_call, text: str) -> None:  # type: ignore[no-untyped-def]
+    benign = rig.post(SERVICE, {**_with_record_text(patient_call, "benign"), "hookInstance": str(uuid.uuid4())})
+    hostile = rig.post(SERVICE, {**_with_record_text(patient_call, text), "hookInstance": str(uuid.uuid4())})
+    assert benign.status_code == hostile.status_code == 200, hostile.text
+    benign_cards, hostile_cards = benign.json()["cards"], hostile.json()["cards"]
+    assert benign_cards, "the chart should get cards"
+    # Record text does reach the cards (else this test could not fail): the benign marker is quoted.
+    assert any("benign" in value for card in benign_cards for _, value in _card_strings(card))
+    # The same cards, and in every string a client may show exactly the markup the templates make.
+    assert _markup_of(hostile_cards) == _markup_of(benign_cards)
+    renderer = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    for card in hostile_cards:
+        for where, value in _card_strings(card):
+            assert not BIDI_AND_CONTROL.search(value), where
+            assert not re.search(r"(href|src)=\"(https://evil|javascript)", renderer.render(value)), where
