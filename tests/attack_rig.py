@@ -86,6 +86,9 @@ def recording_listener(responder: Responder = empty_bundle) -> Iterator[Recordin
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
+        # The service opens about ten connections at once (one per prefetch key); the default
+        # backlog of 5 drops some SYNs, and the retry comes after the service's 1 s connect timeout.
+        request_queue_size = 64
 
         def verify_request(self, request: Any, client_address: Any) -> bool:
             listener.connections += 1

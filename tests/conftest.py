@@ -12,6 +12,7 @@ import pytest
 # CDS Hooks service fixtures (test FHIR server, app factory, engine spy).
 from tests.service_fixtures import (  # noqa: F401
     client,
+    engine_seat,
     engine_spy,
     fhir_server,
     fhir_server_session,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds_hooks.app import sheet_policy
+from cds_hooks.routes.sheets import sheet_policy
 
 
 def test_every_answer_says_nosniff_and_no_referrer(client) -> None:  # type: ignore[no-untyped-def]
