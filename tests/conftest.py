@@ -12,6 +12,7 @@ import pytest
 # CDS Hooks service fixtures (test FHIR server, app factory, engine spy).
 from tests.service_fixtures import (  # noqa: F401
     client,
+    engine_seat,
     engine_spy,
     fhir_server,
     fhir_server_session,
@@ -29,6 +30,7 @@ SLOW_MODULES = {
     "test_sandbox_fhir_server_command.py": "starts the FHIR server command as a subprocess",
     "test_code_quality.py": "ruff and mypy over the whole tree",
     "test_no_patient_data_in_logs.py": "live service with debug logging for every patient",
+    "test_security_attacks.py": "attacks over HTTP against the production entry points (both started)",
 }
 
 

@@ -94,7 +94,8 @@ def test_service_discovery_has_no_null_or_empty_values(client) -> None:  # type:
             assert len(value) > 0, path
 
 
-def test_service_discovery_cors_allows_authorization_and_content_type(client) -> None:  # type: ignore[no-untyped-def]
+def test_service_discovery_cors_allows_authorization_and_content_type(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(allowed_origins=["https://ehr.example.org"])  # no CORS unless configured
     response = client.options(
         "/cds-services/spinecds-patient-view",
         headers={
@@ -130,7 +131,7 @@ def test_service_settings_from_environment(monkeypatch) -> None:  # type: ignore
     monkeypatch.delenv("SPINECDS_FHIR_TIMEOUT_SECONDS")
     monkeypatch.delenv("SPINECDS_ALLOW_TRACE")
     defaults = Settings()
-    assert (defaults.allowed_origins, defaults.fhir_timeout_seconds, defaults.allow_trace) == (["*"], 2.5, False)
+    assert (defaults.allowed_origins, defaults.fhir_timeout_seconds, defaults.allow_trace) == ([], 2.5, False)
     assert str(defaults.database_path) == "var/spinecds.sqlite3" and defaults.max_body_bytes == 5 * 1024 * 1024
 
 
