@@ -156,3 +156,12 @@ def test_rules_new_scaffolds_a_folder_that_validates_and_passes(tmp_path, capsys
     assert "pain-follow-up" not in {rule.id for rule in load_rules(rules).rules}
     assert main(["rules", "--rules-dir", str(rules), "new", "pain-follow-up"]) == 2  # exists already
     assert main(["rules", "--rules-dir", str(rules), "new", "Bad_Id"]) == 2
+
+
+def test_a_leftover_json_case_is_reported_not_skipped(tmp_path, engine):
+    path = tmp_path / "mri-urgency" / "cases" / "old.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+    assert case_files(tmp_path) == [("mri-urgency", path)]
+    (problem,) = run_case(engine, "mri-urgency", path).problems
+    assert "write it as YAML" in problem
