@@ -165,3 +165,10 @@ def test_a_leftover_json_case_is_reported_not_skipped(tmp_path, engine):
     assert case_files(tmp_path) == [("mri-urgency", path)]
     (problem,) = run_case(engine, "mri-urgency", path).problems
     assert "write it as YAML" in problem
+
+
+def test_rules_explain_reads_a_yaml_case(capsys):
+    path = RULES_DIR / "mri-urgency" / "cases" / "tier1-leg-weakness.yaml"
+    assert main(["rules", "explain", str(path), "--now", "2026-03-10T09:00:00+00:00"]) == 0
+    out = capsys.readouterr().out
+    assert "[CRITICAL]" in out and "FIRED  mri-urgency#" in out and "Condition/sx-1" in out
