@@ -172,3 +172,13 @@ def test_rules_explain_reads_a_yaml_case(capsys):
     assert main(["rules", "explain", str(path), "--now", "2026-03-10T09:00:00+00:00"]) == 0
     out = capsys.readouterr().out
     assert "[CRITICAL]" in out and "FIRED  mri-urgency#" in out and "Condition/sx-1" in out
+
+
+def test_the_example_case_in_rules_readme_passes(tmp_path, engine):
+    readme = (RULES_DIR / "README.md").read_text()
+    section = readme[readme.index("## Cases") :]
+    example = section[
+        section.index("```yaml\n") + len("```yaml\n") : section.index("```", section.index("```yaml\n") + 7)
+    ]
+    result = run_case(engine, "mri-urgency", _case(tmp_path, example))
+    assert result.passed, result.report()
