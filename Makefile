@@ -31,8 +31,11 @@ install-runtime: $(VENV)/.installed-runtime
 
 serve: install-runtime
 	@echo "make serve: development mode, client authentication OFF (see docs/security.md for production)"
+	@echo "  relaxed: SPINECDS_AUTH_ENABLED=false SPINECDS_TRY_PAGE=true SPINECDS_ALLOW_TRACE=true"
+	@echo "           SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=true (plain-http FHIR servers on this machine only)"
 	SPINECDS_AUTH_ENABLED=$${SPINECDS_AUTH_ENABLED:-false} SPINECDS_TRY_PAGE=$${SPINECDS_TRY_PAGE:-true} \
 	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} \
+	SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=$${SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK:-true} \
 	$(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
 
 # The local EHR stand-in: an in-memory FHIR R4 server with the synthetic patients (run beside `make serve`).

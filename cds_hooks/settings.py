@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .fhir_server_policy import LOOPBACK_ALLOWLIST, FhirServerPolicy, parse_allowlist
+
 
 class Settings(BaseSettings):
     # hide_input_in_errors: a bad SPINECDS_DATABASE_URL must not print its password at start-up.
@@ -42,6 +44,17 @@ class Settings(BaseSettings):
         ge=1,
         le=100,
         description="Most Bundle pages followed (link relation `next`) per prefetch key.",
+    )
+    fhir_server_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(LOOPBACK_ALLOWLIST),
+        description="Only with authentication off (development): the FHIR server base URLs a request may name "
+        "as `fhirServer` (comma-separated or JSON array; the port may be `*`). Default: loopback hosts, any "
+        "port. With authentication on, each trusted client's `fhir_server_allowlist` applies instead.",
+    )
+    fhir_allow_http_loopback: bool = Field(
+        False,
+        description="Development only: accept `http://` (no TLS) fhirServer URLs whose host is a loopback "
+        "address. Off: https only.",
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],
@@ -83,6 +96,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one object per line, for log collectors; text: readable lines for a terminal."
     )
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone (e.g. Europe/Amsterdam) for date-only clinical dates and for the due times "
+        "cards show; the zone is named on the card.",
+    )
+    lookback_days: float | None = Field(
+        None,
+        gt=0,
+        description="Symptoms presented longer ago than this (with no spine MRI since) take part in the MRI rule "
+        "only as a 'reassess or resolve' card; default: rules/definitions.yaml (30 days).",
+    )
     max_json_depth: int = Field(
         64,
         ge=8,
@@ -106,6 +130,14 @@ class Settings(BaseSettings):
         "most 24 h). 0 turns feedback memory off.",
     )
 
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from engine.localtime import zone
+
+        zone(value)  # ValueError names the bad zone: start-up stops with a clear message
+        return value
+
     @field_validator("database_url", mode="after")
     @classmethod
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
@@ -116,9 +148,21 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// (or postgres://) URL")
         return value
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("fhir_server_allowlist", mode="after")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _valid_allowlist(cls, value: list[str]) -> list[str]:
+        parse_allowlist(value, allow_any_port=True)
+        return value
+
+    def development_fhir_servers(self) -> FhirServerPolicy:
+        """The policy when authentication is off (no trusted client to take the allowlist from)."""
+        return FhirServerPolicy(
+            parse_allowlist(self.fhir_server_allowlist, allow_any_port=True), self.fhir_allow_http_loopback
+        )
+
+    @field_validator("allowed_origins", "fhir_server_allowlist", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):

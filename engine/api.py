@@ -53,9 +53,23 @@ class Engine:
             patient_id=request.patient_id,
             draft_orders=request.draft_orders,
             selections=request.selections,
+            first_seen=request.first_seen,
+            timezone=request.timezone,
+            lookback_days=request.lookback_days,
         )
+        if facts.patient.get("deceased"):
+            # A patient who has died gets no cards at all (no rule is evaluated).
+            return EvaluationResult(cards=[], data_quality=list(facts.data_quality))
         extra = {"service.base_url": request.base_url.rstrip("/")}
-        decision = decide(self.compiled, self.runner if use_durable else None, facts, extra, request.want_trace)
+        decision = decide(
+            self.compiled,
+            self.runner if use_durable else None,
+            facts,
+            extra,
+            request.want_trace,
+            now=request.now,
+            timezone=request.timezone,
+        )
         card_set = render_cards(
             decision.fired,
             decision.published,
@@ -63,6 +77,7 @@ class Engine:
             request.hook_instance,
             request.base_url,
             facts.order_resources,
+            timezone=request.timezone,
             hook=request.hook,
             provenance=facts.provenance,
             versions=resource_versions([*request.resources, *request.draft_orders]),

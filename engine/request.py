@@ -26,6 +26,11 @@ class EvaluationRequest:
     selections: list[str] = field(default_factory=list)  # "ServiceRequest/id" (order-select)
     want_trace: bool = False
     base_url: str = ""  # the service's external base URL, for absolute links
+    # "Condition/<id>" -> when the service first saw it (the presentation time of last resort; the
+    # service keeps it in its store, the engine never touches the store). Absent: now.
+    first_seen: dict[str, datetime] = field(default_factory=dict)
+    timezone: str | None = None  # IANA name for date-only values and card times (SPINECDS_TIMEZONE); None: UTC
+    lookback_days: float | None = None  # SPINECDS_LOOKBACK_DAYS; None: rules/definitions.yaml
     # Feedback memory: True for a rule card (its identity) this user set aside; None = show all.
     hides: HidePredicate | None = None
 

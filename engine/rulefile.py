@@ -85,10 +85,19 @@ class OverrideReason(_Strict):
     display: str = Field(min_length=3)
 
 
+class BulletTemplate(_Strict):
+    text: str = Field(min_length=3, description="one line of the card's detail (markdown, placeholders allowed)")
+    when: list[Any] = Field(default=[], description="conditions on the deciding subject; the line shows when all hold")
+
+
 class CardTemplate(_Strict):
     indicator: Literal["info", "warning", "critical"]
     summary: str = Field(min_length=5)
     detail: str = Field(min_length=5)
+    bullets: list[BulletTemplate] = Field(
+        default=[], description="lines after the detail, each shown only when its conditions hold (at most five show)"
+    )
+    footer: str = Field(default="", description="text after the bullets, e.g. the guideline passage in short")
     suggestions: list[SuggestionTemplate] = []
     selection_behavior: Literal["at-most-one", "any"] = "at-most-one"
     links: list[LinkTemplate] = []
@@ -187,6 +196,7 @@ def read_located_yaml(path: Path) -> LocatedYaml:
 def _construct(node: yaml.Node, path: tuple[Any, ...], lines: dict, loader: yaml.SafeLoader) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # YAML merge keys (`<<: *anchor`) let a rule reuse a block of sets
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
