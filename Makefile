@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install install-runtime serve fhir-server test test-fast bench bench-http clean vendor-smart
+.PHONY: install install-runtime serve fhir-server test test-fast bench bench-http bench-peers clean vendor-smart
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,20 @@ bench: install
 	$(BIN)/python -m bench
 
 bench-http: install
-	$(BIN)/python -m bench.http_bench
+	$(BIN)/python -m bench.http_bench $(BENCH_ARGS)
+
+# The HTTP benchmark's peer: a HealthChain CDS Hooks app in its own virtual environment (healthchain pins
+# another fhir.resources than ours), plus gunicorn in .venv for the worker-scaling runs. Needs Debian `wrk`.
+PEERS_VENV ?= bench/.peers-venv
+$(PEERS_VENV)/.installed:
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet healthchain uvicorn
+	touch $@
+
+bench-peers: install $(PEERS_VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[deploy]'
+	@command -v wrk >/dev/null || echo "make bench-peers: install Debian's wrk (apt-get install wrk) for bench-http"
 
 # Rebuild the SMART app's vendored browser libraries (npm + network; serving never needs this).
 FHIRCLIENT_VERSION ?= 2.6.3

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import api as engine_api
 from engine.api import EvaluationRequest, EvaluationResult, evaluate
+from engine.model_cache import MODEL_CACHE
 from engine.reloader import RulesWatcher, install_sighup_reload
 
 from . import prefetch, pseudonyms
@@ -35,6 +36,7 @@ from .feedback_models import MAX_FEEDBACK_ITEMS, FeedbackRequest
 from .fhir_server_policy import FhirServerPolicy, FhirServerRefused
 from .first_seen import first_seen_times
 from .health import health_router
+from .heap import settle_heap
 from .json_clean import strip_empty
 from .logging_json import configure_logging
 from .metrics import ServiceMetrics, metrics_router
@@ -42,6 +44,7 @@ from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .openapi_doc import FEEDBACK_EXAMPLE, HOOK_EXAMPLE, install_component_schemas, request_body
 from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
+from .responses import FastJSONResponse
 from .services import SERVICES, CdsService
 from .settings import Settings
 from .smart_app import install_smart_app
@@ -79,6 +82,7 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     engine_api.use_rules_dir(settings.rules_dir)
+    MODEL_CACHE.resize(settings.model_cache_size)
     store = store or open_store(settings)
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.
@@ -92,6 +96,8 @@ def create_app(
 
     def on_reload(report: engine_api.ReloadReport) -> None:
         metrics.count_reload(report.ok)
+        if report.ok:
+            settle_heap()  # lets the collector free the replaced engine, then freezes the new one
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -104,6 +110,7 @@ def create_app(
                 log.critical("rules cannot be served: %s", line)
             raise
         log.info("rules loaded", extra={"rules": engine.rule_versions})
+        settle_heap()  # after the engine is built: the collector stops re-scanning start-up objects
         watcher = None
         if settings.rules_watch:
             watcher = RulesWatcher(
@@ -368,7 +375,7 @@ def create_app(
             evaluateMs=round((evaluated_at - fetched_at) * 1000, 1),
         )
         # body["cards"] stays even when empty: the spec's "no guidance" answer is {"cards": []}.
-        return JSONResponse(body)
+        return FastJSONResponse(body)
 
     @app.post(
         "/cds-services/{service_id}/feedback",

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         "`/try/...` (no authentication, synthetic data only). `make serve` turns it on; keep it off "
         "in production.",
     )
+    model_cache_size: int = Field(
+        2048,
+        ge=0,
+        description="Most validated FHIR resources kept for reuse when the same resource JSON arrives again "
+        "(engine/model_cache.py); 0 turns the cache off.",
+    )
     smart_app: bool = Field(
         False,
         description="Serve the SMART on FHIR assessment app under `/smart/` and its stateless engine preview "
