@@ -116,3 +116,24 @@ def test_the_scan_catches_each_kind_of_internal_text():
     for sample in samples:
         assert _problems([("sample", {"summary": sample})]), sample
     assert _problems([("ok", {"summary": "MRI whole spine by 14:00 today (11 h left)"})]) == []
+
+
+def test_the_data_not_used_note_names_the_kind_of_resource_not_its_id():
+    from tests.synthetic_requests import hook_request_for
+
+    body, _ = hook_request_for("spinecds-p13", "patient-view", NOW)
+    broken = {
+        "resourceType": "Observation",
+        "id": "spinecds-p13-obs-broken",
+        "status": "not-a-status",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        "subject": {"reference": "Patient/spinecds-p13"},
+        "valueInteger": 9,
+    }
+    body["prefetch"]["pain"]["entry"].append({"resource": broken})
+    result = get_engine().evaluate(request_from_hook_call(body, NOW))
+    assert result.data_quality, "the broken Observation must be reported"
+    for card in result.cards:
+        note = card["detail"].split("**Data not used**", 1)[1]
+        assert note.startswith(" (failed validation, so it did not count): an Observation (")
+        assert "spinecds-p13-obs-broken" not in note and "Observation/" not in note
