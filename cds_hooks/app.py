@@ -33,6 +33,7 @@ from .clock import get_now
 from .feedback_memory import FeedbackMemory
 from .feedback_models import MAX_FEEDBACK_ITEMS, FeedbackRequest
 from .fhir_server_policy import FhirServerPolicy, FhirServerRefused
+from .first_seen import first_seen_times
 from .health import health_router
 from .json_clean import strip_empty
 from .logging_json import configure_logging
@@ -286,13 +287,25 @@ def create_app(
             selections=list(context.selections) if isinstance(context, OrderSelectContext) else [],
             want_trace=want_trace,
             base_url=str(settings.external_base_url or request.base_url),
+            timezone=settings.timezone,
+            lookback_days=settings.lookback_days,
         )
         base_url = str(settings.external_base_url or request.base_url)
 
         def decide_and_audit() -> tuple[EvaluationResult, list[dict[str, Any]]]:
-            # One worker-thread hop for the blocking work: the engine, card checks and the audit write.
+            # One worker-thread hop for the blocking work: first-seen times, the engine, card checks
+            # and the audit write.
+            first_seen = first_seen_times(
+                store,
+                resources,
+                context.patientId,
+                str(hook_request.fhirServer) if hook_request.fhirServer else None,
+                now,
+            )
             recall = memory.recall(context.userId, context.patientId, now)  # cards this user set aside
-            result = evaluate(dataclasses.replace(evaluation, hides=recall.hides if recall else None))
+            result = evaluate(
+                dataclasses.replace(evaluation, first_seen=first_seen, hides=recall.hides if recall else None)
+            )
             cards = build_cards(result.cards, base_url)
             try:
                 store.record_evaluation(

@@ -52,7 +52,7 @@ def prepare_card(raw: dict[str, Any], base_url: str) -> dict[str, Any]:
 
 
 def build_cards(raw_cards: list[dict[str, Any]], base_url: str) -> list[dict[str, Any]]:
-    """Validate each card. A card that breaks the spec is a bug in a rule or the engine: it is logged
+    """Validate each card. A card that breaks the CDS Hooks spec is a bug in a rule or the engine: it is logged
     and left out, so one broken template never suppresses the other (possibly critical) cards."""
     cards = []
     for raw in raw_cards:

@@ -35,6 +35,14 @@ USER_TOKENS = {
 }
 MAX_FETCH_THREADS = 8
 FETCH_FAILED = "could not be fetched from the FHIR server"
+# Keys whose absence can only make cards more urgent, never less: without them an MRI already done or
+# ordered, or a MESCC treatment already started, is not seen. When the client neither sends nor lets
+# us fetch them, the service decides without them and says so under data quality (no 412).
+OPTIONAL_KEYS = frozenset({"procedures", "imagingStudies", "diagnosticReports", "serviceRequests"})
+NOT_READ_NOTE = (
+    "not provided and not fetched: spine MRIs done or ordered and MESCC treatments were not read, so cards "
+    "may be more urgent than needed"
+)
 
 
 @dataclass
@@ -127,6 +135,9 @@ def resolve(
     resolved = ResolvedPrefetch(data=usable)
     if not missing:
         return resolved
+    if request.fhirServer is None and set(missing) <= OPTIONAL_KEYS:
+        resolved.notes.extend({"resource": f"prefetch/{key}", "issue": NOT_READ_NOTE} for key in sorted(missing))
+        return resolved
     if request.fhirServer is None:
         raise ApiError(
             412,
@@ -159,8 +170,24 @@ def resolve(
             error = future.exception()
             if error is not None:
                 failures.append((futures[future], error))
+        if pending and failures and {key for key, _ in failures} <= OPTIONAL_KEYS:
+            # an optional key failed first: the required ones still decide, so wait for them
+            more, pending = wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+            for future in more:
+                error = future.exception()
+                if error is not None:
+                    failures.append((futures[future], error))
         if pending and not failures:
             failures = [(futures[f], FhirFetchError("FHIR time budget exhausted")) for f in pending]
+        if failures and {key for key, _ in failures} <= OPTIONAL_KEYS and not pending:
+            log.warning("optional prefetch keys not fetched", extra={"failed_keys": sorted(k for k, _ in failures)})
+            resolved.notes.extend(
+                {"resource": f"prefetch/{key}", "issue": NOT_READ_NOTE}
+                for key, _ in sorted(failures, key=lambda f: f[0])
+            )
+            failed = {key for key, _ in failures}
+            futures = {f: k for f, k in futures.items() if k not in failed}
+            failures = []
         if failures:
             # One answer whatever went wrong and whichever fetch failed first: telling "refused" from
             # "timed out" from "HTTP 404" would let a caller map ports and paths behind the service.

@@ -33,6 +33,35 @@ def observation_code_groups() -> dict[str, list[tuple[str, str]]]:
 # Per-group page size: enough history for "latest and previous" values without huge Bundles.
 _OBSERVATION_COUNT = 50
 
+# Prefetch key -> (resource type, the ValueSets whose codes filter the search; () = no filter).
+# Procedures: MESCC treatment (radiotherapy, surgery, systemic therapy) and spine MRIs done;
+# ImagingStudy (no code search parameter in FHIR R4: all of the patient's, the engine filters) and
+# DiagnosticReport: spine MRIs done; ServiceRequest: spine MRIs already ordered.
+RECORD_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "procedures": (
+        "Procedure",
+        ("spinal-surgery", "spinal-surgery-combined", "spine-radiotherapy", "mri-spine-done", "systemic-therapy"),
+    ),
+    "imagingStudies": ("ImagingStudy", ()),
+    "diagnosticReports": ("DiagnosticReport", ("mri-spine-done",)),
+    "serviceRequests": ("ServiceRequest", ("mri-spine",)),
+}
+_RECORD_COUNT = 100
+
+
+def record_templates() -> dict[str, str]:
+    terminology = load_terminology()
+    templates = {}
+    for key, (resource_type, concepts) in RECORD_GROUPS.items():
+        codes: list[tuple[str, str]] = []
+        for concept in concepts:
+            codes.extend(code for code in terminology.codes(concept) if code not in codes)
+        query = f"{resource_type}?patient={{{{context.patientId}}}}"
+        if codes:
+            query += "&code=" + ",".join(f"{system}|{code}" for system, code in codes)
+        templates[key] = f"{query}&_count={_RECORD_COUNT}"
+    return templates
+
 
 def prefetch_templates() -> dict[str, str]:
     """The same templates serve every hook: each hook's context has patientId."""
@@ -45,4 +74,5 @@ def prefetch_templates() -> dict[str, str]:
         templates[key] = (
             f"Observation?patient={{{{context.patientId}}}}&code={token_list}&_sort=-date&_count={_OBSERVATION_COUNT}"
         )
+    templates.update(record_templates())
     return templates

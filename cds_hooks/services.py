@@ -8,7 +8,8 @@ from .prefetch_templates import prefetch_templates
 
 USAGE = (
     "Adults with cancer and suspected or confirmed spinal metastases. Needs read access to the patient's "
-    "Patient, Condition and Observation resources (prefetch or fhirServer with fhirAuthorization)."
+    "Patient, Condition and Observation resources, and reads Procedure, ImagingStudy, DiagnosticReport and "
+    "ServiceRequest when given (prefetch or fhirServer with fhirAuthorization)."
 )
 
 

@@ -96,6 +96,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one object per line, for log collectors; text: readable lines for a terminal."
     )
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone (e.g. Europe/Amsterdam) for date-only clinical dates and for the due times "
+        "cards show; the zone is named on the card.",
+    )
+    lookback_days: float | None = Field(
+        None,
+        gt=0,
+        description="Symptoms presented longer ago than this (with no spine MRI since) take part in the MRI rule "
+        "only as a 'reassess or resolve' card; default: rules/definitions.yaml (30 days).",
+    )
     max_json_depth: int = Field(
         64,
         ge=8,
@@ -118,6 +129,14 @@ class Settings(BaseSettings):
         "about it changes (non-critical cards; a critical card overridden with a reason: until its due time, at "
         "most 24 h). 0 turns feedback memory off.",
     )
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from engine.localtime import zone
+
+        zone(value)  # ValueError names the bad zone: start-up stops with a clear message
+        return value
 
     @field_validator("database_url", mode="after")
     @classmethod

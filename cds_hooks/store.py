@@ -78,9 +78,15 @@ ALTER TABLE evaluation ADD COLUMN client_tenant TEXT;
 ALTER TABLE card ADD COLUMN client_iss TEXT;
 ALTER TABLE card ADD COLUMN client_tenant TEXT
 """,
-    # Version 4 (the first time the service saw a Condition) is developed in parallel; until it lands
-    # it is an empty step, so the numbering is shared.
-    3: "",
+    # Version 4: when the service first saw a Condition that has neither recordedDate nor onset, so
+    # its presentation time (the start of every MRI deadline) does not restart at each chart view.
+    # Keyed by a keyed hash (cds_hooks/pseudonyms.py) of the FHIR server, patient and Condition ids.
+    3: """
+CREATE TABLE IF NOT EXISTS condition_first_seen (
+    resource_key TEXT PRIMARY KEY,
+    first_seen TEXT NOT NULL
+)
+""",
     # Feedback memory (cds_hooks/feedback_memory.py). Patients, users and resource ids only as keyed
     # hashes (cds_hooks/pseudonyms.py). memory_card: what each returned card (and each rule merged
     # into it) was; memory_suppression: a card set aside by a user, until when and why;
@@ -298,6 +304,9 @@ class Store(Protocol):
 
     def ping(self) -> bool: ...
 
+    def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:
+        """For each key (a pseudonym), when the service first saw it: stored now when new."""
+
     def list_evaluations(self, hook_instance: str | None = None) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
@@ -468,6 +477,29 @@ class SqliteStore:
             .fetchall()
         )
         return issued_to(rows, client)
+
+    @_sqlite_errors
+    def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:
+        if not keys:
+            return {}
+        connection = self._connection()
+        with self._write_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.executemany(
+                    "INSERT OR IGNORE INTO condition_first_seen (resource_key, first_seen) VALUES (?, ?)",
+                    [(key, now.isoformat()) for key in keys],
+                )
+                rows = connection.execute(
+                    "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key IN "
+                    f"({','.join('?' * len(keys))})",
+                    list(keys),
+                ).fetchall()
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return {row["resource_key"]: datetime.fromisoformat(row["first_seen"]) for row in rows}
 
     @_sqlite_errors
     def ping(self) -> bool:

@@ -177,6 +177,22 @@ class PostgresStore:
         return issued_to(rows, client)
 
     @_postgres_errors
+    def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:
+        if not keys:
+            return {}
+        with self._transaction() as connection, connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO condition_first_seen (resource_key, first_seen) VALUES (%s, %s) "
+                "ON CONFLICT (resource_key) DO NOTHING",
+                [(key, now.isoformat()) for key in keys],
+            )
+            rows = connection.execute(
+                "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key = ANY(%s)",
+                (list(keys),),
+            ).fetchall()
+        return {row["resource_key"]: datetime.fromisoformat(row["first_seen"]) for row in rows}
+
+    @_postgres_errors
     def ping(self) -> bool:
         """Readiness: a pooled connection answers a trivial query within the ping timeout."""
         with self._transaction(timeout=self._ping_timeout) as connection:

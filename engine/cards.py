@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.card_merge import RuleCard, arrange, finish, flatten_merged
-from engine.conditions import facts_named
+from engine.conditions import facts_named, holds
 from engine.evaluate import Fired, value_lookup
+from engine.localtime import iso_local, zone
 from engine.templates import deep_merge, placeholders, render_card_text, render_text, render_value
 
 RULES_SYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
@@ -43,13 +44,14 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def build_cards(
+def render_cards(
     fired: list[Fired],
     published: dict[str, Any],
     now: datetime,
     hook_instance: str,
     base_url: str,
     order_resources: dict[str, dict[str, Any]],
+    timezone: str | None = None,
     *,
     hook: str = "patient-view",
     provenance: Mapping[str, list[str]] | None = None,
@@ -60,7 +62,7 @@ def build_cards(
     "Type/id" to the resource's version; `hides` is feedback memory's question per rule card."""
     items = [
         RuleCard(
-            card=_build_card(item, published, now, hook_instance, base_url, order_resources),
+            card=_build_card(item, published, now, hook_instance, base_url, order_resources, timezone),
             about_order=item.subject.kind == "order",
             decisive=_decisive(item, provenance or {}, versions or {}),
         )
@@ -91,6 +93,7 @@ def _build_card(
     hook_instance: str,
     base_url: str,
     order_resources: dict[str, dict[str, Any]],
+    timezone: str | None = None,
 ) -> dict[str, Any]:
     rule, outcome = item.outcome.rule, item.outcome.outcome
     template = outcome.card
@@ -98,17 +101,18 @@ def _build_card(
     deadline_hours = item.sets.get("deadline_hours")
     if isinstance(deadline_hours, (int, float)):
         extra["deadline"] = iso(now + timedelta(hours=deadline_hours))
+    extra["order_due"] = _order_due(item.sets, now, timezone) or extra.get("deadline", iso(now))
     lookup = value_lookup(item.subject, published, item.sets, extra)
 
     # Random: feedback names cards by uuid, so no other client may be able to compute one.
     card_id = uuid.uuid4()
     summary = render_card_text(template.summary, lookup).strip()
-    if len(summary) >= SUMMARY_LIMIT:  # the spec's hard limit; cases catch this at authoring time
+    if len(summary) >= SUMMARY_LIMIT:  # CDS Hooks' hard limit; cases catch this at authoring time
         summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
     card: dict[str, Any] = {
         "uuid": str(card_id),
         "summary": summary,
-        "detail": render_card_text(template.detail, lookup).strip(),
+        "detail": _detail(item, published, lookup),
         "indicator": template.indicator,
         "source": {
             "label": f"{rule.citation.source} - {rule.citation.section}"[:200],
@@ -149,6 +153,33 @@ def _build_card(
     return card
 
 
+def _order_due(sets: dict[str, Any], now: datetime, timezone: str | None) -> str | None:
+    """When a suggested order is due: `order_within_hours` from now (an overdue card's new order),
+    else the card's due time (`due_by`)."""
+    within = sets.get("order_within_hours")
+    if isinstance(within, (int, float)) and not isinstance(within, bool):
+        return iso_local(now + timedelta(hours=within), zone(timezone))
+    due = sets.get("due_by")
+    return due if isinstance(due, str) else None
+
+
+def _detail(item: Fired, published: dict[str, Any], lookup: Any) -> str:
+    """The detail head, then the bullets whose conditions hold for the deciding subject, then the footer."""
+    template = item.outcome.outcome.card
+    parts = [render_card_text(template.detail, lookup).strip()]
+    facts = {**item.subject.facts, **published}
+    shown = [
+        "- " + render_card_text(bullet.text, lookup).strip()
+        for bullet, conditions in zip(template.bullets, item.outcome.bullet_conditions or (), strict=False)
+        if all(holds(condition, facts) for condition in conditions)
+    ]
+    if shown:
+        parts.append("\n".join(shown))
+    if template.footer:
+        parts.append(render_card_text(template.footer, lookup).strip())
+    return "\n\n".join(part for part in parts if part)
+
+
 def _suggestion(
     card_id: uuid.UUID, index: int, template: Any, lookup: Any, item: Fired, order_resources: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -185,15 +216,19 @@ def _extension(item: Fired, now: datetime) -> dict[str, Any]:
         extension["deadlineHours"] = deadline
     window = item.sets.get("clock_window_hours")
     since = facts.get("mescc.hours_since_diagnosis")
-    if isinstance(window, (int, float)) and isinstance(since, (int, float)):
+    if isinstance(item.sets.get("hours_left"), (int, float)):
+        extension["hoursLeft"] = item.sets["hours_left"]
+    elif isinstance(window, (int, float)) and isinstance(since, (int, float)):
         extension["hoursLeft"] = round(window - since, 1)
+    if isinstance(item.sets.get("due_by"), str):
+        extension["dueBy"] = item.sets["due_by"]
     if outcome.card.extension.get("sins") == "lesion":
         extension["sins"] = _sins(facts)
     if outcome.card.extension.get("survival"):
         survival = _survival(facts)
         if survival:
             extension["survival"] = survival
-    missing: list[str] = []
+    missing: list[str] = list(dict.fromkeys(item.carried_missing))
     for name in ["missing", *outcome.card.missing_from]:
         for entry in facts.get(name) or []:
             if entry not in missing:

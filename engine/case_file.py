@@ -22,14 +22,15 @@ CASE_PATIENT_ID = "p1"
 CASE_USER = "Practitioner/dr-jansen"
 HOOKS = ("patient-view", "order-select", "order-sign")
 
-TOP_KEYS = {"title", "hook", "patient", "selections", "expect", *SECTIONS}
-PATIENT_KEYS = {"gender", "age"}
+TOP_KEYS = {"title", "hook", "patient", "selections", "expect", "timezone", *SECTIONS}
+PATIENT_KEYS = {"gender", "age", "deceased"}
 EXPECT_KEYS = {"cards", "absentRules", "presentRules"}
 CARD_KEYS = {
     "indicator",
     "outcome",
     "deadlineHours",
     "hoursLeft",
+    "dueBy",
     "sins",
     "survival",
     "missing",
@@ -56,6 +57,7 @@ class Case:
     description: dict[str, Any]
     expect: dict[str, Any]
     selections: list[str] | None = None
+    timezone: str | None = None
     located: LocatedYaml | None = field(default=None, repr=False)
 
     def where(self, path: tuple[Any, ...]) -> str:
@@ -109,7 +111,15 @@ def read_case(path: Path) -> Case:
     if selections is not None and hook != "order-select":
         raise fail(("selections",), "selections belong to an order-select case")
     description = {key: value for key, value in data.items() if key in SECTIONS or key == "patient"}
-    return Case(path, str(data["title"]), hook, description, expect, selections, located)
+    timezone = data.get("timezone")
+    if timezone is not None:
+        from engine.localtime import zone
+
+        try:
+            zone(str(timezone))
+        except ValueError as error:
+            raise fail(("timezone",), str(error)) from None
+    return Case(path, str(data["title"]), hook, description, expect, selections, timezone, located)
 
 
 def _check_keys(mapping: dict[str, Any], allowed: set[str], where: tuple[Any, ...], fail: Any) -> None:

@@ -11,13 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from engine.bundles import draft_orders, flatten
 from engine.case_file import CaseFileError, hook_call, read_case
+from engine.compiler import CompiledRules
+from engine.request import EvaluationRequest, EvaluationResult
 
-if TYPE_CHECKING:
-    from engine.api import Engine, EvaluationRequest
+
+class Engine(Protocol):
+    """What the runner needs of engine.api.Engine (named here so that cases never imports api)."""
+
+    compiled: CompiledRules
+    rules_dir: Path
+
+    def evaluate(self, request: EvaluationRequest) -> EvaluationResult: ...
+
 
 # Cases are pinned to one instant so that a failure is reproducible; "3 days ago" is relative to it.
 CASE_NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -52,10 +61,12 @@ def case_files(rules_dir: Path) -> list[tuple[str, Path]]:
 
 
 def request_from_hook_call(
-    body: dict[str, Any], now: datetime, base_url: str = CASE_BASE_URL, want_trace: bool = False
+    body: dict[str, Any],
+    now: datetime,
+    base_url: str = CASE_BASE_URL,
+    want_trace: bool = False,
+    timezone: str | None = None,
 ) -> EvaluationRequest:
-    from engine.api import EvaluationRequest
-
     context = body.get("context") or {}
     prefetch = body.get("prefetch") or {}
     return EvaluationRequest(
@@ -68,6 +79,7 @@ def request_from_hook_call(
         selections=list(context.get("selections") or []),
         want_trace=want_trace,
         base_url=base_url,
+        timezone=timezone,
     )
 
 
@@ -79,22 +91,24 @@ def run_case(engine: Engine, rule_id: str, path: Path, now: datetime = CASE_NOW)
         return CaseResult(path, rule_id, path.stem, [f"cannot read case: {error}"])
     result = CaseResult(path, rule_id, case.title)
     try:
-        evaluation = engine.evaluate(request_from_hook_call(body, now))
+        evaluation = engine.evaluate(request_from_hook_call(body, now, timezone=case.timezone))
     except Exception as error:  # noqa: BLE001 - one broken case must not hide the others
         result.problems.append(f"evaluation failed: {type(error).__name__}: {error}")
         return result
     result.cards = evaluation.cards
     # A rule merged into another card (engine/card_merge.py) still fired: its complete card counts
     # as that rule's card here, so a case can assert its outcome, indicator and text.
-    result.problems = compare(rule_id, case.expect, evaluation.cards + evaluation.merged_cards)
+    result.problems = compare(rule_id, case.expect, evaluation.cards + evaluation.merged_cards, now)
     if result.problems:
-        result.why = explain_rule(engine, rule_id, body, now)
+        result.why = explain_rule(engine, rule_id, body, now, case.timezone)
     return result
 
 
-def explain_rule(engine: Engine, rule_id: str, body: dict[str, Any], now: datetime) -> list[str]:
+def explain_rule(
+    engine: Engine, rule_id: str, body: dict[str, Any], now: datetime, timezone: str | None = None
+) -> list[str]:
     """The trace lines of `rule_id` (and of rules named in the failure) for a failing case."""
-    traced = engine.evaluate(request_from_hook_call(body, now, want_trace=True))
+    traced = engine.evaluate(request_from_hook_call(body, now, want_trace=True, timezone=timezone))
     lines = []
     for entry in (traced.trace or {}).get("rules", []):
         if entry["rule"] != rule_id:
@@ -116,7 +130,7 @@ def _spinecds(card: dict[str, Any]) -> dict[str, Any]:
     return card.get("extension", {}).get("spinecds", {})
 
 
-def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]]) -> list[str]:
+def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]], now: datetime = CASE_NOW) -> list[str]:
     problems: list[str] = []
     own = [card for card in cards if _spinecds(card).get("ruleId") == rule_id]
     wanted = expect.get("cards", [])
@@ -125,7 +139,7 @@ def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]]) -
         problems.append(f"expected {len(wanted)} {rule_id} card(s), got {len(own)}: {got}")
         return problems
     for card, want in zip(own, wanted, strict=True):
-        problems.extend(_compare_card(card, want))
+        problems.extend(_compare_card(card, want, now))
     present = {_spinecds(card).get("ruleId") for card in cards}
     for other in expect.get("absentRules", []):
         if other in present:
@@ -139,7 +153,18 @@ def compare(rule_id: str, expect: dict[str, Any], cards: list[dict[str, Any]]) -
     return problems
 
 
-def _compare_card(card: dict[str, Any], want: dict[str, Any]) -> list[str]:
+def _same_instant(expected: Any, actual: Any, now: datetime) -> bool:
+    """dueBy: the expected value is an instant or a relative time ("in 12 hours", "2 hours ago")."""
+    from engine.fixtures import times
+    from engine.localtime import moment
+
+    if not isinstance(actual, str):
+        return False
+    want = times.at(expected, now, "dueBy") if times.is_relative(expected) else expected
+    return moment(want) == moment(actual)
+
+
+def _compare_card(card: dict[str, Any], want: dict[str, Any], now: datetime = CASE_NOW) -> list[str]:
     problems = []
     extension = _spinecds(card)
 
@@ -152,6 +177,8 @@ def _compare_card(card: dict[str, Any], want: dict[str, Any]) -> list[str]:
     for key in ("deadlineHours", "hoursLeft"):
         if key in want:
             check(key, want[key], extension.get(key))
+    if "dueBy" in want and not _same_instant(want["dueBy"], extension.get("dueBy"), now):
+        problems.append(f"dueBy: expected {want['dueBy']!r}, got {extension.get('dueBy')!r}")
     if "sins" in want:
         for key, value in want["sins"].items():
             check(f"sins.{key}", value, extension.get("sins", {}).get(key))

@@ -26,7 +26,12 @@ from engine.rulefile import LocatedYaml, Outcome, RuleFile, RuleFileError
 from engine.templates import placeholders
 from engine.vocabulary import Vocabulary
 
-SPECIAL_PLACEHOLDERS = {"now", "deadline", "service.base_url", "outcome"}
+SPECIAL_PLACEHOLDERS = {"now", "deadline", "service.base_url", "outcome", "order_due"}
+# Computed by the engine (engine/evaluate.py) for an outcome with a clock: `deadline_hours` on a
+# symptom outcome (due = presentation + the tier's hours, earliest over the findings) or
+# `clock_window_hours` (due = diagnosis + the window). Later outcomes of the same rule keep them.
+DUE_NAMES = ("due_by", "due_local", "hours_left", "due_text", "due_finding")
+CLOCK_SETS = ("deadline_hours", "clock_window_hours")
 CATCH_ALL_ACTION = "spinecds#catch-all"
 
 
@@ -48,6 +53,7 @@ class CompiledOutcome:
     conditions: tuple[Condition, ...]  # hook filter + rule preconditions + outcome conditions
     stage: int
     references: frozenset[str]  # rule ids whose published facts it reads
+    bullet_conditions: tuple[tuple[Condition, ...], ...] = ()  # per card bullet, the conditions that show it
 
     @property
     def action(self) -> str:
@@ -88,6 +94,8 @@ def published_names(rule: RuleFile) -> set[str]:
     names = {"fired", "outcome"}
     for outcome in rule.outcomes:
         names.update(outcome.sets)
+    if names & set(CLOCK_SETS):
+        names.update(DUE_NAMES)
     return names
 
 
@@ -109,6 +117,7 @@ def compile_rules(loaded: list[LoadedRule], vocabulary: Vocabulary, include_draf
     drafts = {item.rule.id for item in loaded if item.rule.status != "active"}
 
     parsed: list[tuple[LoadedRule, int, Outcome, tuple[Condition, ...]]] = []
+    bullets: dict[tuple[str, str], tuple[tuple[Condition, ...], ...]] = {}
     for item in loaded:
         rule = item.rule
         preconditions = _parse_all(item, rule.when, ("when",), "patient", vocabulary, published)
@@ -116,6 +125,12 @@ def compile_rules(loaded: list[LoadedRule], vocabulary: Vocabulary, include_draf
             base = ("outcomes", index)
             own = _parse_all(item, outcome.when, base + ("when",), outcome.scope, vocabulary, published)
             _check_templates(item, outcome, base, vocabulary, published)
+            bullets[(rule.id, outcome.id)] = tuple(
+                _parse_all(
+                    item, bullet.when, base + ("card", "bullets", number, "when"), outcome.scope, vocabulary, published
+                )
+                for number, bullet in enumerate(outcome.card.bullets)
+            )
             hook_filter = Member(fact="hook", values=tuple(rule.hooks), negated=False)
             conditions = (hook_filter, *preconditions, *own)
             referenced = _references(conditions, published)
@@ -133,6 +148,7 @@ def compile_rules(loaded: list[LoadedRule], vocabulary: Vocabulary, include_draf
             conditions=conditions,
             stage=stages[(item.rule.id, outcome.id)],
             references=frozenset(_references(conditions, published)),
+            bullet_conditions=bullets[(item.rule.id, outcome.id)],
         )
         for item, index, outcome, conditions in parsed
         if item.rule.status == "active"
@@ -196,6 +212,8 @@ def _check_templates(
                 raise item.error(full_path, "'{deadline}' needs 'deadline_hours' in this outcome's sets")
             continue
         if name.startswith("sets."):
+            if name[5:] in DUE_NAMES and name[5:] in published[item.rule.id]:
+                continue
             if name[5:] not in outcome.sets:
                 raise item.error(
                     full_path,

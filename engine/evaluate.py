@@ -8,11 +8,13 @@ deciding subject is the first match (or the one the outcome `prefer`s). Winners 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from engine.compiler import CompiledOutcome, CompiledRules
+from engine.compiler import DUE_NAMES, CompiledOutcome, CompiledRules
 from engine.conditions import durable_key, first_failure, holds
 from engine.durable_runner import DurableRunner
+from engine.localtime import due_description, moment, zone
 from engine.templates import render_value
 
 SUBJECT_KINDS = (("symptom", "symptoms"), ("lesion", "lesions"), ("order", "orders"))
@@ -37,6 +39,9 @@ class Fired:
     subject: Subject
     sets: dict[str, Any]
     value: Any  # the rendered `outcome`
+    # A later outcome of the same rule that decided on another subject keeps what the first winner
+    # assumed (e.g. "laterality unknown: read as bilateral" behind an overdue card): it still holds.
+    carried_missing: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -104,6 +109,8 @@ def decide(
     facts: FactsLike,
     extra: dict[str, Any],
     want_trace: bool = False,
+    now: datetime | None = None,
+    timezone: str | None = None,
 ) -> Decision:
     """Evaluate every stage. With `runner=None` the conditions are evaluated in plain Python
     (the benchmark's baseline and a cross-check in tests); production always uses durable-rules."""
@@ -140,16 +147,89 @@ def decide(
             if current is not None and current.outcome is best:
                 continue
             subject = _choose_subject(best, matches[best.action], subjects)
-            winners[rule.id] = _fire(best, subject, published, extra)
+            clock = None
+            if now is not None:
+                clock = _clock(compiled, rule.id, best, stage, subject, subjects, matches, published, now, timezone)
+            fired_now = _fire(best, subject, published, extra, clock)
+            if current is not None and current.subject is not subject:
+                fired_now.carried_missing = [*current.carried_missing, *(current.subject.facts.get("missing") or [])]
+            winners[rule.id] = fired_now
             _publish(rule.id, winners[rule.id], published)
 
     ordered = [winners[rule.id] for rule in compiled.rules if rule.id in winners]
     return Decision(fired=ordered, published=published, trace=trace)
 
 
-def _fire(outcome: CompiledOutcome, subject: Subject, published: dict[str, Any], extra: dict[str, Any]) -> Fired:
-    lookup = value_lookup(subject, published, {}, extra)
-    sets = {name: _coerce_number(render_value(value, lookup)) for name, value in outcome.outcome.sets.items()}
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _clock(
+    compiled: CompiledRules,
+    rule_id: str,
+    best: CompiledOutcome,
+    stage: int,
+    subject: Subject,
+    subjects: list[Subject],
+    matches: dict[str, list[int]],
+    published: dict[str, Any],
+    now: datetime,
+    timezone: str | None,
+) -> dict[str, Any] | None:
+    """The due time of the winning outcome, as engine/localtime.due_description describes it.
+
+    - A symptom outcome with `deadline_hours`: every finding the rule's symptom outcomes matched is
+      due at its presentation time + the hours of the first (most urgent) outcome it matched; the
+      card's due time is the earliest of them (which may be another finding than the tier's).
+    - An outcome with `clock_window_hours`: the MESCC diagnosis time + the window.
+    - Otherwise a later outcome of the same rule keeps the due time its earlier winner published.
+    """
+    tz = zone(timezone)
+    sets = best.outcome.sets
+    if best.outcome.scope == "symptom" and _number(sets.get("deadline_hours")) is not None:
+        first: dict[int, CompiledOutcome] = {}
+        for outcome in compiled.outcomes_of(rule_id):
+            hours = _number(outcome.outcome.sets.get("deadline_hours"))
+            if outcome.stage > stage or outcome.outcome.scope != "symptom" or hours is None:
+                continue
+            for index in matches.get(outcome.action, []):
+                if index not in first or outcome.order < first[index].order:
+                    first[index] = outcome
+        best_left, finding = None, None
+        for index, outcome in first.items():
+            facts = subjects[index].facts
+            presented = moment(facts.get("symptom.presented_at"))
+            ago = _number(facts.get("symptom.presented_hours_ago"))
+            if presented is not None:
+                ago = (now - presented) / timedelta(hours=1)
+            if ago is None:
+                continue
+            left = float(outcome.outcome.sets["deadline_hours"]) - ago
+            if best_left is None or left < best_left:
+                best_left, finding = left, subjects[index].facts.get("symptom.display")
+        if best_left is None:
+            return None
+        clock = due_description(now + timedelta(hours=best_left), now, tz)
+        clock["due_finding"] = finding
+        return clock
+    window, since = _number(sets.get("clock_window_hours")), _number(subject.facts.get("mescc.hours_since_diagnosis"))
+    if window is not None and since is not None:
+        return due_description(now + timedelta(hours=window - since), now, tz)
+    carried = {name: published[f"{rule_id}.{name}"] for name in DUE_NAMES if f"{rule_id}.{name}" in published}
+    return carried or None
+
+
+def _fire(
+    outcome: CompiledOutcome,
+    subject: Subject,
+    published: dict[str, Any],
+    extra: dict[str, Any],
+    clock: dict[str, Any] | None = None,
+) -> Fired:
+    clock = dict(clock or {})
+    lookup = value_lookup(subject, published, clock, extra)
+    sets = {**clock}
+    sets.update({name: _coerce_number(render_value(value, lookup)) for name, value in outcome.outcome.sets.items()})
     value = _coerce_number(render_value(outcome.outcome.outcome, value_lookup(subject, published, sets, extra)))
     return Fired(outcome=outcome, subject=subject, sets=sets, value=value)
 

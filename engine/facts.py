@@ -1,17 +1,22 @@
 """FHIR resources -> the clinical facts of rules/README.md ("Fact vocabulary").
 
 Every fact is a JSON scalar or a list of strings (durable-rules facts). A value that cannot be
-derived is absent, never None. Where the spec says to read missing data the urgent way (laterality,
+derived is absent, never None. Where missing data must be read the urgent way (laterality,
 course, onset), the subject's ``missing`` list says which assumption was taken, in plain words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.cancer import cancer_facts
+from engine.definitions import load_definitions
+from engine.imaging import spine_imaging
+from engine.localtime import clock_text, date_text, zone
+from engine.mescc_facts import diagnosis_time, mescc_treatment
 from engine.parse import (
     CONDITION_CLINICAL,
     CONDITION_VERIFICATION,
@@ -26,6 +31,7 @@ from engine.parse import (
     to_instant,
 )
 from engine.scores import ScoreTables, load_scores, survival_facts
+from engine.symptom_timing import SymptomTiming
 from fhir_profiles.terminology import Terminology, load_terminology
 
 COURSE_URL = "http://spinecds.org/fhir/StructureDefinition/symptom-course"
@@ -52,7 +58,15 @@ CANCER_CONCEPTS = frozenset(
 )
 NOT_A_PRIMARY = frozenset({"secondary-malignancy", "spinal-metastasis", "visceral-metastasis"})
 # Symptoms whose laterality / course / onset change the MRI tier: only they get a `missing` item.
-LATERALITY_MATTERS = frozenset({"radicular-pain", "radicular-deficit"})
+LATERALITY_MATTERS = frozenset({"radicular-pain", "radicular-deficit", "radiating-pain"})
+# Left and right are read across these codes together: left radicular pain + right radiating pain is bilateral.
+LATERAL_GROUP = frozenset({"radicular-pain", "radiating-pain", "radicular-deficit"})
+PAIN_PATTERN_URL = "http://spinecds.org/fhir/StructureDefinition/pain-pattern"
+SPINAL_PAIN_CODES = frozenset(
+    {"local-back-pain", "interscapular-pain", "nocturnal-back-pain", "radiating-pain", "radicular-pain"}
+)
+# Coded bladder/bowel findings read as the sphincter symptom, with how they qualify for tier 1.
+SPHINCTER_KINDS = {"sphincter-code-recent": "recent", "sphincter-code-companion": "companion"}
 COURSE_MATTERS = frozenset({"radicular-deficit"})
 ONSET_MATTERS = frozenset({"radicular-deficit"})
 DEFICIT_CODES = frozenset({"radicular-deficit", "leg-weakness", "limb-control-difficulty", "unable-to-walk"})
@@ -129,15 +143,32 @@ def _hours(later: datetime, earlier: datetime) -> float:
 
 
 class _Deriver:
-    def __init__(self, parsed: Parsed, term: Terminology, tables: ScoreTables, now: datetime):
+    def __init__(
+        self,
+        parsed: Parsed,
+        term: Terminology,
+        tables: ScoreTables,
+        now: datetime,
+        tz_name: str | None = None,
+        first_seen: Mapping[str, datetime] | None = None,
+        lookback_days: float | None = None,
+    ):
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.parsed = parsed
         self.term = term
         self.tables = tables
         self.now = now
+        self.tz = zone(tz_name)
+        self.first_seen = dict(first_seen or {})
+        self.definitions = load_definitions()
+        self.lookback_days = self.definitions.lookback_days if lookback_days is None else lookback_days
+        self.imaging = spine_imaging(parsed, term, self.tz, now, self.definitions.whole_spine_combine_hours)
+        self.cancer = cancer_facts(parsed, term)
         self.patient: dict[str, Any] = {}
         self.provenance: dict[str, list[str]] = {}
+        self.mescc_timing: Any = None
+        self.mescc_treatment: Any = None
 
     def put(self, name: str, value: Any, sources: Iterable[Entry] = ()) -> None:
         if value is None:
@@ -155,8 +186,12 @@ class _Deriver:
 
     # -------------------------------------------------------- diagnoses
     def diagnoses(self) -> None:
+        # "With cancer" (engine/cancer.py): C44 alone does not count; a MESCC coded as such or a
+        # spinal metastasis does, even without a malignancy code.
+        self.put("cancer", bool(self.cancer.cancer), self.cancer.cancer)
+        self.put("primary_known", bool(self.cancer.primaries), self.cancer.primaries)
         malignant = [e for e in self.parsed.conditions if e.concepts & CANCER_CONCEPTS and not _excluded(e)]
-        self.put("cancer", bool(malignant), malignant)
+        malignant = [e for e in malignant if e in self.cancer.cancer]
 
         found: list[tuple[datetime, int, str, Entry]] = []
         order = list(PRIMARY_CONCEPTS.values()) + ["other"]
@@ -178,8 +213,14 @@ class _Deriver:
         chemo = [f[3] for f in found if f[2] in ("myeloma", "lymphoma", "germ-cell")]
         self.put("chemo_sensitive", bool(chemo), chemo)
 
-        spinal = [e for e in self.conditions("spinal-metastasis") if _counts(e)]
+        spinal = [e for e in self.cancer.spinal_metastases if _counts(e)]
         self.put("spinal_metastasis", bool(spinal), spinal)
+        elsewhere = [e for e in self.cancer.bone_elsewhere if _counts(e)]
+        self.put("bone_metastasis_elsewhere", bool(elsewhere), elsewhere)
+        for entry in self.cancer.unexplained_compression:
+            self.parsed.data_quality.append(
+                {"resource": entry.ref, "issue": "cord/cauda compression, cause not recorded (no cancer recorded)"}
+            )
         self.visceral()
 
     def visceral(self) -> None:
@@ -221,17 +262,48 @@ class _Deriver:
 
     # -------------------------------------------------------- MESCC and symptoms
     def mescc(self) -> list[Entry]:
-        counted = [e for e in self.conditions("mescc") if _counts(e)]
+        counted = [e for e in self.cancer.mescc if _counts(e)]
         confirmed = [e for e in counted if _verification(e) in (None, "confirmed")]
         suspected = [e for e in counted if _verification(e) in SUSPECTED_VERIFICATION]
         self.put("mescc_confirmed", bool(confirmed), confirmed)
         self.put("mescc_suspected", bool(suspected) and not confirmed, suspected)
-        times = [(t, e) for e in confirmed if (t := _condition_time(e)) is not None]
-        if times:
-            # several confirmed diagnoses: the clock started at the earliest
-            started, entry = min(times, key=lambda p: p[0])
-            self.put("mescc.hours_since_diagnosis", _hours(self.now, started), [entry])
-        return suspected if not confirmed else []
+        results = [e for e in self.conditions("mescc") if _verification(e) in (None, "confirmed", "refuted")]
+        self.put("mescc_result_recorded", bool(results), results)
+        if not confirmed:
+            return suspected
+        defs = self.definitions
+        timings = [
+            diagnosis_time(e, self.imaging, self.tz, self.first_seen, self.now, defs.diagnosis_mri_before_hours)
+            for e in confirmed
+        ]
+        # several confirmed diagnoses: the clock started at the earliest
+        timing = min(timings, key=lambda t: t.diagnosed_at)
+        self.mescc_timing = timing
+        self.put("mescc.hours_since_diagnosis", _hours(self.now, timing.diagnosed_at), [timing.entry])
+        self.put("mescc.days_since_diagnosis", round(_hours(self.now, timing.diagnosed_at) / 24.0, 2), [timing.entry])
+        self.put("mescc.diagnosis_time_recorded", timing.recorded)
+        self.put("mescc.diagnosed", f"{clock_text(timing.diagnosed_at, self.now, self.tz)}")
+        treatment = mescc_treatment(
+            self.parsed,
+            self.term,
+            timing.diagnosed_at,
+            {e.ref for e in confirmed},
+            bool(self.patient.get("haematological")),
+            self.tz,
+            defs.treatment_before_diagnosis_hours,
+        )
+        self.mescc_treatment = treatment
+        started = [e for e in self.parsed.procedures if e.ref in treatment.refs]
+        self.put("mescc.treatment_started", treatment.started_at is not None, started)
+        if treatment.started_at is not None:
+            self.put("mescc.treatment", f"{treatment.words} since {date_text(treatment.started_at, self.tz)}")
+            self.put("mescc.treatment_site_recorded", treatment.site_recorded)
+        decided = [e for e in self.parsed.procedures if e.ref in treatment.decision_refs]
+        self.put("mescc.decision_not_to_treat", treatment.decision is not None, decided)
+        if treatment.decision is not None:
+            when = f", {date_text(treatment.decision_at, self.tz)}" if treatment.decision_at else ""
+            self.put("mescc.decision", f"{treatment.decision}{when}")
+        return []
 
     def _sides(self, entry: Entry) -> set[str]:
         sides = set()
@@ -241,12 +313,19 @@ class _Deriver:
                     sides.add(concept[len("laterality-") :])
         return sides
 
-    def _symptom(self, entry: Entry, code: str, same_code_sides: set[str]) -> dict[str, Any]:
+    def _band_like(self, entry: Entry) -> bool:
+        return any(ext.url == PAIN_PATTERN_URL and ext.valueCode == "band-like" for ext in entry.model.extension or ())
+
+    def _symptom(self, entry: Entry, code: str, group_sides: set[str], timing: SymptomTiming) -> dict[str, Any]:
         display = self.term.display(SF, code) or code
         name = display[0].lower() + display[1:] if code != "lhermitte-sign" else display
         missing: list[str] = []
         sides = self._sides(entry)
-        if "bilateral" in sides or {"left", "right"} <= (sides | same_code_sides if sides else set()):
+        if (
+            self._band_like(entry)
+            or "bilateral" in sides
+            or {"left", "right"} <= (sides | group_sides if sides else set())
+        ):
             laterality, known = "bilateral", True
         elif sides:
             laterality, known = "unilateral", True
@@ -270,7 +349,14 @@ class _Deriver:
         if onset is None and code in ONSET_MATTERS:
             missing.append(f"onset of {name} unknown: read as within 7 days")
         onset_days = max(0.0, round((self.now - onset).total_seconds() / 86400.0, 2)) if onset else 0.0
-        return {
+        treated_at = timing.treated_at
+        before_treatment = treated_at is not None and any(
+            timing.presented(e.ref, e.raw) < treated_at
+            for e in self.parsed.conditions
+            if f"symptom-{code}" in e.concepts and _counts(e)
+        )
+        timed, timing_missing = timing.facts(entry.ref, entry.raw, course or "progressive", before_treatment)
+        subject = {
             "symptom.code": code,
             "symptom.display": display,
             "symptom.laterality": laterality,
@@ -280,8 +366,13 @@ class _Deriver:
             "symptom.onset_days": onset_days,
             "symptom.onset_known": onset is not None,
             "symptom.resource": entry.ref,
-            "missing": missing,
+            "symptom.sphincter_kind": "specific",
+            **timed,
+            "missing": missing + timing_missing,
         }
+        if subject["missing"]:
+            subject["symptom.assumptions"] = "; ".join(subject["missing"])
+        return subject
 
     def symptoms(self, suspected_mescc: list[Entry]) -> list[dict[str, Any]]:
         active = [e for e in self.parsed.conditions if _counts(e)]
@@ -290,20 +381,82 @@ class _Deriver:
             for code in SYMPTOM_CODES:
                 if f"symptom-{code}" in entry.concepts:
                     by_code.setdefault(code, []).append(entry)
+        timing = SymptomTiming(
+            tz=self.tz,
+            now=self.now,
+            first_seen=self.first_seen,
+            imaging=self.imaging,
+            term=self.term,
+            lookback_days=self.lookback_days,
+            mescc_window_days=self.definitions.mescc_window_days,
+            diagnosed_at=self.mescc_timing.diagnosed_at if self.mescc_timing else None,
+            treated_at=self.mescc_treatment.started_at if self.mescc_treatment else None,
+        )
+        group = [e for code in LATERAL_GROUP for e in by_code.get(code, [])]
+        group_sides = set().union(*(self._sides(e) for e in group)) if group else set()
         subjects: list[dict[str, Any]] = []
         for code in SYMPTOM_CODES:
             entries = by_code.get(code, [])
-            union = set().union(*(self._sides(e) for e in entries)) if entries else set()
-            subjects.extend(self._symptom(e, code, union) for e in entries)
+            union = (
+                group_sides
+                if code in LATERAL_GROUP
+                else set().union(*(self._sides(e) for e in entries))
+                if entries
+                else set()
+            )
+            subjects.extend(self._symptom(e, code, union, timing) for e in entries)
+        # Coded bladder/bowel findings (ICD-10-CM R32, R33.x, R15.x): the sphincter symptom, with the
+        # conditions under which they reach tier 1 (rules/mri-urgency) carried in symptom.sphincter_kind.
+        for entry in active:
+            kind = next((k for c, k in SPHINCTER_KINDS.items() if c in entry.concepts), None)
+            if kind is None or "symptom-sphincter-dysfunction" in entry.concepts:
+                continue
+            subject = self._symptom(entry, "sphincter-dysfunction", set(), timing)
+            subject["symptom.sphincter_kind"] = kind
+            by_code.setdefault("sphincter-dysfunction", []).append(entry)
+            subjects.append(subject)
         count = len(subjects)
         for entry in suspected_mescc:
-            subjects.append(self._symptom(entry, "mescc-suspected", set()))
+            subjects.append(self._symptom(entry, "mescc-suspected", set(), timing))
         self.put("symptom_count", count, [e for es in by_code.values() for e in es])
         deficit = [s for s in subjects if s["symptom.code"] in DEFICIT_CODES and s["symptom.course"] == "progressive"]
         self.put("progressive_deficit", bool(deficit))
         if deficit:
             self.provenance["progressive_deficit"] = [s["symptom.resource"] for s in deficit]
+        spinal_pain = [e for code in SPINAL_PAIN_CODES for e in by_code.get(code, [])]
+        self.put("spinal_pain", bool(spinal_pain), spinal_pain)
+        self.walking(by_code.get("unable-to-walk", []), subjects)
         return subjects
+
+    def walking(self, unable: list[Entry], subjects: list[dict[str, Any]]) -> None:
+        """For the MESCC card: whether the patient still walks, and since when the symptoms run."""
+        self.put("unable_to_walk", bool(unable), unable)
+        if unable:
+            since = min(to_instant(e.model.onsetDateTime) or self.now for e in unable)
+            self.put("walking", f"unable to walk since {date_text(since, self.tz)}")
+        else:
+            self.put("walking", "no inability to walk recorded")
+        onsets = [
+            t
+            for e in self.parsed.conditions
+            if _counts(e) and e.concepts & {f"symptom-{c}" for c in SYMPTOM_CODES}
+            if (t := to_instant(e.model.onsetDateTime) or to_instant(e.model.recordedDate)) is not None
+        ]
+        if onsets:
+            self.put("symptoms_since", date_text(min(onsets), self.tz))
+
+    def imaging_facts(self) -> None:
+        imaging = self.imaging
+        self.put("mri.ordered", bool(imaging.order_refs))
+        if imaging.order_due is not None:
+            self.put("mri.order_due_hours", _hours(imaging.order_due, self.now))
+            self.put("mri.order_due", clock_text(imaging.order_due, self.now, self.tz))
+        self.put("mri.contraindicated", imaging.contraindication is not None)
+        if imaging.contraindication is not None:
+            self.put("mri.contraindication", imaging.contraindication)
+            self.provenance["mri.contraindicated"] = list(imaging.contraindication_refs)
+        if imaging.whole_spine:
+            self.put("mri.whole_spine_done", date_text(imaging.whole_spine[-1][0], self.tz))
 
     # -------------------------------------------------------- SINS lesions
     def _level(self, entry: Entry) -> str:
@@ -444,20 +597,26 @@ def derive_facts(
     selections: Iterable[str] = (),
     terminology: Terminology | None = None,
     scores: ScoreTables | None = None,
+    first_seen: Mapping[str, datetime] | None = None,
+    timezone: str | None = None,
+    lookback_days: float | None = None,
 ) -> Facts:
     """Filter, validate and derive every fact of the vocabulary for one hook call."""
     term = terminology or load_terminology()
     tables = scores or load_scores()
     parsed = parse_resources(resources, term, patient_id, draft_orders)
-    d = _Deriver(parsed, term, tables, now)
+    d = _Deriver(parsed, term, tables, now, timezone, first_seen, lookback_days)
     patient_ref = parsed.patient.model.id if parsed.patient is not None else None
     d.put("patient.id", patient_id or patient_ref)
     d.put("hook", hook)
+    patient_raw = parsed.patient.raw if parsed.patient is not None else {}
+    d.put("deceased", bool(patient_raw.get("deceasedBoolean") or patient_raw.get("deceasedDateTime")))
     d.diagnoses()
     d.measurements()
     suspected = d.mescc()
     symptoms = d.symptoms(suspected)
     lesions = d.lesions()
+    d.imaging_facts()
     d.put(
         "spinal_involvement",
         bool(

@@ -21,7 +21,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.domainresource import DomainResource
+from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
@@ -48,6 +50,8 @@ SYMPTOM_CODES = (
     "unsteady-gait",
     "sensory-level",
     "unable-to-walk",
+    "sphincter-dysfunction",
+    "saddle-anaesthesia",
 )
 SINS_COMPONENTS = (
     "sins-location",
@@ -76,18 +80,36 @@ CONDITION_CONCEPTS = frozenset(
         "spinal-metastasis",
         "visceral-metastasis",
         "mescc",
+        "cord-compression-generic",
+        "malignancy-excluded",
+        "sphincter-code-recent",
+        "sphincter-code-companion",
+        "mri-contraindication",
         *(f"symptom-{s}" for s in SYMPTOM_CODES),
     }
 )
 OBSERVATION_CONCEPTS = frozenset({"kps", "ecog", "pain-nrs", "sins", "sins-component", "visceral-metastases-staging"})
-PROCEDURE_CONCEPTS = frozenset({"spinal-surgery", "spinal-surgery-combined", "spine-radiotherapy"})
-RELEVANT = {"Condition": CONDITION_CONCEPTS, "Observation": OBSERVATION_CONCEPTS, "Procedure": PROCEDURE_CONCEPTS}
+PROCEDURE_CONCEPTS = frozenset(
+    {"spinal-surgery", "spinal-surgery-combined", "spine-radiotherapy", "mri-spine-done", "systemic-therapy"}
+)
+IMAGING_CONCEPTS = frozenset({"mri-spine-done"})
+RECORD_ORDER_CONCEPTS = frozenset({"mri-spine"})  # spine MRI already ordered (engine/imaging.py)
+RELEVANT = {
+    "Condition": CONDITION_CONCEPTS,
+    "Observation": OBSERVATION_CONCEPTS,
+    "Procedure": PROCEDURE_CONCEPTS,
+    "ImagingStudy": IMAGING_CONCEPTS,
+    "DiagnosticReport": IMAGING_CONCEPTS,
+    "ServiceRequest": RECORD_ORDER_CONCEPTS,
+}
 MODELS: dict[str, type[DomainResource]] = {
     "Patient": Patient,
     "Condition": Condition,
     "Observation": Observation,
     "Procedure": Procedure,
     "ServiceRequest": ServiceRequest,
+    "ImagingStudy": ImagingStudy,
+    "DiagnosticReport": DiagnosticReport,
 }
 
 CLINICAL_STATUS = frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
@@ -100,6 +122,22 @@ OBSERVATION_STATUS = frozenset(
 PROCEDURE_STATUS = frozenset(
     {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown"}
 )
+IMAGING_STUDY_STATUS = frozenset({"registered", "available", "cancelled", "entered-in-error", "unknown"})
+REPORT_STATUS = frozenset(
+    {
+        "registered",
+        "partial",
+        "preliminary",
+        "final",
+        "amended",
+        "corrected",
+        "appended",
+        "cancelled",
+        "entered-in-error",
+        "unknown",
+    }
+)
+IMAGING_STATUS = {"ImagingStudy": IMAGING_STUDY_STATUS, "DiagnosticReport": REPORT_STATUS}
 REQUEST_STATUS = frozenset({"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"})
 REQUEST_PRIORITY = frozenset({"routine", "urgent", "asap", "stat"})
 # Scores that must carry a number once final (their ranges are in the StructureDefinitions).
@@ -123,13 +161,16 @@ class Parsed:
     conditions: list[Entry] = field(default_factory=list)
     observations: list[Entry] = field(default_factory=list)
     procedures: list[Entry] = field(default_factory=list)
+    imaging: list[Entry] = field(default_factory=list)  # ImagingStudy and DiagnosticReport of the spine
+    record_orders: list[Entry] = field(default_factory=list)  # ServiceRequests already in the record
     orders: list[Entry] = field(default_factory=list)
     data_quality: list[dict[str, str]] = field(default_factory=list)
     validated: int = 0  # how many resources reached model_validate (the filter's effect)
 
 
-def flatten(resources: Iterable[Any]) -> list[dict[str, Any]]:
-    """Resources with any Bundle (searchset / collection) replaced by its entries' resources."""
+def unbundle(resources: Iterable[Any]) -> list[dict[str, Any]]:
+    """Resources with any Bundle, nested ones too, replaced by its entries' resources (no de-duplication:
+    engine.bundles.flatten already merged the prefetch keys)."""
     out: list[dict[str, Any]] = []
     for res in resources or ():
         if not isinstance(res, dict):
@@ -137,7 +178,7 @@ def flatten(resources: Iterable[Any]) -> list[dict[str, Any]]:
         if res.get("resourceType") == "Bundle":
             for entry in res.get("entry") or ():
                 if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                    out.extend(flatten([entry["resource"]]))
+                    out.extend(unbundle([entry["resource"]]))
         else:
             out.append(res)
     return out
@@ -150,6 +191,19 @@ def codings_of(concept_json: Any) -> list[Any]:
         if isinstance(codings, list):
             return codings
     return []
+
+
+def resource_codings(rtype: str, raw: dict[str, Any]) -> list[Any]:
+    """The codings that say what a resource is: ImagingStudy names its procedure in procedureCode
+    (a list), every other type we read in code."""
+    if rtype == "ImagingStudy":
+        codes = raw.get("procedureCode")
+        return (
+            [c for concept in codes if isinstance(concept, dict) for c in codings_of(concept)]
+            if isinstance(codes, list)
+            else []
+        )
+    return codings_of(raw.get("code"))
 
 
 def to_instant(value: Any) -> datetime | None:
@@ -322,7 +376,7 @@ class _Parser:
         wanted = RELEVANT.get(rtype)
         if wanted is None:
             return
-        concepts = self.term.concepts(codings_of(raw.get("code"))) & wanted
+        concepts = self.term.concepts(resource_codings(rtype, raw)) & wanted
         if not concepts:
             return
         model = self.validate(rtype, raw, ref)
@@ -335,6 +389,16 @@ class _Parser:
             self.out.observations.append(entry)
         elif rtype == "Procedure" and self.check_procedure(model, ref):
             self.out.procedures.append(entry)
+        elif rtype in IMAGING_STATUS and self.check_status(model.status, IMAGING_STATUS[rtype], ref, rtype):
+            self.out.imaging.append(entry)
+        elif rtype == "ServiceRequest" and self.check_order(model, ref):
+            self.out.record_orders.append(entry)
+
+    def check_status(self, status: Any, allowed: frozenset[str], ref: str, name: str) -> bool:
+        if status not in allowed:
+            self.issue(ref, f"status is not a {name} status code")
+            return False
+        return True
 
 
 def observation_number(model: Observation) -> float | None:
@@ -356,8 +420,8 @@ def parse_resources(
     """Filter, validate and check; never raises on bad input. ``profiles`` defaults to the
     StructureDefinitions next to the default terminology, checked with ``terminology``."""
     parser = _Parser(terminology, patient_id, profiles or load_profiles(terminology=terminology))
-    for raw in flatten(resources):
+    for raw in unbundle(resources):
         parser.add(raw)
-    for raw in flatten(draft_orders):
+    for raw in unbundle(draft_orders):
         parser.add(raw, draft=True)
     return parser.out

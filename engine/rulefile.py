@@ -85,10 +85,19 @@ class OverrideReason(_Strict):
     display: str = Field(min_length=3)
 
 
+class BulletTemplate(_Strict):
+    text: str = Field(min_length=3, description="one line of the card's detail (markdown, placeholders allowed)")
+    when: list[Any] = Field(default=[], description="conditions on the deciding subject; the line shows when all hold")
+
+
 class CardTemplate(_Strict):
     indicator: Literal["info", "warning", "critical"]
     summary: str = Field(min_length=5)
     detail: str = Field(min_length=5)
+    bullets: list[BulletTemplate] = Field(
+        default=[], description="lines after the detail, each shown only when its conditions hold (at most five show)"
+    )
+    footer: str = Field(default="", description="text after the bullets, e.g. the guideline passage in short")
     suggestions: list[SuggestionTemplate] = []
     selection_behavior: Literal["at-most-one", "any"] = "at-most-one"
     links: list[LinkTemplate] = []
@@ -187,6 +196,7 @@ def read_located_yaml(path: Path) -> LocatedYaml:
 def _construct(node: yaml.Node, path: tuple[Any, ...], lines: dict, loader: yaml.SafeLoader) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # YAML merge keys (`<<: *anchor`) let a rule reuse a block of sets
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
@@ -218,7 +228,11 @@ def _model_fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def parse_rule_file(path: Path) -> tuple[RuleFile, LocatedYaml]:
-    located = read_located_yaml(path)
+    try:
+        located = read_located_yaml(path)
+    except RuleFileError as error:
+        # Broken YAML has no readable id; the folder name is the rule's id.
+        raise RuleFileError(error.file, error.line, path.parent.name, error.message) from None
     data = located.data
     rule_id = data.get("id") if isinstance(data, dict) else None
     if not isinstance(data, dict):
@@ -226,7 +240,9 @@ def parse_rule_file(path: Path) -> tuple[RuleFile, LocatedYaml]:
     try:
         rule = RuleFile.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
+        # A misspelt key also makes the right key "missing": report the typo, it explains both.
+        errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
         loc = tuple(first["loc"])
         message = first["msg"]
         where = ".".join(str(part) for part in loc) or "(top level)"

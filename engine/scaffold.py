@@ -19,7 +19,7 @@ status: draft                     # draft: validated and tested, never served; s
 title: {title}
 hooks: [patient-view]
 citation:
-  source: Dutch guideline spinal metastases 2015 (Groenen et al., Cancer Treat Rev 2018;67:29-38)
+  source: Dutch guideline spinal metastases 2015 (Groenen et al., Cancer Treat Rev 2018;69:29-38)
   section: Which section, table or figure this rule implements
   url: https://doi.org/10.1016/j.ctrv.2018.05.013
   passage: >-

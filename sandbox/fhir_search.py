@@ -46,6 +46,9 @@ def sort_key(resource: dict[str, Any]) -> str:
         or resource.get("onsetDateTime")
         or resource.get("performedDateTime")
         or (resource.get("performedPeriod") or {}).get("start")
+        or resource.get("started")
+        or resource.get("issued")
+        or resource.get("authoredOn")
         or ""
     )
 

@@ -38,8 +38,6 @@ INTERNAL = {
 }
 # Rules whose card wording is owned by the revision 2 rewrite still in progress.
 WORDING_PENDING = {
-    "mescc-treatment",
-    "mri-urgency",
     "surgery-eligibility",
     "survival-estimate",
     "expectations-dialogue",

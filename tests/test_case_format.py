@@ -74,8 +74,12 @@ def test_a_bad_time_says_how_to_write_it(tmp_path, engine):
 
 
 def test_a_failing_case_says_what_failed_and_why(tmp_path, engine):
-    # Onset 10 days ago: tier 3, not tier 2. The report shows the failed condition of outcome 2.
-    result = run_case(engine, "mri-urgency", _case(tmp_path, GOOD.replace("3 days ago", "10 days ago")))
+    # Onset 10 days before it was presented (now): developed over more than 7 days, tier 3, not tier 2
+    # (revision 2 reads "develops within seven days" from onset to presentation). The report shows
+    # the failed condition of outcome 2.
+    result = run_case(
+        engine, "mri-urgency", _case(tmp_path, GOOD.replace("onset: 3 days ago", "onset: 10 days ago, recorded: now"))
+    )
     report = "\n".join(result.report())
     assert "outcome: expected 2, got 3" in report
     assert "why" in report

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.facts import derive_facts
-from tests.fhir_builders import (
+from engine.fixtures.resources import (
     ICD10,
     SF,
     SINS_ANSWERS_0,
@@ -156,12 +156,15 @@ def test_confirmed_mescc_and_its_clock():
     result = facts(make_condition("mescc", verification="confirmed", onset=onset, recorded=NOW - timedelta(hours=2)))
     p = result.patient
     assert p["mescc_confirmed"] is True and p["mescc_suspected"] is False
-    assert p["mescc.hours_since_diagnosis"] == 30.0
+    # Revision 2: the clock runs from the diagnosis time (the recordedDate), not from symptom onset.
+    assert p["mescc.hours_since_diagnosis"] == 2.0
     assert all(s["symptom.code"] != "mescc-suspected" for s in result.symptoms)
 
 
 def test_mescc_without_verification_is_a_diagnosis_timed_by_recorded_date():
-    p = facts(make_condition("G95.20", ICD10, verification=None, recorded=NOW - timedelta(hours=6))).patient
+    # Revision 2: a generic cord compression code is MESCC only in a patient with cancer.
+    cancer = make_condition("C50.9", ICD10)
+    p = facts(cancer, make_condition("G95.20", ICD10, verification=None, recorded=NOW - timedelta(hours=6))).patient
     assert p["mescc_confirmed"] is True and p["mescc.hours_since_diagnosis"] == 6.0
 
 
@@ -191,12 +194,25 @@ def test_resolved_mescc_does_not_count():
 # ------------------------------------------------------------------ symptoms
 
 
+NEW_TIMING_FACTS = (
+    "symptom.presented",
+    "symptom.presentation_recorded",
+    "symptom.development_days",
+    "symptom.in_lookback",
+    "symptom.stale",
+    "symptom.mri_answered",
+    "symptom.regional_mri",
+    "symptom.mescc_relation",
+)
+
+
 def test_fully_described_unilateral_deficit():
     result = facts(
         make_condition("radicular-deficit", laterality="left", course="progressive", onset=NOW - timedelta(days=3))
     )
     s = symptom(result, "radicular-deficit")
-    assert s == {
+    # the revision-1 facts, unchanged (the timing facts of revision 2 are tested in test_mri_timing_facts.py)
+    assert {k: v for k, v in s.items() if not k.startswith(NEW_TIMING_FACTS)} == {
         "symptom.code": "radicular-deficit",
         "symptom.display": "Radicular deficit",
         "symptom.laterality": "unilateral",
@@ -206,6 +222,8 @@ def test_fully_described_unilateral_deficit():
         "symptom.onset_days": 3.0,
         "symptom.onset_known": True,
         "symptom.resource": s["symptom.resource"],
+        "symptom.sphincter_kind": "specific",
+        # no recordedDate: the presentation time falls back to the onset, so nothing is missing
         "missing": [],
     }
     assert result.patient["progressive_deficit"] is True and result.patient["symptom_count"] == 1
@@ -226,14 +244,18 @@ def test_unknown_course_reads_as_progressive_and_says_so():
 
 
 def test_unknown_onset_reads_as_within_7_days_and_says_so():
-    s = symptom(facts(make_condition("radicular-deficit", laterality="right", course="stable")), "radicular-deficit")
+    s = symptom(
+        facts(make_condition("radicular-deficit", laterality="right", course="stable", recorded=NOW)),
+        "radicular-deficit",
+    )
     assert s["symptom.onset_days"] == 0 and s["symptom.onset_known"] is False
     assert s["missing"] == ["onset of radicular deficit unknown: read as within 7 days"]
 
 
 def test_everything_unknown_lists_every_assumption():
     s = symptom(facts(make_condition("radicular-deficit")), "radicular-deficit")
-    assert len(s["missing"]) == 3
+    # revision 2 adds the presentation time (no recordedDate, no onset)
+    assert len(s["missing"]) == 4
 
 
 def test_stable_deficit_is_not_progressive():
@@ -256,7 +278,7 @@ def test_bilateral_code_and_left_plus_right_are_bilateral():
 
 
 def test_local_back_pain_by_snomed_and_no_irrelevant_assumptions():
-    result = facts(make_condition("279039007", SNOMED))
+    result = facts(make_condition("279039007", SNOMED, recorded=NOW))
     s = symptom(result, "local-back-pain")
     assert s["missing"] == [] and s["symptom.display"] == "Local back or neck pain"
 

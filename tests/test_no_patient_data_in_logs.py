@@ -22,8 +22,9 @@ from cds_hooks.logging_json import JsonLinesFormatter
 from cds_hooks.settings import Settings
 from sandbox.hook_client import HOOKS
 from sandbox.patients import patient_ids
+from tests.auth_tokens import BASE, bearer, claims, mint, write_jwks
+from tests.auth_tokens import new_ec_key as _ec_key
 from tests.synthetic_requests import hook_request_for
-from tests.test_auth import BASE, _ec_key, bearer, claims, mint, write_jwks
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 

@@ -3,9 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import engine.parse as parse
-from engine.parse import parse_resources, to_instant
-from fhir_profiles.terminology import load_terminology
-from tests.fhir_builders import (
+from engine.fixtures.resources import (
     ICD10,
     SF,
     SINS_ANSWERS_18,
@@ -20,6 +18,8 @@ from tests.fhir_builders import (
     make_sins,
     make_vital,
 )
+from engine.parse import parse_resources, to_instant
+from fhir_profiles.terminology import load_terminology
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -162,8 +162,10 @@ def test_draft_orders_keep_every_service_request_and_check_priority(term):
 
 
 def test_service_requests_in_the_record_are_not_draft_orders(term):
+    # Revision 2 reads spine-MRI ServiceRequests already in the record ("MRI already ordered"),
+    # but never as draft orders of the hook.
     parsed = parse_resources([make_service_request(id="a")], term, "p1")
-    assert parsed.orders == [] and parsed.validated == 0
+    assert parsed.orders == [] and [e.ref for e in parsed.record_orders] == ["ServiceRequest/a"]
 
 
 def test_garbage_never_raises(term):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs
 
-from cds_hooks.prefetch_templates import observation_code_groups
+from cds_hooks.prefetch_templates import RECORD_GROUPS, observation_code_groups
 
 EXPECTED = {
     "spinecds-patient-view": "patient-view",
@@ -68,8 +68,18 @@ def test_service_discovery_prefetch_templates(client) -> None:  # type: ignore[n
         for template in prefetch.values():
             for token in re.findall(r"\{\{(.*?)\}\}", template):
                 assert token == "context.patientId"
-        # Every Observation group of observation_code_groups() has a key, and nothing else is asked.
-        assert set(prefetch) == {"patient", "conditions", *observation_code_groups()}
+        # Every Observation group of observation_code_groups() and every record group (procedures,
+        # imaging, reports, MRI orders: revision 2) has a key, and nothing else is asked.
+        assert set(prefetch) == {"patient", "conditions", *observation_code_groups(), *RECORD_GROUPS}
+        assert prefetch["imagingStudies"] == "ImagingStudy?patient={{context.patientId}}&_count=100"
+        record = {key: parse_qs(prefetch[key].split("?", 1)[1]) for key in RECORD_GROUPS}
+        assert record["serviceRequests"]["code"] == [
+            "http://spinecds.org/fhir/CodeSystem/spine-findings|mri-whole-spine"
+        ]
+        assert "http://www.ama-assn.org/go/cpt|72148" in record["diagnosticReports"]["code"][0].split(",")
+        assert (
+            "http://spinecds.org/fhir/CodeSystem/spine-findings|spine-radiotherapy" in record["procedures"]["code"][0]
+        )
 
 
 def test_service_discovery_has_no_null_or_empty_values(client) -> None:  # type: ignore[no-untyped-def]

@@ -19,10 +19,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.domainresource import DomainResource
+from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhirstarter import FHIRProvider, FHIRStarter, InteractionContext
 from fhirstarter.exceptions import FHIRBadRequestError, FHIRResourceNotFoundError
 
@@ -48,6 +51,24 @@ uri = "http://spinecds.org/fhir/SearchParameter/offset"
 include-in-capability-statement = false
 
 [search-parameters.Procedure._offset]
+type = "number"
+description = "Paging offset used in next links"
+uri = "http://spinecds.org/fhir/SearchParameter/offset"
+include-in-capability-statement = false
+
+[search-parameters.ImagingStudy._offset]
+type = "number"
+description = "Paging offset used in next links"
+uri = "http://spinecds.org/fhir/SearchParameter/offset"
+include-in-capability-statement = false
+
+[search-parameters.DiagnosticReport._offset]
+type = "number"
+description = "Paging offset used in next links"
+uri = "http://spinecds.org/fhir/SearchParameter/offset"
+include-in-capability-statement = false
+
+[search-parameters.ServiceRequest._offset]
 type = "number"
 description = "Paging offset used in next links"
 uri = "http://spinecds.org/fhir/SearchParameter/offset"
@@ -214,6 +235,9 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
         "Condition": Condition,
         "Observation": Observation,
         "Procedure": Procedure,
+        "ImagingStudy": ImagingStudy,
+        "DiagnosticReport": DiagnosticReport,
+        "ServiceRequest": ServiceRequest,
     }
 
     def register_crud(resource_type: str) -> None:
@@ -270,8 +294,8 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
     ) -> Bundle:
         return _search(store, context, "Observation", patient, code, _sort, _count, _offset)
 
-    # Procedures (prior radiotherapy, past surgery) are part of the synthetic charts; the service
-    # does not read them today, but a local EHR stand-in should hold the whole record.
+    # Procedures (MESCC treatment, prior radiotherapy, spine MRIs done), imaging studies, reports and
+    # orders: the service's prefetch keys procedures, imagingStudies, diagnosticReports, serviceRequests.
     @provider.search_type(Procedure)
     def procedure_search(
         context: InteractionContext,
@@ -282,6 +306,38 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
         _offset: str | None,
     ) -> Bundle:
         return _search(store, context, "Procedure", patient, code, _sort, _count, _offset)
+
+    @provider.search_type(ImagingStudy)
+    def imaging_study_search(
+        context: InteractionContext,
+        patient: str | None,
+        _sort: str | None,
+        _count: str | None,
+        _offset: str | None,
+    ) -> Bundle:
+        return _search(store, context, "ImagingStudy", patient, None, _sort, _count, _offset)
+
+    @provider.search_type(DiagnosticReport)
+    def diagnostic_report_search(
+        context: InteractionContext,
+        patient: str | None,
+        code: list[str] | None,
+        _sort: str | None,
+        _count: str | None,
+        _offset: str | None,
+    ) -> Bundle:
+        return _search(store, context, "DiagnosticReport", patient, code, _sort, _count, _offset)
+
+    @provider.search_type(ServiceRequest)
+    def service_request_search(
+        context: InteractionContext,
+        patient: str | None,
+        code: list[str] | None,
+        _sort: str | None,
+        _count: str | None,
+        _offset: str | None,
+    ) -> Bundle:
+        return _search(store, context, "ServiceRequest", patient, code, _sort, _count, _offset)
 
     app.add_providers(provider)
     return app
