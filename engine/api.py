@@ -179,7 +179,9 @@ def _note_unused_data(cards: list[dict[str, Any]], data_quality: list[dict[str, 
 
 def _resource_kind(reference: Any) -> str:
     kind = str(reference or "").split("/", 1)[0]
-    return f"a {kind}" if kind else "a resource"
+    if not kind.isalpha():
+        return "a resource"
+    return f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind}"
 
 
 @dataclass
