@@ -74,7 +74,8 @@ def test_try_page_shows_the_critical_mri_card_for_suspected_mescc(service, page)
     critical.wait_for()
     assert critical.locator(".badge").inner_text().strip().lower() == "critical"
     summary = critical.locator("h3").inner_text()
-    assert "MRI" in summary and "12 h" in summary
+    # revision 2: the summary gives the local due time and the hours left (p05 presented 2 h ago)
+    assert "MRI whole spine by" in summary and "10 h left" in summary
     assert "rule mri-urgency" in critical.locator(".rule").inner_text()
     # Markdown bold rendered as markup, not as asterisks; the source links to the guideline.
     assert critical.locator(".detail strong").count() >= 1 and "**" not in critical.locator(".detail").inner_text()
