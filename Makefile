@@ -5,31 +5,50 @@ BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install serve fhir-server test bench bench-http clean
+.PHONY: install install-runtime serve fhir-server test test-fast bench bench-http clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# What the service needs to run: no test tools, so `make serve` is quick on a fresh machine.
+$(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-install: $(VENV)/.installed
+# The local FHIR server (fhirstarter) on top of that.
+$(VENV)/.installed-sandbox: $(VENV)/.installed-runtime
+	$(BIN)/python -m pip install --quiet -e '.[sandbox]'
+	touch $@
 
-serve: install
+# Everything, test tools included (browser, PostgreSQL driver, fuzzers, linters).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,sandbox]'
+	touch $@ $(VENV)/.installed-runtime $(VENV)/.installed-sandbox
+
+install: $(VENV)/.installed
+install-runtime: $(VENV)/.installed-runtime
+
+serve: install-runtime
 	@echo "make serve: development mode, client authentication OFF (see docs/security.md for production)"
+	@echo "  relaxed: SPINECDS_AUTH_ENABLED=false SPINECDS_TRY_PAGE=true SPINECDS_ALLOW_TRACE=true"
+	@echo "           SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=true (plain-http FHIR servers on this machine only)"
 	SPINECDS_AUTH_ENABLED=$${SPINECDS_AUTH_ENABLED:-false} SPINECDS_TRY_PAGE=$${SPINECDS_TRY_PAGE:-true} \
 	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} \
+	SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=$${SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK:-true} \
 	$(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
 
 # The local EHR stand-in: an in-memory FHIR R4 server with the synthetic patients (run beside `make serve`).
 FHIR_PORT ?= 8080
-fhir-server: install
+fhir-server: $(VENV)/.installed-sandbox
 	$(BIN)/spinecds sandbox fhir-server --host $(HOST) --port $(FHIR_PORT)
 
+# Every test; `make test-fast` leaves out the slow ones (servers, browser, fuzzing, soak, linters).
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench

@@ -14,9 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.facts import derive_facts
-from engine.scores import load_scores
-from fhir_profiles.terminology import load_terminology
-from tests.fhir_builders import (
+from engine.fixtures.resources import (
     ICD10,
     SINS_ANSWERS_18,
     make_condition,
@@ -27,6 +25,8 @@ from tests.fhir_builders import (
     make_sins,
     make_vital,
 )
+from engine.scores import load_scores
+from fhir_profiles.terminology import load_terminology
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

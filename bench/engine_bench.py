@@ -17,117 +17,50 @@ from datetime import UTC, datetime
 
 from engine.api import build_engine
 from engine.evaluate import decide
+from engine.fixtures import build_resources
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
-SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"
-
-
-def _coding(system: str, code: str) -> dict:
-    return {"coding": [{"system": system, "code": code}]}
+# A breast-cancer patient with symptoms, two SINS lesions, KPS, NRS: about 20 relevant facts.
+TWENTY_FACTS = {
+    "diagnoses": [
+        {"concept": "breast-cancer", "onset": "400 days ago"},
+        {"concept": "bone-metastasis", "onset": "60 days ago"},
+    ],
+    "symptoms": [
+        {"code": "radicular-deficit", "side": "left", "course": "progressive", "onset": "3 days ago"},
+        {"code": "local-back-pain", "onset": "37 days ago"},
+        {"code": "radicular-pain", "side": "left", "onset": "18 days ago"},
+    ],
+    "kps": [{"value": 70, "when": "9 days ago"}],
+    "nrs": [{"value": 5, "when": "9 days ago"}, {"value": 8, "when": "1 day ago"}],
+    "sins": [
+        {
+            "level": "T12",
+            "when": "2 days ago",
+            "location": "loc-junctional",
+            "pain": "pain-mechanical",
+            "lesion": "lesion-lytic",
+            "alignment": "align-normal",
+            "collapse": "collapse-lt50",
+            "posterolateral": "postero-unilateral",
+        },
+        {
+            "level": "L2",
+            "when": "2 days ago",
+            "location": "loc-mobile",
+            "pain": "pain-occasional",
+            "lesion": "lesion-mixed",
+            "alignment": "align-normal",
+            "collapse": "collapse-none",
+            "posterolateral": "postero-none",
+        },
+    ],
+}
 
 
 def twenty_fact_patient() -> list[dict]:
-    """A breast-cancer patient with symptoms, two SINS lesions, KPS, NRS: about 20 relevant facts."""
-    condition = {
-        "resourceType": "Condition",
-        "subject": {"reference": "Patient/bench"},
-        "clinicalStatus": _coding("http://terminology.hl7.org/CodeSystem/condition-clinical", "active"),
-        "verificationStatus": _coding("http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed"),
-    }
-    left = {"coding": [{"system": "http://snomed.info/sct", "code": "7771000"}]}
-    resources: list[dict] = [{"resourceType": "Patient", "id": "bench"}]
-    resources.append({**condition, "id": "c1", "code": _coding("http://hl7.org/fhir/sid/icd-10-cm", "C50.911")})
-    resources.append({**condition, "id": "c2", "code": _coding("http://hl7.org/fhir/sid/icd-10-cm", "C79.51")})
-    resources.append(
-        {
-            **condition,
-            "id": "c3",
-            "code": _coding(SF, "radicular-deficit"),
-            "bodySite": [left],
-            "onsetDateTime": "2026-03-07T09:00:00Z",
-            "extension": [
-                {"url": "http://spinecds.org/fhir/StructureDefinition/symptom-course", "valueCode": "progressive"}
-            ],
-        }
-    )
-    resources.append(
-        {**condition, "id": "c4", "code": _coding(SF, "local-back-pain"), "onsetDateTime": "2026-02-01T09:00:00Z"}
-    )
-    resources.append(
-        {
-            **condition,
-            "id": "c5",
-            "code": _coding(SF, "radicular-pain"),
-            "bodySite": [left],
-            "onsetDateTime": "2026-02-20T09:00:00Z",
-        }
-    )
-    observation = {"resourceType": "Observation", "status": "final", "subject": {"reference": "Patient/bench"}}
-    resources.append(
-        {
-            **observation,
-            "id": "o1",
-            "code": _coding("http://loinc.org", "89243-0"),
-            "valueInteger": 70,
-            "effectiveDateTime": "2026-03-01T09:00:00Z",
-        }
-    )
-    resources.append(
-        {
-            **observation,
-            "id": "o2",
-            "code": _coding("http://loinc.org", "72514-3"),
-            "valueInteger": 8,
-            "effectiveDateTime": "2026-03-09T09:00:00Z",
-        }
-    )
-    resources.append(
-        {
-            **observation,
-            "id": "o3",
-            "code": _coding("http://loinc.org", "72514-3"),
-            "valueInteger": 5,
-            "effectiveDateTime": "2026-03-01T09:00:00Z",
-        }
-    )
-    for index, (level, answers) in enumerate(
-        [
-            (
-                "T12",
-                [
-                    "loc-junctional",
-                    "pain-mechanical",
-                    "lesion-lytic",
-                    "align-normal",
-                    "collapse-lt50",
-                    "postero-unilateral",
-                ],
-            ),
-            ("L2", ["loc-mobile", "pain-occasional", "lesion-mixed", "align-normal", "collapse-none", "postero-none"]),
-        ]
-    ):
-        components = [
-            "sins-location",
-            "sins-pain",
-            "sins-bone-lesion",
-            "sins-alignment",
-            "sins-collapse",
-            "sins-posterolateral",
-        ]
-        resources.append(
-            {
-                **observation,
-                "id": f"s{index}",
-                "code": _coding(SF, "sins"),
-                "bodySite": {"text": level},
-                "effectiveDateTime": "2026-03-08T09:00:00Z",
-                "component": [
-                    {"code": _coding(SF, c), "valueCodeableConcept": _coding(SF, a)}
-                    for c, a in zip(components, answers, strict=True)
-                ],
-            }
-        )
-    return resources
+    """The TWENTY_FACTS patient as FHIR resources (the shared fixture builder), anchored at NOW."""
+    return build_resources(TWENTY_FACTS, NOW, patient_id="bench")
 
 
 def _time(function, iterations: int) -> list[float]:

@@ -26,12 +26,13 @@ from engine.api import EvaluationRequest, EvaluationResult, evaluate
 from engine.reloader import RulesWatcher, install_sighup_reload
 
 from . import prefetch, pseudonyms
-from .auth import ClientAuthenticator
+from .auth import ClientAuthenticator, VerifiedClient
 from .auth_settings import AuthSettings
 from .cards import build_cards
 from .clock import get_now
 from .feedback_memory import FeedbackMemory
-from .feedback_models import FeedbackRequest
+from .feedback_models import MAX_FEEDBACK_ITEMS, FeedbackRequest
+from .fhir_server_policy import FhirServerPolicy, FhirServerRefused
 from .first_seen import first_seen_times
 from .health import health_router
 from .json_clean import strip_empty
@@ -43,7 +44,7 @@ from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
 from .services import SERVICES, CdsService
 from .settings import Settings
-from .store import Store, StoreError, open_store
+from .store import DEVELOPMENT_CLIENT, ClientId, Store, StoreError, open_store
 from .validation import parse_json_body, validate
 from .version import SERVICE_VERSION
 
@@ -197,21 +198,46 @@ def create_app(
 
     @app.post(
         "/cds-services/{service_id}",
-        dependencies=[Depends(authenticate)],
         openapi_extra=request_body(HookRequest, HOOK_EXAMPLE),
     )
-    async def call_service(service_id: str, request: Request, now=Depends(get_now)) -> JSONResponse:
+    async def call_service(
+        service_id: str,
+        request: Request,
+        now=Depends(get_now),
+        client: VerifiedClient | None = Depends(authenticate),
+    ) -> JSONResponse:
         started = time.perf_counter()
         service = _service(service_id)
         _log_fields(request, serviceId=service.id, hook=service.hook)
         try:
-            return await _answer_hook(service, request, now, started)
+            return await _answer_hook(service, request, now, started, client)
         finally:
             metrics.observe_hook(service.id, service.hook, time.perf_counter() - started)
 
-    async def _answer_hook(service: CdsService, request: Request, now: Any, started: float) -> JSONResponse:
+    def fhir_server_policy(client: VerifiedClient | None) -> FhirServerPolicy:
+        if client is None:  # authentication off: development
+            return settings.development_fhir_servers()
+        trusted = authenticate.settings.client_for(client.iss)
+        allowed = trusted.fhir_servers() if trusted is not None else ()
+        return FhirServerPolicy(allowed, settings.fhir_allow_http_loopback)
+
+    def check_fhir_server(request: Request, hook_request: HookRequest, client: VerifiedClient | None) -> None:
+        """Before any connection: the fhirServer must be one this caller may send us to."""
+        if hook_request.fhirServer is None:
+            return
+        try:
+            fhir_server_policy(client).check(hook_request.fhirServer)
+        except FhirServerRefused as refused:
+            _log_fields(request, fhirServerRefused=refused.reason)
+            log.warning("fhirServer refused", extra={"reason": refused.reason})
+            raise
+
+    async def _answer_hook(
+        service: CdsService, request: Request, now: Any, started: float, client: VerifiedClient | None
+    ) -> JSONResponse:
         hook_request = validate(HookRequest, parse_json_body(await request.body(), settings.max_json_depth))
         _log_fields(request, hookInstance=hook_request.hookInstance)
+        check_fhir_server(request, hook_request, client)
         if hook_request.hook != service.hook:
             raise ApiError(
                 400,
@@ -289,6 +315,7 @@ def create_app(
                     [{k: f[k] for k in ("ruleId", "ruleVersion", "outcome") if k in f} for f in result.fired],
                     [card["uuid"] for card in cards],
                     _card_rules(cards),
+                    client=client_id(client),
                 )
                 if recall:
                     recall.remember(hook_request.hookInstance, result)
@@ -318,6 +345,8 @@ def create_app(
             spinecds_extension["dataQuality"] = data_quality
         if want_trace and result.trace:
             spinecds_extension["trace"] = result.trace
+        if result.hidden:  # feedback memory: say which advice this user set aside, never silently
+            spinecds_extension["setAside"] = [item.rule_id for item in result.hidden]
         if spinecds_extension:
             body["extension"] = {"spinecds": strip_empty(spinecds_extension)}
 
@@ -338,15 +367,30 @@ def create_app(
 
     @app.post(
         "/cds-services/{service_id}/feedback",
-        dependencies=[Depends(authenticate)],
         openapi_extra=request_body(FeedbackRequest, FEEDBACK_EXAMPLE),
     )
-    async def feedback(service_id: str, request: Request, now=Depends(get_now)) -> Response:
+    async def feedback(
+        service_id: str, request: Request, now=Depends(get_now), client: VerifiedClient | None = Depends(authenticate)
+    ) -> Response:
         service = _service(service_id)
         _log_fields(request, serviceId=service.id)
-        payload = validate(FeedbackRequest, parse_json_body(await request.body(), settings.max_json_depth))
+        payload = validate(
+            FeedbackRequest, _bounded_feedback(parse_json_body(await request.body(), settings.max_json_depth))
+        )
         items = [item.model_dump(mode="json", exclude_none=True) for item in payload.feedback]
         try:
+            # Only the client a card was returned to may give feedback on it; anything else (a card of
+            # another client, a uuid never issued) is 404 for the whole call and nothing is stored.
+            issued = await run_in_threadpool(store.cards_issued_to, [item["card"] for item in items], client_id(client))
+            unknown = [index for index, item in enumerate(items) if item["card"] not in issued]
+            if unknown:
+                _log_fields(request, feedbackItems=len(items), feedbackStored=0, feedbackUnknownCards=len(unknown))
+                raise ApiError(
+                    404,
+                    "not-found",
+                    "feedback names a card this service did not return to this client",
+                    expression=[f"feedback[{index}].card" for index in unknown],
+                )
             stored = await run_in_threadpool(store.record_feedback, service.id, items, now)
         except StoreError as error:
             # Never acknowledge feedback that was not stored: the EHR may retry after Retry-After.
@@ -383,6 +427,21 @@ def _install_try_page(app: FastAPI) -> None:
     except ModuleNotFoundError as error:
         raise RuntimeError("SPINECDS_TRY_PAGE=true, but this build has no sandbox kit (sandbox/)") from error
     module.install_try_page(app)
+
+
+def client_id(client: VerifiedClient | None) -> ClientId:
+    """The audit trail's name for the caller; the development client when authentication is off."""
+    return DEVELOPMENT_CLIENT if client is None else ClientId(client.iss, client.tenant)
+
+
+def _bounded_feedback(data: Any) -> Any:
+    """413 before validation when one call carries more feedback items than the service takes."""
+    items = data.get("feedback") if isinstance(data, dict) else None
+    if isinstance(items, list) and len(items) > MAX_FEEDBACK_ITEMS:
+        raise ApiError(
+            413, "too-long", f"at most {MAX_FEEDBACK_ITEMS} feedback items per call", expression=["feedback"]
+        )
+    return data
 
 
 def _card_rules(cards: list[dict[str, Any]]) -> list[tuple[str, str, str]]:

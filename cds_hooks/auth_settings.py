@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .fhir_server_policy import ServerUrl, parse_allowlist
+
 
 class AuthConfigError(ValueError):
     """The authentication configuration cannot be used; the message names the file and the field."""
@@ -50,6 +52,21 @@ class TrustedClient(BaseModel):
         None,
         description="When set, the JWT `tenant` claim must equal this value.",
     )
+    fhir_server_allowlist: tuple[str, ...] = Field(
+        (),
+        description="FHIR server base URLs this EHR may name as `fhirServer` (exact scheme, host and port; "
+        "path prefix). Anything else is refused with 400 before any connection. Empty: prefetch only.",
+    )
+
+    @field_validator("fhir_server_allowlist")
+    @classmethod
+    def _exact_fhir_servers(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        # Exact ports only: a trusted client names its servers, it does not get a whole host.
+        parse_allowlist(urls, allow_any_port=False)
+        return urls
+
+    def fhir_servers(self) -> tuple[ServerUrl, ...]:
+        return parse_allowlist(self.fhir_server_allowlist, allow_any_port=False)
 
     @field_validator("jku_allowlist")
     @classmethod

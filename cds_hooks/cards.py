@@ -21,12 +21,22 @@ def _absolute(url: Any, base_url: str) -> Any:
     return url
 
 
+def _random_uuid(value: Any) -> str:
+    try:
+        if uuid.UUID(str(value)).version == 4:
+            return str(value)
+    except ValueError:
+        pass
+    return str(uuid.uuid4())
+
+
 def prepare_card(raw: dict[str, Any], base_url: str) -> dict[str, Any]:
     card = dict(raw)
-    card.setdefault("uuid", str(uuid.uuid4()))  # every card gets one: feedback refers to it
+    # Feedback and feedback memory name cards by uuid, so no other client may be able to compute one:
+    # the engine issues random (version 4) uuids, and anything else is replaced here.
+    card["uuid"] = _random_uuid(card.get("uuid"))
     card["suggestions"] = [
-        {**s, "uuid": s.get("uuid") or str(uuid.uuid4())} if isinstance(s, dict) else s
-        for s in card.get("suggestions") or []
+        {**s, "uuid": _random_uuid(s.get("uuid"))} if isinstance(s, dict) else s for s in card.get("suggestions") or []
     ] or None
     if isinstance(card.get("source"), dict):
         source = dict(card["source"])
@@ -42,7 +52,7 @@ def prepare_card(raw: dict[str, Any], base_url: str) -> dict[str, Any]:
 
 
 def build_cards(raw_cards: list[dict[str, Any]], base_url: str) -> list[dict[str, Any]]:
-    """Validate each card. A card that breaks the spec is a bug in a rule or the engine: it is logged
+    """Validate each card. A card that breaks the CDS Hooks spec is a bug in a rule or the engine: it is logged
     and left out, so one broken template never suppresses the other (possibly critical) cards."""
     cards = []
     for raw in raw_cards:

@@ -1,7 +1,7 @@
 """The `spinecds` command: one entry point for every tool the project ships.
 
 It lives here because cds_hooks is the top of the dependency graph: the command groups come from
-the engine (rules), fhir_profiles (fhir) and sandbox, none of which may import each other's CLI.
+the engine (rules, fhir) and sandbox, neither of which may import the other's CLI.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 # (module, function) pairs; a group whose module is absent in this build is left out.
 COMMAND_GROUPS = [
     ("engine.cli", "add_rules_commands"),
-    ("fhir_profiles.cli", "add_fhir_commands"),
+    ("engine.fhir_cli", "add_fhir_commands"),
     ("sandbox.cli", "add_sandbox_commands"),
 ]
 

@@ -47,16 +47,19 @@ def identity_key(identity: dict[str, Any]) -> str:
 
 
 def due_by(card: dict[str, Any], now: datetime) -> datetime | None:
-    """The card's own deadline: `dueBy`, else now + `hoursLeft` (the MESCC clock)."""
+    """The card's own deadline: `dueBy`, else now + `hoursLeft` (the MESCC clock), else now +
+    `deadlineHours` (the deadline the card states). An unreadable `dueBy` counts as now: whatever
+    was set aside on it is shown again at once (the safe direction)."""
     spinecds = (card.get("extension") or {}).get("spinecds") or {}
     if isinstance(spinecds.get("dueBy"), str):
         try:
             return datetime.fromisoformat(spinecds["dueBy"].replace("Z", "+00:00"))
         except ValueError:
-            return None
-    hours = spinecds.get("hoursLeft")
-    if isinstance(hours, (int, float)) and not isinstance(hours, bool):
-        return now + timedelta(hours=hours)
+            return now
+    for key in ("hoursLeft", "deadlineHours"):
+        hours = spinecds.get(key)
+        if isinstance(hours, (int, float)) and not isinstance(hours, bool):
+            return now + timedelta(hours=hours)
     return None
 
 

@@ -1,8 +1,9 @@
 """Fetch prefetch data the CDS client did not send from its FHIR server (`requests`, bounded in time).
 
-Every call presents the client's access token, stays on the client's FHIR server (a `next` link to
-another origin is refused so the token never leaves it), and respects one deadline for the whole
-hook request.
+Every call presents the client's access token and stays on the client's FHIR server: the base URL
+was checked against the caller's allowlist (fhir_server_policy) before this runs, redirects are never
+followed, and a `next` link is followed only when it stays under that base URL, so the token never
+leaves it. One deadline bounds the whole hook request.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import requests
+
+from .fhir_server_policy import same_server
 
 log = logging.getLogger("spinecds.fhir")
 
@@ -82,8 +84,7 @@ class FhirClient:
             return result
 
     def _check_same_origin(self, url: str) -> None:
-        base, other = urlsplit(self.base_url), urlsplit(url)
-        if (base.scheme, base.netloc) != (other.scheme, other.netloc):
+        if not same_server(self.base_url, url):
             raise FhirFetchError(
                 "a next link points outside the FHIR server; not following it with the token", "bad-json"
             )
@@ -107,12 +108,15 @@ class FhirClient:
 
     def _get_resource(self, session: requests.Session, url: str, remaining: float) -> dict[str, Any]:
         try:
-            response = session.get(url, timeout=(min(self.connect_timeout, remaining), remaining))
+            # No redirects: a 3xx could send the token to any host, past the allowlist check.
+            response = session.get(
+                url, timeout=(min(self.connect_timeout, remaining), remaining), allow_redirects=False
+            )
         except requests.Timeout as exc:
             raise FhirFetchError("FHIR server timed out", "timeout") from exc
         except requests.RequestException as exc:
             raise FhirFetchError(f"FHIR server unreachable ({type(exc).__name__})", "connect") from exc
-        if response.status_code >= 400:
+        if response.status_code >= 300:
             raise FhirFetchError(f"FHIR server answered HTTP {response.status_code}", "http-status")
         try:
             data = response.json()

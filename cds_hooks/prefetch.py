@@ -16,6 +16,7 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from engine import bundles
 
@@ -33,6 +34,7 @@ USER_TOKENS = {
     "userRelatedPersonId": "RelatedPerson",
 }
 MAX_FETCH_THREADS = 8
+FETCH_FAILED = "could not be fetched from the FHIR server"
 # Keys whose absence can only make cards more urgent, never less: without them an MRI already done or
 # ordered, or a MESCC treatment already started, is not seen. When the client neither sends nor lets
 # us fetch them, the service decides without them and says so under data quality (no 412).
@@ -58,17 +60,25 @@ def render_template(template: str, context: dict[str, Any]) -> str:
         if token.startswith("context."):
             value = context.get(token.removeprefix("context."))
             if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                return str(value)
+                return _encoded(str(value))
             raise ValueError(f"prefetch token {token} has no primitive value in the context")
         if token in USER_TOKENS:
             user = str(context.get("userId", ""))
             prefix = f"{USER_TOKENS[token]}/"
             if user.startswith(prefix):
-                return user.removeprefix(prefix)
+                return _encoded(user.removeprefix(prefix))
             raise ValueError(f"prefetch token {token} does not match context.userId")
         raise ValueError(f"unknown prefetch token {token}")
 
     return TOKEN.sub(substitute, template)
+
+
+def _encoded(value: str) -> str:
+    """A context value as one URL component: whatever it holds, it cannot add a path segment, a query
+    parameter or a fragment to the FHIR query (ids are checked too; this holds for every token)."""
+    if not value.strip("."):
+        raise ValueError("a prefetch token value of dots only would be a path segment of its own")
+    return quote(value, safe="")
 
 
 def _issue_codes(outcome: dict[str, Any]) -> list[str]:
@@ -179,14 +189,27 @@ def resolve(
             futures = {f: k for f, k in futures.items() if k not in failed}
             failures = []
         if failures:
+            # One answer whatever went wrong and whichever fetch failed first: telling "refused" from
+            # "timed out" from "HTTP 404" would let a caller map ports and paths behind the service.
+            # Every key that had to be fetched is named; the reasons go to the log and the metrics.
             issues = [
-                operation_outcome("exception", f"prefetch.{key}: {_safe_message(err)}")["issue"][0]
-                for key, err in sorted(failures, key=lambda f: f[0])
+                operation_outcome("exception", f"prefetch.{key}: {FETCH_FAILED}", expression=[f"prefetch.{key}"])[
+                    "issue"
+                ][0]
+                for key in sorted(queries)
             ]
-            log.warning("FHIR fallback fetch failed", extra={"failed_keys": sorted(k for k, _ in failures)})
+            log.warning(
+                "FHIR fallback fetch failed",
+                extra={
+                    "failed_keys": sorted(k for k, _ in failures),
+                    "reasons": sorted({_safe_message(err) for _, err in failures}),
+                },
+            )
             raise ApiError(412, "exception", "required data could not be fetched from the FHIR server", issues=issues)
         for future, key in futures.items():
             result: FetchResult = future.result()
+            if key == "patient":
+                _check_fetched_patient(result.data, request.context.get("patientId"))
             resolved.data[key] = result.data
             resolved.fetched.append(key)
             if result.truncated:
@@ -201,6 +224,19 @@ def resolve(
         for future in futures:
             future.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _check_fetched_patient(data: dict[str, Any], patient_id: Any) -> None:
+    """The server must answer the read of Patient/{id} with that patient: anything else (another
+    patient, a Bundle) means we would decide on the wrong chart."""
+    if data.get("resourceType") != "Patient" or data.get("id") != patient_id:
+        log.warning("FHIR server returned a Patient other than context.patientId")
+        raise ApiError(
+            412,
+            "conflict",
+            "prefetch.patient: the FHIR server did not return the patient named in context.patientId",
+            expression=["prefetch.patient"],
+        )
 
 
 def _safe_message(error: BaseException) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
@@ -43,9 +44,10 @@ class PatientContext(BaseModel):
     @field_validator("patientId")
     @classmethod
     def _fhir_id(cls, value: str) -> str:
-        # The id is substituted into FHIR query URLs: only a valid FHIR id may get there.
-        if not FHIR_ID.match(value):
-            raise ValueError("must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)")
+        # The id is substituted into FHIR query URLs: only a valid FHIR id may get there, and not one
+        # of dots only, which the grammar admits but which is a path segment of its own ("Patient/..").
+        if not FHIR_ID.match(value) or not value.strip("."):
+            raise ValueError("must be a FHIR id ([A-Za-z0-9-.], 1-64 characters, not only dots)")
         return value
 
 
@@ -104,10 +106,20 @@ class HookRequest(BaseModel):
 
     hook: str = Field(min_length=1)
     hookInstance: str = Field(min_length=1, max_length=128)
-    fhirServer: AnyHttpUrl | None = None
+    # A plain string: fhir_server_policy parses it strictly and refuses anything outside the caller's
+    # allowlist with one neutral message (a URL type here would normalise it first and answer in detail).
+    fhirServer: str | None = Field(None, min_length=1, max_length=2048, json_schema_extra={"format": "uri"})
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, Any] | None = None
+
+    @field_validator("hookInstance")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        # The spec says "a UUID"; the audit trail is keyed by it, so nothing else gets in.
+        if not UUID.match(value):
+            raise ValueError("must be a UUID (8-4-4-4-12 hexadecimal digits)")
+        return value
 
     @model_validator(mode="after")
     def _authorization_needs_server(self) -> HookRequest:

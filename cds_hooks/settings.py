@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .fhir_server_policy import LOOPBACK_ALLOWLIST, FhirServerPolicy, parse_allowlist
+
 
 class Settings(BaseSettings):
     # hide_input_in_errors: a bad SPINECDS_DATABASE_URL must not print its password at start-up.
@@ -42,6 +44,17 @@ class Settings(BaseSettings):
         ge=1,
         le=100,
         description="Most Bundle pages followed (link relation `next`) per prefetch key.",
+    )
+    fhir_server_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(LOOPBACK_ALLOWLIST),
+        description="Only with authentication off (development): the FHIR server base URLs a request may name "
+        "as `fhirServer` (comma-separated or JSON array; the port may be `*`). Default: loopback hosts, any "
+        "port. With authentication on, each trusted client's `fhir_server_allowlist` applies instead.",
+    )
+    fhir_allow_http_loopback: bool = Field(
+        False,
+        description="Development only: accept `http://` (no TLS) fhirServer URLs whose host is a loopback "
+        "address. Off: https only.",
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],
@@ -135,9 +148,21 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// (or postgres://) URL")
         return value
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("fhir_server_allowlist", mode="after")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _valid_allowlist(cls, value: list[str]) -> list[str]:
+        parse_allowlist(value, allow_any_port=True)
+        return value
+
+    def development_fhir_servers(self) -> FhirServerPolicy:
+        """The policy when authentication is off (no trusted client to take the allowlist from)."""
+        return FhirServerPolicy(
+            parse_allowlist(self.fhir_server_allowlist, allow_any_port=True), self.fhir_allow_http_loopback
+        )
+
+    @field_validator("allowed_origins", "fhir_server_allowlist", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):

@@ -14,7 +14,8 @@ import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
@@ -68,9 +69,15 @@ CREATE TABLE IF NOT EXISTS card (
     evaluated_at TEXT NOT NULL
 )
 """,
-    # Version 3 belongs to the evaluation's client (security, developed in parallel): an empty step
-    # until it lands here, so the numbering is shared.
-    2: "",
+    # v3: the client (JWT iss and tenant) each evaluation answered and each card was issued to, so
+    # feedback is accepted only from that client. Rows from before v3 have NULL: no client can claim
+    # them. '' is the development client (authentication off).
+    2: """
+ALTER TABLE evaluation ADD COLUMN client_iss TEXT;
+ALTER TABLE evaluation ADD COLUMN client_tenant TEXT;
+ALTER TABLE card ADD COLUMN client_iss TEXT;
+ALTER TABLE card ADD COLUMN client_tenant TEXT
+""",
     # Version 4: when the service first saw a Condition that has neither recordedDate nor onset, so
     # its presentation time (the start of every MRI deadline) does not restart at each chart view.
     # Keyed by a keyed hash (cds_hooks/pseudonyms.py) of the FHIR server, patient and Condition ids.
@@ -213,13 +220,63 @@ def evaluation_item(row: Mapping[str, Any]) -> dict[str, Any]:
         "serviceId": row["service_id"],
         "fired": json.loads(row["fired"]),
         "cardUuids": json.loads(row["card_uuids"]),
+        "client": {"iss": row["client_iss"], "tenant": row["client_tenant"]},
     }
 
 
+@dataclass(frozen=True)
+class ClientId:
+    """Who an evaluation answered: the verified JWT `iss` and `tenant` ('' and None with auth off)."""
+
+    iss: str = ""
+    tenant: str | None = None
+
+
+DEVELOPMENT_CLIENT = ClientId()
+
+
 def card_rows(
-    evaluated_at: datetime, hook_instance: str, card_rules: Sequence[tuple[str, str, str]]
-) -> list[tuple[str, str, str, str, str]]:
-    return [(uuid, rule_id, version, hook_instance, evaluated_at.isoformat()) for uuid, rule_id, version in card_rules]
+    evaluated_at: datetime, hook_instance: str, card_rules: Sequence[tuple[str, str, str]], client: ClientId
+) -> list[tuple[str, str, str, str, str, str, str | None]]:
+    return [
+        (uuid, rule_id, version, hook_instance, evaluated_at.isoformat(), client.iss, client.tenant)
+        for uuid, rule_id, version in card_rules
+    ]
+
+
+def issued_to(rows: Iterable[Mapping[str, Any]], client: ClientId) -> set[str]:
+    """The card uuids among `rows` (card_uuid, client_iss, client_tenant) issued to `client`."""
+    return {
+        row["card_uuid"]
+        for row in rows
+        if row["client_iss"] is not None and (row["client_iss"], row["client_tenant"]) == (client.iss, client.tenant)
+    }
+
+
+# Card rows are written once: a later evaluation (another client reusing a hookInstance, or a uuid
+# collision) never rebinds a card to someone else.
+INSERT_CARD = (
+    "INSERT INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at, client_iss, client_tenant) "
+    "VALUES ({p},{p},{p},{p},{p},{p},{p}) ON CONFLICT (card_uuid) DO NOTHING"
+)
+INSERT_EVALUATION = (
+    "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids, client_iss, client_tenant) "
+    "VALUES ({p},{p},{p},{p},{p},{p},{p})"
+)
+
+
+def evaluation_row(
+    evaluated_at: datetime, hook_instance: str, service_id: str, fired: list[Any], uuids: list[str], client: ClientId
+) -> tuple[Any, ...]:
+    return (
+        evaluated_at.isoformat(),
+        hook_instance,
+        service_id,
+        json.dumps(fired),
+        json.dumps(uuids),
+        client.iss,
+        client.tenant,
+    )
 
 
 class Store(Protocol):
@@ -236,10 +293,14 @@ class Store(Protocol):
         fired: list[dict[str, Any]],
         card_uuids: list[str],
         card_rules: Sequence[tuple[str, str, str]] = (),
+        client: ClientId = DEVELOPMENT_CLIENT,
     ) -> None: ...
 
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
         """(rule id, rule version) of a card this service returned, for feedback and audits."""
+
+    def cards_issued_to(self, card_uuids: Sequence[str], client: ClientId) -> set[str]:
+        """The uuids among `card_uuids` of cards this service returned to `client`."""
 
     def ping(self) -> bool: ...
 
@@ -370,6 +431,7 @@ class SqliteStore:
         fired: list[dict[str, Any]],
         card_uuids: list[str],
         card_rules: Sequence[tuple[str, str, str]] = (),
+        client: ClientId = DEVELOPMENT_CLIENT,
     ) -> None:
         connection = self._connection()
         with self._write_lock:
@@ -380,14 +442,11 @@ class SqliteStore:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 connection.execute(
-                    "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) "
-                    "VALUES (?,?,?,?,?)",
-                    (evaluated_at.isoformat(), hook_instance, service_id, json.dumps(fired), json.dumps(card_uuids)),
+                    INSERT_EVALUATION.format(p="?"),
+                    evaluation_row(evaluated_at, hook_instance, service_id, fired, card_uuids, client),
                 )
                 connection.executemany(
-                    "INSERT OR REPLACE INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at) "
-                    "VALUES (?,?,?,?,?)",
-                    card_rows(evaluated_at, hook_instance, list(card_rules)),
+                    INSERT_CARD.format(p="?"), card_rows(evaluated_at, hook_instance, list(card_rules), client)
                 )
                 connection.execute("COMMIT")
             except BaseException:
@@ -402,6 +461,22 @@ class SqliteStore:
             .fetchone()
         )
         return (row["rule_id"], row["rule_version"]) if row else None
+
+    @_sqlite_errors
+    def cards_issued_to(self, card_uuids: Sequence[str], client: ClientId) -> set[str]:
+        wanted = sorted(set(card_uuids))
+        if not wanted:
+            return set()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT card_uuid, client_iss, client_tenant FROM card WHERE card_uuid IN "
+                f"({','.join('?' * len(wanted))})",
+                wanted,
+            )
+            .fetchall()
+        )
+        return issued_to(rows, client)
 
     @_sqlite_errors
     def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:

@@ -12,7 +12,6 @@ lock: several workers starting at once migrate one after the other, never concur
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,15 +24,21 @@ from psycopg_pool import ConnectionPool
 
 from .store import (
     BASE_SCHEMA,
+    DEVELOPMENT_CLIENT,
+    INSERT_CARD,
+    INSERT_EVALUATION,
     MEMORY_READS,
     MEMORY_WRITES,
+    ClientId,
     P,
     R,
     StoreError,
     card_rows,
     evaluation_item,
+    evaluation_row,
     feedback_item,
     feedback_row,
+    issued_to,
     migrate_schema,
 )
 
@@ -141,23 +146,16 @@ class PostgresStore:
         fired: list[dict[str, Any]],
         card_uuids: list[str],
         card_rules: Sequence[tuple[str, str, str]] = (),
+        client: ClientId = DEVELOPMENT_CLIENT,
     ) -> None:
         with self._transaction() as connection, connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO evaluation (evaluated_at, hook_instance, service_id, fired, card_uuids) "
-                "VALUES (%s,%s,%s,%s,%s)",
-                (evaluated_at.isoformat(), hook_instance, service_id, json.dumps(fired), json.dumps(card_uuids)),
+                INSERT_EVALUATION.format(p="%s"),
+                evaluation_row(evaluated_at, hook_instance, service_id, fired, card_uuids, client),
             )
-            rows = card_rows(evaluated_at, hook_instance, list(card_rules))
+            rows = card_rows(evaluated_at, hook_instance, list(card_rules), client)
             if rows:
-                # SQLite's INSERT OR REPLACE: the latest evaluation that returned a card uuid wins.
-                cursor.executemany(
-                    "INSERT INTO card (card_uuid, rule_id, rule_version, hook_instance, evaluated_at) "
-                    "VALUES (%s,%s,%s,%s,%s) ON CONFLICT (card_uuid) DO UPDATE SET rule_id = EXCLUDED.rule_id, "
-                    "rule_version = EXCLUDED.rule_version, hook_instance = EXCLUDED.hook_instance, "
-                    "evaluated_at = EXCLUDED.evaluated_at",
-                    rows,
-                )
+                cursor.executemany(INSERT_CARD.format(p="%s"), rows)
 
     @_postgres_errors
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
@@ -166,6 +164,17 @@ class PostgresStore:
                 "SELECT rule_id, rule_version FROM card WHERE card_uuid = %s", (card_uuid,)
             ).fetchone()
         return (row["rule_id"], row["rule_version"]) if row else None
+
+    @_postgres_errors
+    def cards_issued_to(self, card_uuids: Sequence[str], client: ClientId) -> set[str]:
+        wanted = sorted(set(card_uuids))
+        if not wanted:
+            return set()
+        with self._transaction() as connection:
+            rows = connection.execute(
+                "SELECT card_uuid, client_iss, client_tenant FROM card WHERE card_uuid = ANY(%s)", (wanted,)
+            ).fetchall()
+        return issued_to(rows, client)
 
     @_postgres_errors
     def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:

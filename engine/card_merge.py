@@ -145,7 +145,7 @@ def finish(item: RuleCard, hook: str) -> dict[str, Any]:
     for other in merged:
         own = other.card
         card["extension"]["spinecds"]["merged"].append(own["extension"]["spinecds"])
-        sections.append(merged_section(own))
+        sections.append(merged_section(own, (card.get("source") or {}).get("label", "")))
         suggestions.extend(own.get("suggestions") or [])
         for reason in own.get("overrideReasons") or []:
             if all(reason.get("code") != kept.get("code") for kept in reasons):
@@ -167,9 +167,10 @@ def finish(item: RuleCard, hook: str) -> dict[str, Any]:
     return card
 
 
-def merged_section(card: dict[str, Any]) -> str:
+def merged_section(card: dict[str, Any], host_source: str = "") -> str:
     """A merged card as one short section: its summary as the heading, then its decisive finding and
-    bullets (the first blocks of its detail up to and including the first list), then its source."""
+    bullets (the first blocks of its detail up to and including the first list), then its source
+    (only its section when it cites the same guideline as the host card)."""
     blocks = [block for block in card.get("detail", "").split("\n\n") if block.strip()]
     kept: list[str] = []
     for block in blocks:
@@ -177,6 +178,9 @@ def merged_section(card: dict[str, Any]) -> str:
         if _is_list(block) or len(kept) == 2:
             break
     source = (card.get("source") or {}).get("label")
+    guideline, _, section = (source or "").partition(" - ")
+    if section and host_source.partition(" - ")[0] == guideline:
+        source = section
     lines = [f"**Also: {card['summary']}**", *kept]
     if source:
         lines.append(f"*Source: {source}*")

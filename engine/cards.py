@@ -21,7 +21,6 @@ from engine.templates import deep_merge, placeholders, render_card_text, render_
 
 RULES_SYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "http://spinecds.org/fhir/CodeSystem/override-reasons"
-CARD_NAMESPACE = uuid.UUID("6f1c2f0e-7a41-4d1b-9a55-5f0c3e1d2b7a")
 SUMMARY_LIMIT = 140
 SUBJECT_RESOURCES = ("symptom.resource", "lesion.resource", "order.resource")
 
@@ -45,7 +44,7 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def build_cards(
+def render_cards(
     fired: list[Fired],
     published: dict[str, Any],
     now: datetime,
@@ -105,9 +104,10 @@ def _build_card(
     extra["order_due"] = _order_due(item.sets, now, timezone) or extra.get("deadline", iso(now))
     lookup = value_lookup(item.subject, published, item.sets, extra)
 
-    card_id = uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}|{rule.id}")
+    # Random: feedback names cards by uuid, so no other client may be able to compute one.
+    card_id = uuid.uuid4()
     summary = render_card_text(template.summary, lookup).strip()
-    if len(summary) >= SUMMARY_LIMIT:  # the spec's hard limit; cases catch this at authoring time
+    if len(summary) >= SUMMARY_LIMIT:  # CDS Hooks' hard limit; cases catch this at authoring time
         summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
     card: dict[str, Any] = {
         "uuid": str(card_id),
@@ -199,7 +199,7 @@ def _suggestion(
         actions.append(rendered)
     suggestion: dict[str, Any] = {
         "label": render_card_text(template.label, lookup),
-        "uuid": str(uuid.uuid5(card_id, f"suggestion-{index}")),
+        "uuid": str(uuid.uuid4()),
         "actions": actions,
     }
     if template.is_recommended:

@@ -11,13 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from engine.bundles import draft_orders, flatten
 from engine.case_file import CaseFileError, hook_call, read_case
+from engine.compiler import CompiledRules
+from engine.request import EvaluationRequest, EvaluationResult
 
-if TYPE_CHECKING:
-    from engine.api import Engine, EvaluationRequest
+
+class Engine(Protocol):
+    """What the runner needs of engine.api.Engine (named here so that cases never imports api)."""
+
+    compiled: CompiledRules
+    rules_dir: Path
+
+    def evaluate(self, request: EvaluationRequest) -> EvaluationResult: ...
+
 
 # Cases are pinned to one instant so that a failure is reproducible; "3 days ago" is relative to it.
 CASE_NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -58,8 +67,6 @@ def request_from_hook_call(
     want_trace: bool = False,
     timezone: str | None = None,
 ) -> EvaluationRequest:
-    from engine.api import EvaluationRequest
-
     context = body.get("context") or {}
     prefetch = body.get("prefetch") or {}
     return EvaluationRequest(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
+from engine.case_file import CaseFileError, read_case
+from engine.cases import CASE_SUFFIX
 from engine.compiler import CompiledRules
 from engine.conditions import parse_condition
 
@@ -26,7 +26,7 @@ def render_catalog(compiled: CompiledRules, rules_dir: Path) -> str:
     items = sorted(compiled.all_rules, key=lambda item: item.rule.id)
     for item in items:
         rule = item.rule
-        cases = sorted((rules_dir / rule.id / "cases").glob("*.yaml"))
+        cases = sorted((rules_dir / rule.id / "cases").glob(f"*{CASE_SUFFIX}"))
         lines.append(
             f"| [{rule.id}](#{rule.id}) | {rule.version} | {rule.status} | {', '.join(rule.hooks)} "
             f"| {len(rule.outcomes)} | {len(cases)} |"
@@ -54,13 +54,13 @@ def render_catalog(compiled: CompiledRules, rules_dir: Path) -> str:
                 lines.append(f"   - Suggestion: {suggestion.label}")
             for reason in outcome.card.override_reasons:
                 lines.append(f"   - Override reason: {reason.display}")
-        cases = sorted((rules_dir / rule.id / "cases").glob("*.yaml"))
+        cases = sorted((rules_dir / rule.id / "cases").glob(f"*{CASE_SUFFIX}"))
         if cases:
             lines += ["", "Cases:", ""]
             for path in cases:
                 try:
-                    title = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("title", "")
-                except (OSError, yaml.YAMLError, AttributeError):
+                    title = read_case(path).title
+                except (OSError, CaseFileError):
                     title = "(unreadable)"
                 lines.append(f"- `{path.name}`: {title}")
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """A careful wrapper around durable-rules 2.0.28 (a C extension, unmaintained since 2020).
 
-What we measured (see design.md) and what this module does about it:
+What we measured when we chose it, and what this module does about it:
 - not thread-safe, and its Host starts timer threads that dispatch actions behind our back:
   `_QuietHost` never starts them, and one process-wide lock serialises every engine call;
 - at most 1,024 live sessions per ruleset: one fresh session id per evaluation, deleted in

@@ -1,7 +1,7 @@
 """FHIR resources -> the clinical facts of rules/README.md ("Fact vocabulary").
 
 Every fact is a JSON scalar or a list of strings (durable-rules facts). A value that cannot be
-derived is absent, never None. Where the spec says to read missing data the urgent way (laterality,
+derived is absent, never None. Where missing data must be read the urgent way (laterality,
 course, onset), the subject's ``missing`` list says which assumption was taken, in plain words.
 """
 

@@ -168,8 +168,9 @@ class Parsed:
     validated: int = 0  # how many resources reached model_validate (the filter's effect)
 
 
-def flatten(resources: Iterable[Any]) -> list[dict[str, Any]]:
-    """Resources with any Bundle (searchset / collection) replaced by its entries' resources."""
+def unbundle(resources: Iterable[Any]) -> list[dict[str, Any]]:
+    """Resources with any Bundle, nested ones too, replaced by its entries' resources (no de-duplication:
+    engine.bundles.flatten already merged the prefetch keys)."""
     out: list[dict[str, Any]] = []
     for res in resources or ():
         if not isinstance(res, dict):
@@ -177,7 +178,7 @@ def flatten(resources: Iterable[Any]) -> list[dict[str, Any]]:
         if res.get("resourceType") == "Bundle":
             for entry in res.get("entry") or ():
                 if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                    out.extend(flatten([entry["resource"]]))
+                    out.extend(unbundle([entry["resource"]]))
         else:
             out.append(res)
     return out
@@ -419,8 +420,8 @@ def parse_resources(
     """Filter, validate and check; never raises on bad input. ``profiles`` defaults to the
     StructureDefinitions next to the default terminology, checked with ``terminology``."""
     parser = _Parser(terminology, patient_id, profiles or load_profiles(terminology=terminology))
-    for raw in flatten(resources):
+    for raw in unbundle(resources):
         parser.add(raw)
-    for raw in flatten(draft_orders):
+    for raw in unbundle(draft_orders):
         parser.add(raw, draft=True)
     return parser.out

@@ -228,7 +228,11 @@ def _model_fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def parse_rule_file(path: Path) -> tuple[RuleFile, LocatedYaml]:
-    located = read_located_yaml(path)
+    try:
+        located = read_located_yaml(path)
+    except RuleFileError as error:
+        # Broken YAML has no readable id; the folder name is the rule's id.
+        raise RuleFileError(error.file, error.line, path.parent.name, error.message) from None
     data = located.data
     rule_id = data.get("id") if isinstance(data, dict) else None
     if not isinstance(data, dict):
@@ -236,7 +240,9 @@ def parse_rule_file(path: Path) -> tuple[RuleFile, LocatedYaml]:
     try:
         rule = RuleFile.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
+        # A misspelt key also makes the right key "missing": report the typo, it explains both.
+        errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
         loc = tuple(first["loc"])
         message = first["msg"]
         where = ".".join(str(part) for part in loc) or "(top level)"

@@ -19,8 +19,12 @@ SERVICE_VALUES = frozenset({"service.base_url"})
 # (an escaped ASCII punctuation character renders as itself): emphasis, code, links, images, raw HTML,
 # autolinks, entities, tables, strikethrough, headings and footnotes.
 _MARKUP = re.compile(r"([\\`*_\[\]<>|~#&!{}])")
-# GFM turns bare URLs into links; breaking the pattern keeps them text.
-_BARE_LINK = re.compile(r"(?i)(\b(?:https?|ftp|mailto|javascript|data|file)):|\b(www)\.")
+# GitHub-flavoured renderers turn bare URLs, www. names and e-mail addresses into links after the
+# markdown is parsed, so backslash escapes cannot stop them. They are "defanged" instead, visibly,
+# as security tools do: https[:]//host, www[.]host, name[@]host.
+_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|javascript|vbscript|data|file|tel|sms):")
+_WWW = re.compile(r"(?i)\b(www)\.")
+_EMAIL = re.compile(r"([\w.+-])@([\w-])")
 # Right-to-left and left-to-right embeddings, overrides and isolates, the Arabic letter mark and
 # zero-width joiners: they can make a card read differently from what it says.
 _DIRECTION = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
@@ -58,18 +62,29 @@ def show(value: Any) -> str:
 
 
 def plain(text: str) -> str:
-    """Record text made safe to show: no control, direction-override or zero-width characters, and
-    no line breaks (a value can never start a new markdown block)."""
+    """Record text made safe to show: no control, direction-override, zero-width or other invisible
+    format characters, and no line breaks (a value can never start a new markdown block)."""
     text = _DIRECTION.sub("", text)
-    text = "".join(" " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text)
+    # Every other invisible format character goes too (tag characters can carry hidden text).
+    text = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
+        for char in text
+        if unicodedata.category(char) != "Cf"
+    )
     return " ".join(text.split())
+
+
+def defang(text: str) -> str:
+    """URLs, www. names and e-mail addresses that no renderer will turn into a link."""
+    text = _SCHEME.sub(r"\1[:]", text)
+    text = _WWW.sub(r"\1[.]", text)
+    return _EMAIL.sub(r"\1[@]\2", text)
 
 
 def escape_markdown(text: str) -> str:
     """Record text as literal markdown: whatever it holds renders as the same characters, never as
     markup, a link, an image or HTML."""
-    escaped = _MARKUP.sub(r"\\\1", plain(text))
-    escaped = _BARE_LINK.sub(lambda m: f"{m.group(1)}\\:" if m.group(1) else f"{m.group(2)}\\.", escaped)
+    escaped = _MARKUP.sub(r"\\\1", defang(plain(text)))
     # Not a list item or a heading underline when the value starts a line.
     return re.sub(r"^(\d+)([.)])(?=\s|$)", r"\1\\\2", re.sub(r"^([-+=])(?=\s|$)", r"\\\1", escaped))
 

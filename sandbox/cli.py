@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -236,14 +238,22 @@ def cmd_fhir_server(args: argparse.Namespace) -> int:
         )
     else:
         print("empty; load patients with: spinecds sandbox load --fhir-server " + running.base_url)
+    # Our own handlers, installed before we say how to stop: a shell starts a background job
+    # (`... &`) with SIGINT ignored, so Python would never raise KeyboardInterrupt; SIGTERM is what
+    # `kill` and process managers send.
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     print("Ctrl-C stops it (the data is not kept).", flush=True)
     try:
-        while running.wait(0.5):
+        while not stop.is_set() and running.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        print("\nstopping")
+        print("\nstopping", flush=True)
     finally:
         running.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 

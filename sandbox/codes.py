@@ -218,14 +218,14 @@ BASIC_PANEL = (
 
 
 def noise_codings() -> set[tuple[str, str]]:
-    """(system, code) of every coding outside clinical-spec section 1: the noise tables plus the standard
-    codes written next to an SF code (SNOMED radiotherapy). The tests accept these besides the spec."""
+    """(system, code) of every coding the rules do not read: the noise tables plus the standard
+    codes written next to an SF code (SNOMED radiotherapy). The tests accept these besides the ValueSets."""
     found: set[tuple[str, str]] = set()
     for table in (COMORBIDITIES, RESOLVED_EPISODES, PAST_PROCEDURES):
         for codings in table.values():
             found.update((system, code) for system, code, _ in codings)
     for concept in PROCEDURES.values():
-        found.update((system, code) for system, code, _ in concept.codings)
+        found.update((system, code) for system, code, _ in concept.extra)
     found.update((LOINC, code) for code, *_ in VITALS.values())
     found.update((LOINC, code) for code, *_ in LABS.values())
     found.update({(BLOOD_PRESSURE[0], BLOOD_PRESSURE[1]), (SYSTOLIC[0], SYSTOLIC[1]), (DIASTOLIC[0], DIASTOLIC[1])})

@@ -1,4 +1,13 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and the `slow` marker.
+
+`make test` runs everything; `make test-fast` (`pytest -m "not slow"`) leaves out the modules below,
+which start servers or browsers, fuzz, soak or run the linters. Mark a new long test with
+`@pytest.mark.slow`, or list its module here when the whole module is slow.
+"""
+
+from __future__ import annotations
+
+import pytest
 
 # CDS Hooks service fixtures (test FHIR server, app factory, engine spy).
 from tests.service_fixtures import (  # noqa: F401
@@ -8,3 +17,22 @@ from tests.service_fixtures import (  # noqa: F401
     fhir_server_session,
     make_client,
 )
+
+SLOW_MODULES = {
+    "test_load.py": "50 clients against a live service (about a minute)",
+    "test_facts_properties.py": "property tests over random charts",
+    "test_hostile_input_api.py": "schema-driven fuzzing of every operation",
+    "test_try_page_browser.py": "a real browser",
+    "test_store_postgres.py": "starts a PostgreSQL server",
+    "test_engine_concurrency.py": "8 threads x 2,000 evaluations",
+    "test_sandbox_end_to_end.py": "live service + FHIR server for every synthetic patient",
+    "test_sandbox_fhir_server_command.py": "starts the FHIR server command as a subprocess",
+    "test_code_quality.py": "ruff and mypy over the whole tree",
+    "test_no_patient_data_in_logs.py": "live service with debug logging for every patient",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

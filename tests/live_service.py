@@ -28,6 +28,7 @@ def live_service(tmp_path: Path, **settings: str) -> Iterator[str]:
     env = {
         **os.environ,
         "SPINECDS_AUTH_ENABLED": "false",
+        "SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK": "true",  # the sandbox FHIR server is plain http on 127.0.0.1
         "SPINECDS_DATABASE_PATH": str(tmp_path / "spinecds.sqlite3"),
         "SPINECDS_LOG_LEVEL": "WARNING",
     }

@@ -219,7 +219,7 @@ class TinyFhirServer(_Server):
         }
 
 
-# Prefetch templates in the shape the spinecds service advertises (clinical-spec section 1 codes).
+# Prefetch templates in the shape the spinecds service advertises (the codes of the rules' ValueSets).
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}&_count=200",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import socket
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from cds_hooks.app import create_app
 from cds_hooks.auth_settings import AuthSettings
 from cds_hooks.clock import get_now
 from cds_hooks.settings import Settings
+from engine.api import EvaluationResult
 from sandbox.fhir_server import RunningServer, start_server
 
 FIXED_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -119,6 +121,8 @@ def make_client(tmp_path) -> Iterator[Callable[..., TestClient]]:  # type: ignor
 
     def factory(**settings: Any) -> TestClient:
         settings.setdefault("database_path", tmp_path / "spinecds.sqlite3")
+        # The test FHIR server speaks plain http on 127.0.0.1: the development allowance, as `make serve`.
+        settings.setdefault("fhir_allow_http_loopback", True)
         # Service behaviour tests run without client auth; tests/test_auth*.py cover the JWT checks.
         app = create_app(Settings(**settings), auth_settings=AuthSettings(auth_enabled=False))
         app.dependency_overrides[get_now] = lambda: FIXED_NOW
@@ -155,3 +159,24 @@ def engine_spy(monkeypatch: pytest.MonkeyPatch) -> EngineSpy:
     spy = EngineSpy()
     monkeypatch.setattr("cds_hooks.app.evaluate", spy)
     return spy
+
+
+def _rule_card(rule_id: str = "mri-urgency") -> dict:  # type: ignore[type-arg]
+    return {
+        "summary": "Order MRI",
+        "indicator": "warning",
+        "source": {"label": "spinecds"},
+        "extension": {"spinecds": {"ruleId": rule_id, "ruleVersion": "1.0.0", "outcome": 2}},
+    }
+
+
+def issue_cards(client, engine_spy, count: int = 1) -> list[str]:  # type: ignore[no-untyped-def]
+    """Have the service return `count` cards (as the engine would) and give back their uuids."""
+    from cds_hooks.prefetch_templates import prefetch_templates
+
+    engine_spy.result = EvaluationResult(cards=[_rule_card(f"rule-{n}") for n in range(count)])
+    body = hook_request(prefetch={k: None for k in prefetch_templates()})
+    body["hookInstance"] = str(uuid.uuid4())
+    response = client.post("/cds-services/spinecds-patient-view", json=body)
+    assert response.status_code == 200, response.text
+    return [card["uuid"] for card in response.json()["cards"]]

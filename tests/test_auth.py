@@ -7,71 +7,51 @@ JWKS file in tmp_path or from a JWKS HTTP server on 127.0.0.1 started by this mo
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
 import logging
 import threading
 import time
-import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from pydantic import ValidationError
 
 from cds_hooks.auth import DISABLED_WARNING, AuthSettings, ClientAuthenticator, TrustedClient, VerifiedClient
 from cds_hooks.auth_settings import AuthConfigError, load_trusted_clients
 from cds_hooks.jwks import parse_jwks
 from cds_hooks.replay import ReplayCache
-
-ISS = "https://ehr.example.org"
-ISS_JKU = "https://ehr-jku.example.org"
-ISS_TENANT = "https://tenant-ehr.example.org"
-TENANT = "hospital-1"
-BASE = "https://cds.example.org"
-HOOK_PATH = "/cds-services/spinecds-patient-view"
-HOOK_AUD = BASE + HOOK_PATH
-AUTH_LOGGER = "spinecds.auth"
-
+from tests.auth_tokens import (
+    AUTH_LOGGER,
+    BASE,
+    DROP,
+    HOOK_AUD,
+    HOOK_PATH,
+    ISS,
+    ISS_JKU,
+    ISS_TENANT,
+    TENANT,
+    SigningKey,
+    bearer,
+    claims,
+    forge,
+    mint,
+    write_jwks,
+)
+from tests.auth_tokens import b64 as _b64
+from tests.auth_tokens import new_ec_key as _ec_key
+from tests.auth_tokens import new_rsa_key as _rsa_key
 
 # ---------------------------------------------------------------- keys, tokens
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    kid: str
-    alg: str
-    private: Any
-
-    def jwk(self) -> dict[str, Any]:
-        algorithm = ECAlgorithm if self.alg.startswith("ES") else RSAAlgorithm
-        data = algorithm.to_jwk(self.private.public_key(), as_dict=True)
-        return {**data, "kid": self.kid, "use": "sig", "alg": self.alg}
-
-    def public_pem(self) -> bytes:
-        return self.private.public_key().public_bytes(
-            serialization.Encoding.PEM,
-            serialization.PublicFormat.SubjectPublicKeyInfo,
-        )
-
-
-def _ec_key(kid: str) -> SigningKey:
-    return SigningKey(kid, "ES384", ec.generate_private_key(ec.SECP384R1()))
-
-
-def _rsa_key(kid: str) -> SigningKey:
-    return SigningKey(kid, "RS384", rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 @pytest.fixture(scope="module")
@@ -88,44 +68,6 @@ def rsa_key() -> SigningKey:
 def other_ec_key() -> SigningKey:
     """Not in any key set; used to forge signatures and for rotation."""
     return _ec_key("ec-2")
-
-
-def claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    payload = {"iss": ISS, "aud": HOOK_AUD, "exp": now + 300, "iat": now, "jti": uuid.uuid4().hex}
-    payload.update(overrides)
-    return {name: value for name, value in payload.items() if value is not DROP}
-
-
-DROP = object()
-
-
-def mint(
-    key: SigningKey,
-    payload: dict[str, Any] | None = None,
-    *,
-    alg: str | None = None,
-    headers: dict[str, Any] | None = None,
-) -> str:
-    header = {"kid": key.kid}
-    header.update(headers or {})
-    header = {name: value for name, value in header.items() if value is not DROP}
-    return jwt.encode(payload or claims(), key.private, algorithm=alg or key.alg, headers=header)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def forge(header: dict[str, Any], payload: dict[str, Any], sign: Any = None) -> str:
-    """A token built by hand, for headers and algorithms PyJWT refuses to produce."""
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
-    signature = sign(signing_input.encode()) if sign else b""
-    return f"{signing_input}.{_b64(signature)}"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # ---------------------------------------------------------------- JWKS server
@@ -194,11 +136,6 @@ def _no_spinecds_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("SPINECDS_"):
             monkeypatch.delenv(name)
-
-
-def write_jwks(path: Path, *keys: SigningKey) -> Path:
-    path.write_text(json.dumps({"keys": [key.jwk() for key in keys]}), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from cds_hooks.app import create_app
 from cds_hooks.auth_settings import AuthSettings, TrustedClient
 from cds_hooks.settings import Settings
-from tests.test_auth import ISS, _ec_key, bearer, claims, mint, write_jwks
+from tests.auth_tokens import ISS, bearer, claims, mint, write_jwks
+from tests.auth_tokens import new_ec_key as _ec_key
 
 BASE = "https://cds.example.org"
 

@@ -22,7 +22,7 @@ import pytest
 
 from engine.api import get_engine
 from engine.cases import request_from_hook_call
-from engine.templates import escape_markdown, plain
+from engine.templates import defang, escape_markdown, plain
 from tests.synthetic_requests import hook_request_for
 
 markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py is in the test extras")
@@ -30,8 +30,17 @@ markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py is in th
 CORPUS = json.loads((Path(__file__).parent / "fixtures" / "hostile-text.json").read_text(encoding="utf-8"))["strings"]
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 MARKUP_TAGS = re.compile(r"<(a|img|script|table|div|h[1-6]|ol|ul|li|code|pre|del|s|strong|em|b|i|iframe)\b", re.I)
-UNSAFE_CHARACTERS = re.compile("[\u0000-\u0008\u000b-\u001f\u007f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+UNSAFE_CHARACTERS = re.compile(
+    "[\u0000-\u0008\u000b-\u001f\u007f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f]"
+)
 RENDERER = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def test_urls_and_addresses_are_defanged_visibly():
+    assert defang("see https://evil.example or www.evil.example, mail a@b.example") == (
+        "see https[:]//evil.example or www[.]evil.example, mail a[@]b.example"
+    )
+    assert defang("L1: 10 (potentially unstable); T4: 7-9") == "L1: 10 (potentially unstable); T4: 7-9"
 
 
 def _tags(markdown: str) -> list[str]:
@@ -45,9 +54,10 @@ def test_escaped_record_text_renders_as_its_own_characters(text):
     assert _tags(f"Level: {escaped}.") == [], html
     assert not UNSAFE_CHARACTERS.search(escaped)
     assert "\n" not in escaped  # a value can never open a new block (heading, list, table, fence)
-    # Nothing is lost but the dangerous invisible characters: the visible text reads as written.
+    # Nothing is lost but the dangerous invisible characters; URLs and addresses show defanged
+    # (https[:]//...), because GitHub-flavoured renderers link them whatever the escaping.
     visible = html_module.unescape(re.sub(r"<[^>]+>", "", html))
-    assert " ".join(plain(text).split()) in " ".join(visible.split())
+    assert " ".join(defang(plain(text)).split()) in " ".join(visible.split())
 
 
 def _with_sins_site(text: str) -> dict[str, Any]:

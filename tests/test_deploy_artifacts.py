@@ -124,7 +124,11 @@ def test_the_build_copies_every_package_and_the_readme_that_pyproject_needs() ->
     assert project["project"]["readme"] in copied
     includes = project["tool"]["setuptools"]["packages"]["find"]["include"]
     top_level = {pattern.split(".")[0].rstrip("*") for pattern in includes}
-    assert top_level <= copied, f"packaged but not copied into the build: {sorted(top_level - copied)}"
+    # The demo kit (synthetic patients, try-it page) is packaged for development installs but left
+    # out of the production image; setuptools' find simply finds nothing there.
+    service = top_level - {"sandbox"}
+    assert service <= copied, f"packaged but not copied into the build: {sorted(service - copied)}"
+    assert "sandbox" not in copied, "the production image must not ship the sandbox kit"
 
 
 def test_cmd_serves_the_app_module_that_exists() -> None:
@@ -132,8 +136,9 @@ def test_cmd_serves_the_app_module_that_exists() -> None:
     assert match, cmd_text()
     module, attribute = match.groups()
     assert (module, attribute) == ("cds_hooks.app", "app")
-    assert (ROOT / (module.replace(".", "/") + ".py")).is_file()
-    assert re.search(rf"^{attribute}\s*=", (ROOT / "cds_hooks" / "app.py").read_text(encoding="utf-8"), re.M)
+    # What gunicorn does: import the module and take the attribute, an ASGI application.
+    app = getattr(importlib.import_module(module), attribute)
+    assert callable(app) and hasattr(app, "router"), f"{module}:{attribute} is not an ASGI app"
 
 
 def test_cmd_runs_uvicorn_workers_under_gunicorn_from_the_deploy_extra() -> None:

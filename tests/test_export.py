@@ -10,7 +10,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from cds_hooks.cli import main
 from engine.loader import load_rules
-from fhir_profiles.export import artefact_files, condition_text, plan_definition
+from engine.publish import artefact_files, condition_text, plan_definition
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_RULES = ROOT / "tests" / "fixtures" / "rules"
@@ -132,7 +132,7 @@ def test_plan_definition_of_a_loaded_rule_has_one_action_per_outcome():
 
 
 def test_fhir_check_command_reports_profile_issues(tmp_path, capsys):
-    from tests.fhir_builders import make_kps, make_patient
+    from engine.fixtures.resources import make_kps, make_patient
 
     path = tmp_path / "bundle.json"
     bundle = {

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.facts import derive_facts
-from tests.fhir_builders import (
+from engine.fixtures.resources import (
     ICD10,
     SF,
     SINS_ANSWERS_0,

@@ -51,6 +51,7 @@ class Clinic:
         body["hookInstance"] = f"{body['hookInstance'][:24]}{int(self.now.timestamp()) % 10**12:012d}"
         response = self.client.post(PATIENT_VIEW, json=body)
         assert response.status_code == 200, response.text
+        self.set_aside = response.json().get("extension", {}).get("spinecds", {}).get("setAside", [])
         return response.json()["cards"]
 
     def feedback(self, card: dict[str, Any], outcome: str, **extra: Any) -> None:
@@ -99,6 +100,7 @@ def test_an_overridden_card_and_its_merged_rules_stay_hidden_for_that_user_only(
     assert "surgery-eligibility" not in _all_rules(again)
     assert not {"survival-estimate", "expectations-dialogue"} & _all_rules(again)  # feedback on the host
     assert {"sins-referral", "mri-urgency"} <= set(_rules(again))
+    assert "surgery-eligibility" in clinic.set_aside and "survival-estimate" in clinic.set_aside  # said, not silent
     assert "surgery-eligibility" in _rules(clinic.open_chart(p13, user="Practitioner/b"))  # another user
 
     hidden = clinic.store.memory_read("hidden")
@@ -211,3 +213,34 @@ def test_memory_survives_a_restart_on_postgres(tmp_path, request):
     request.addfinalizer(server.stop)
     url = server.create_database("feedback_memory")
     _override_then_restart(lambda: live_service(tmp_path, database_url=url, pseudonym_key="test-secret"))
+
+
+def test_pseudonyms_are_keyed_and_a_missing_key_with_auth_on_is_logged(tmp_path, caplog):
+    from cds_hooks import pseudonyms
+
+    try:
+        pseudonyms.configure("key-one")
+        first = pseudonyms.pseudonym("user|Practitioner/a")
+        assert len(first) == 64 and "Practitioner" not in first
+        pseudonyms.configure("key-two")
+        assert pseudonyms.pseudonym("user|Practitioner/a") != first  # without the key, no link to a person
+        caplog.set_level("ERROR", logger="spinecds.service")
+        app = create_app(Settings(database_path=tmp_path / "db.sqlite3"), auth_settings=AuthSettings(auth_enabled=True))
+        assert "SPINECDS_PSEUDONYM_KEY is not set" in caplog.text
+        assert pseudonyms.uses_development_key()
+        app.state.store.close()
+    finally:
+        pseudonyms.configure(None)
+
+
+def test_a_cards_due_time_caps_its_suppression():
+    from cds_hooks.feedback_memory import due_by
+
+    def card(**spinecds: Any) -> dict[str, Any]:
+        return {"extension": {"spinecds": spinecds}}
+
+    assert due_by(card(dueBy="2026-03-10T14:00:00+01:00"), NOW) == datetime(2026, 3, 10, 13, 0, tzinfo=UTC)
+    assert due_by(card(hoursLeft=-2.5), NOW) == NOW - timedelta(hours=2.5)  # overdue: never hidden
+    assert due_by(card(deadlineHours=336), NOW) == NOW + timedelta(days=14)
+    assert due_by(card(dueBy="not a time"), NOW) == NOW
+    assert due_by(card(outcome="advise"), NOW) is None

@@ -10,9 +10,9 @@ import yaml
 from fhir.resources.R4B.structuredefinition import StructureDefinition
 
 from engine.facts import COURSES
+from engine.fixtures.resources import ICD10, LOINC, SF, SNOMED
 from fhir_profiles.profile_checks import ProfileError, load_profiles, structure_definition_files
 from fhir_profiles.terminology import DEFAULT_DIRECTORY, TerminologyError, load_terminology
-from tests.fhir_builders import ICD10, LOINC, SF, SNOMED
 
 ROOT = Path(__file__).resolve().parent.parent
 SD_FILES = structure_definition_files()

@@ -22,8 +22,9 @@ from cds_hooks.logging_json import JsonLinesFormatter
 from cds_hooks.settings import Settings
 from sandbox.hook_client import HOOKS
 from sandbox.patients import patient_ids
+from tests.auth_tokens import BASE, bearer, claims, mint, write_jwks
+from tests.auth_tokens import new_ec_key as _ec_key
 from tests.synthetic_requests import hook_request_for
-from tests.test_auth import BASE, _ec_key, bearer, claims, mint, write_jwks
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -87,24 +88,34 @@ def _leaks(lines: list[str], secrets: set[str]) -> list[tuple[str, str]]:
     return found
 
 
-def _authenticated_client(tmp_path) -> tuple[TestClient, Any]:  # type: ignore[no-untyped-def]
+def _authenticated_client(tmp_path, fhir_base: str) -> tuple[TestClient, Any]:  # type: ignore[no-untyped-def]
     key = _ec_key("ehr-key-1")
     auth = AuthSettings(
         auth_enabled=True,
         external_base_url=BASE,
         trusted_clients=(
-            TrustedClient(iss="https://ehr.example.org", jwks_file=write_jwks(tmp_path / "ehr.jwks.json", key)),
+            TrustedClient(
+                iss="https://ehr.example.org",
+                jwks_file=write_jwks(tmp_path / "ehr.jwks.json", key),
+                fhir_server_allowlist=(fhir_base,),
+            ),
         ),
     )
     app = create_app(
-        Settings(database_path=tmp_path / "db.sqlite3", log_level="DEBUG", external_base_url=BASE), auth_settings=auth
+        Settings(
+            database_path=tmp_path / "db.sqlite3",
+            log_level="DEBUG",
+            external_base_url=BASE,
+            fhir_allow_http_loopback=True,  # the test FHIR server is plain http on 127.0.0.1
+        ),
+        auth_settings=auth,
     )
     app.dependency_overrides[get_now] = lambda: NOW
     return TestClient(app, raise_server_exceptions=False, base_url=BASE), key
 
 
 def test_no_patient_data_or_tokens_in_debug_logs(tmp_path, debug_logs: Collect, fhir_server) -> None:  # type: ignore[no-untyped-def]
-    client, key = _authenticated_client(tmp_path)
+    client, key = _authenticated_client(tmp_path, fhir_server.base_url)
     forbidden: set[str] = set()
     tokens: set[str] = set()
     answered: dict[int, int] = {}

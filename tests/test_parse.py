@@ -3,9 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import engine.parse as parse
-from engine.parse import parse_resources, to_instant
-from fhir_profiles.terminology import load_terminology
-from tests.fhir_builders import (
+from engine.fixtures.resources import (
     ICD10,
     SF,
     SINS_ANSWERS_18,
@@ -20,6 +18,8 @@ from tests.fhir_builders import (
     make_sins,
     make_vital,
 )
+from engine.parse import parse_resources, to_instant
+from fhir_profiles.terminology import load_terminology
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

@@ -7,10 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from fhir.resources.R4B.observation import Observation
 
-from engine.parse import parse_resources
-from fhir_profiles.profile_checks import check_resource, load_profiles
-from fhir_profiles.terminology import DEFAULT_DIRECTORY, load_terminology
-from tests.fhir_builders import (
+from engine.fixtures.resources import (
     COURSE_URL,
     ICD10,
     SF,
@@ -24,6 +21,9 @@ from tests.fhir_builders import (
     make_observation,
     make_sins,
 )
+from engine.parse import parse_resources
+from fhir_profiles.profile_checks import check_resource, load_profiles
+from fhir_profiles.terminology import DEFAULT_DIRECTORY, load_terminology
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 SD = "http://spinecds.org/fhir/StructureDefinition/"

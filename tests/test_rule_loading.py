@@ -73,9 +73,27 @@ def test_unknown_fact_names_file_line_rule_and_suggestion(tmp_path):
     )
 
 
-def test_yaml_syntax_error_gives_its_line(tmp_path):
+def test_yaml_syntax_error_gives_its_line_and_the_rule(tmp_path):
     error = _load_error(tmp_path, HEADER + "outcomes:\n  - id: [unclosed\n")
-    assert "broken-rule/rule.yaml:13:" in error and "not valid YAML" in error
+    assert "broken-rule/rule.yaml:13: broken-rule: not valid YAML" in error
+
+
+def test_a_misspelt_required_key_is_reported_as_the_typo(tmp_path):
+    # `indicater` also leaves `indicator` missing; the typo is what the author must see.
+    error = _load_error(
+        tmp_path,
+        HEADER
+        + textwrap.dedent("""\
+        outcomes:
+          - id: a
+            outcome: advise
+            card:
+              summary: "Some summary"
+              detail: "Some detail"
+              indicater: info
+        """),
+    )
+    assert error.endswith("broken-rule/rule.yaml:17: broken-rule: unknown key 'indicater' - did you mean 'indicator'?")
 
 
 def test_unknown_key_suggests_the_right_one(tmp_path):

@@ -13,13 +13,19 @@ import requests
 from tests.service_fixtures import closed_port
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
+def _as_background_job() -> None:
+    # What `spinecds sandbox fhir-server &` in a script does to the child: SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start(*args: str, background: bool = False) -> tuple[subprocess.Popen[str], list[str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "cds_hooks.cli", "sandbox", "fhir-server", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_as_background_job if background else None,
     )
     lines: list[str] = []
     deadline = time.monotonic() + 30
@@ -79,3 +85,21 @@ def test_fhir_server_command_reports_a_taken_port():
         assert any("is the port already in use" in line for line in second_lines), second_lines
     finally:
         _interrupt(process)
+
+
+def test_fhir_server_command_stops_on_sigint_even_as_a_background_job():
+    port = closed_port()
+    process, lines = _start("--port", str(port), "--no-preload", background=True)
+    assert lines and lines[-1].startswith("Ctrl-C"), lines
+    assert _interrupt(process) == 0
+
+
+def test_fhir_server_command_stops_on_sigterm():
+    port = closed_port()
+    process, _ = _start("--port", str(port), "--no-preload")
+    process.send_signal(signal.SIGTERM)
+    try:
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -21,7 +21,7 @@ LATER = NOW + timedelta(days=211, hours=7, minutes=41, seconds=13)
 ICD10, SNOMED, LOINC, SF = codes.ICD10, codes.SNOMED, codes.LOINC, codes.SF
 CLINICAL_SYSTEMS = {ICD10, SNOMED, LOINC, SF}
 
-# clinical-spec.md section 1, typed here independently of sandbox/codes.py.
+# The codes of the clinical specification, typed here independently of the builder and the ValueSets.
 SPEC_ICD10_PREFIXES = (
     "C50.",
     "C61",
@@ -266,7 +266,7 @@ def test_every_clinical_coding_is_from_the_spec_or_the_noise_tables(bundles):
 
 
 class Chart:
-    """Reads a built Bundle the way clinical-spec section 1 describes (an oracle independent of the builder)."""
+    """Reads a built Bundle the way the clinical specification describes (an oracle independent of the builder)."""
 
     def __init__(self, bundle: dict[str, Any]):
         self.conditions = resources(bundle, "Condition")
@@ -469,7 +469,7 @@ def test_the_special_situations_are_in_the_data(bundles):
     assert any(o["status"] == "preliminary" and has_code(o, LOINC, "89243-0") for o in charts["p13"].observations)
     # prior radiotherapy recorded as a Procedure somewhere
     assert any(has_code(p, SF, "spine-radiotherapy") for b in bundles.values() for p in resources(b, "Procedure"))
-    # laterality and course as the spec codes them
+    # laterality and course as the profiles code them
     deficit = next(s for s in charts["p04"].symptoms() if has_code(s, SF, "radicular-deficit"))
     assert deficit["bodySite"][0]["coding"][0]["code"] == "24028007"
     assert deficit["extension"] == [{"url": codes.COURSE_URL, "valueCode": "progressive"}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 
 import pytest
 from pydantic import ValidationError
@@ -92,10 +93,18 @@ def test_service_relative_links_use_request_base_url_by_default(client, engine_s
     assert card["source"]["icon"] == "http://testserver/static/spinecds-100.png"
 
 
-def test_service_card_uuid_from_engine_is_kept(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
-    engine_spy.result = EvaluationResult(cards=[{**_good(), "uuid": "f0b2a2a0-1111-4c8e-9a43-4b6cbd1a6d10"}])
-    (card,) = client.post(URL, json=hook_request(prefetch=NO_DATA)).json()["cards"]
-    assert card["uuid"] == "f0b2a2a0-1111-4c8e-9a43-4b6cbd1a6d10"
+def test_service_card_uuids_are_random_not_the_engines(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
+    # Changed on purpose (issue 15): the engine's uuids are derived from hookInstance and rule id, so
+    # anyone could compute them and send feedback on cards they never received. The service replaces
+    # them with random (version 4) uuids, different on every call. (The engine now issues random
+    # uuids itself; the service still replaces any that is not a random one, as this derived one.)
+    derived = str(uuid.uuid5(uuid.NAMESPACE_URL, "hookInstance|mri-urgency"))
+    engine_spy.result = EvaluationResult(cards=[{**_good(), "uuid": derived}])
+    first = client.post(URL, json=hook_request(prefetch=NO_DATA)).json()["cards"][0]
+    second = client.post(URL, json=hook_request(prefetch=NO_DATA)).json()["cards"][0]
+    uuids = [first["uuid"], second["uuid"], first["suggestions"][0]["uuid"], second["suggestions"][0]["uuid"]]
+    assert derived not in uuids and len(set(uuids)) == 4
+    assert {uuid.UUID(value).version for value in uuids} == {4}
 
 
 BROKEN = {
@@ -211,7 +220,7 @@ def test_service_engine_gets_pinned_timezone_aware_now(client, engine_spy) -> No
 
 
 def test_service_real_engine_stub_returns_no_cards(client) -> None:  # type: ignore[no-untyped-def]
-    # Until the rule engine lands, the service must answer the spec's "no guidance": {"cards": []}.
+    # No data for any rule: the CDS Hooks "no guidance" answer, {"cards": []}.
     response = client.post(URL, json=hook_request(prefetch=NO_DATA))
     assert response.status_code == 200 and response.json() == {"cards": []}
 

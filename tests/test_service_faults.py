@@ -11,7 +11,7 @@ from cds_hooks.auth_settings import AuthSettings
 from cds_hooks.settings import Settings
 from cds_hooks.store import SqliteStore, StoreError
 from cds_hooks.validation import nesting_within
-from tests.service_fixtures import FIXED_NOW
+from tests.service_fixtures import FIXED_NOW, issue_cards
 from tests.synthetic_requests import hook_request_for
 
 HOOK = "/cds-services/spinecds-patient-view"
@@ -97,16 +97,17 @@ def test_unwritable_sqlite_file_is_a_store_error_and_a_503(tmp_path, make_client
     assert client.get("/ready").status_code == 503
 
 
-def test_feedback_label_lookup_failing_after_storing_still_acknowledges(make_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_feedback_label_lookup_failing_after_storing_still_acknowledges(make_client, engine_spy, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     client = make_client()
     store = client.app.state.store
+    (card,) = issue_cards(client, engine_spy)  # feedback is taken only for cards the service returned
 
     def down(_: str) -> None:
         raise StoreError("SQLite store unavailable: OperationalError")
 
     monkeypatch.setattr(store, "rule_of_card", down)
-    assert client.post(FEEDBACK, json={"feedback": [ITEM]}).status_code == 200
-    assert [f["card"] for f in store.list_feedback()] == [ITEM["card"]]
+    assert client.post(FEEDBACK, json={"feedback": [{**ITEM, "card": card}]}).status_code == 200
+    assert [f["card"] for f in store.list_feedback()] == [card]
 
 
 @pytest.mark.parametrize("path", [HOOK, FEEDBACK])

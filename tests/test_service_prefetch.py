@@ -199,26 +199,27 @@ def test_service_prefetch_missing_without_fhir_server_is_412(client, engine_spy)
     assert engine_spy.requests == []
 
 
-def test_service_prefetch_unreachable_server_is_412(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
+def test_service_prefetch_unreachable_server_is_412(client, engine_spy, caplog) -> None:  # type: ignore[no-untyped-def]
     started = time.monotonic()
     response = client.post(
         "/cds-services/spinecds-patient-view", json=hook_request(fhirServer=f"http://127.0.0.1:{closed_port()}")
     )
     assert response.status_code == 412
     assert response.json()["resourceType"] == "OperationOutcome"
-    assert "unreachable" in response.text
+    _assert_neutral_412(response, caplog, "unreachable")
     assert time.monotonic() - started < 2.5
     assert engine_spy.requests == []
 
 
-def test_service_prefetch_slow_server_is_412_within_budget(make_client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
+def test_service_prefetch_slow_server_is_412_within_budget(make_client, engine_spy, fhir_server, caplog) -> None:  # type: ignore[no-untyped-def]
     client = make_client(fhir_timeout_seconds=0.6)
     fhir_server.faults.delay_seconds = 5
     started = time.monotonic()
     response = client.post("/cds-services/spinecds-patient-view", json=hook_request(fhirServer=fhir_server.base_url))
     elapsed = time.monotonic() - started
     assert response.status_code == 412, response.text
-    assert "timed out" in response.text or "budget" in response.text
+    assert "timed out" in _fetch_failure_reasons(caplog) or "budget" in _fetch_failure_reasons(caplog)
+    _assert_neutral_412(response, caplog, "")
     assert 0.5 < elapsed < 0.6 + 0.4, elapsed  # answered when the budget ran out, not at the server's pace
     assert engine_spy.requests == []
 
@@ -236,19 +237,19 @@ def test_service_prefetch_default_budget_is_2_5_seconds(client, engine_spy, fhir
 
 
 @pytest.mark.parametrize("status", [401, 404, 500, 503])
-def test_service_prefetch_fhir_error_status_is_412(client, engine_spy, fhir_server, status) -> None:  # type: ignore[no-untyped-def]
+def test_service_prefetch_fhir_error_status_is_412(client, engine_spy, fhir_server, status, caplog) -> None:  # type: ignore[no-untyped-def]
     fhir_server.faults.status = status
     response = client.post("/cds-services/spinecds-patient-view", json=hook_request(fhirServer=fhir_server.base_url))
     assert response.status_code == 412
-    assert f"HTTP {status}" in response.text
+    _assert_neutral_412(response, caplog, f"HTTP {status}")
     assert engine_spy.requests == []
 
 
-def test_service_prefetch_garbage_json_is_412(client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
+def test_service_prefetch_garbage_json_is_412(client, engine_spy, fhir_server, caplog) -> None:  # type: ignore[no-untyped-def]
     fhir_server.faults.garbage = True
     response = client.post("/cds-services/spinecds-patient-view", json=hook_request(fhirServer=fhir_server.base_url))
     assert response.status_code == 412
-    assert "not JSON" in response.text
+    _assert_neutral_412(response, caplog, "not JSON")
 
 
 def test_service_prefetch_unknown_patient_on_server_is_412(client, engine_spy, fhir_server) -> None:  # type: ignore[no-untyped-def]
@@ -293,3 +294,31 @@ def test_service_prefetch_next_link_to_other_origin_is_refused() -> None:
     client._check_same_origin("https://ehr.example.org/fhir/Observation?_offset=50")
     with pytest.raises(FhirFetchError, match="outside the FHIR server"):
         client._check_same_origin("https://attacker.example.com/fhir/Observation?_offset=50")
+
+
+def _fetch_failure_reasons(caplog) -> str:  # type: ignore[no-untyped-def]
+    return " ".join(
+        " ".join(getattr(record, "reasons", [])) for record in caplog.records if record.name == "spinecds.prefetch"
+    )
+
+
+def _assert_neutral_412(response, caplog, logged_reason: str) -> None:  # type: ignore[no-untyped-def]
+    """The caller gets one wording whatever failed (so answers cannot map open and closed ports);
+    the reason is in the service log for operations."""
+    assert response.status_code == 412
+    diagnostics = {issue["diagnostics"].split(": ", 1)[1] for issue in response.json()["issue"]}
+    assert diagnostics == {"could not be fetched from the FHIR server"}, response.text
+    for word in ("unreachable", "timed out", "HTTP", "JSON", "refused"):
+        assert word not in response.text
+    assert logged_reason in _fetch_failure_reasons(caplog)
+
+
+def test_service_prefetch_tokens_are_url_encoded() -> None:
+    from cds_hooks.prefetch import render_template
+
+    context = {"patientId": "a b&c=d/e?f#g", "userId": "Practitioner/x/../y"}
+    rendered = render_template("Observation?patient={{context.patientId}}&performer={{userPractitionerId}}", context)
+    assert rendered == "Observation?patient=a%20b%26c%3Dd%2Fe%3Ff%23g&performer=x%2F..%2Fy"
+    for dots in (".", ".."):
+        with pytest.raises(ValueError, match="dots only"):
+            render_template("Patient/{{context.patientId}}", {"patientId": dots})

@@ -18,8 +18,10 @@ import pytest
 from cds_hooks.settings import Settings
 from cds_hooks.store import (
     BASE_SCHEMA,
+    DEVELOPMENT_CLIENT,
     SCHEMA_VERSION,
     SQLITE_ID_COLUMN,
+    ClientId,
     SchemaVersionError,
     SqliteStore,
     Store,
@@ -155,14 +157,21 @@ def test_store_audit_rows_and_rule_of_card(backend: Backend) -> None:
             "serviceId": "svc",
             "fired": fired,
             "cardUuids": ["card-1", "card-2"],
+            "client": {"iss": "", "tenant": None},
         }
     ]
     assert [row["hookInstance"] for row in store.list_evaluations()] == ["hook-1", "hook-2"]
     assert store.rule_of_card("card-2") == ("sins", "2.0.0")
     assert store.rule_of_card("never-returned") is None
-    # A card uuid seen again (a client replaying a hookInstance) names the latest rule version.
-    store.record_evaluation(FIXED_NOW, "hook-3", "svc", [], ["card-2"], [("card-2", "sins", "2.1.0")])
-    assert store.rule_of_card("card-2") == ("sins", "2.1.0")
+    # A card row is written once: a later evaluation naming the same uuid (another client reusing a
+    # hookInstance) neither changes its rule version nor rebinds it to the other client.
+    other = ClientId("https://other-ehr.example.org", "t-2")
+    store.record_evaluation(FIXED_NOW, "hook-1", "svc", [], ["card-2"], [("card-2", "sins", "2.1.0")], client=other)
+    assert store.rule_of_card("card-2") == ("sins", "2.0.0")
+    assert store.cards_issued_to(["card-1", "card-2", "nope"], DEVELOPMENT_CLIENT) == {"card-1", "card-2"}
+    assert store.cards_issued_to(["card-1", "card-2"], other) == set()
+    first, second = store.list_evaluations("hook-1")  # both audit rows kept, each with its own client
+    assert (first["client"], second["client"]) == ({"iss": "", "tenant": None}, {"iss": other.iss, "tenant": "t-2"})
 
 
 def test_store_migrates_to_the_current_schema_version(backend: Backend) -> None:
@@ -253,10 +262,18 @@ def test_service_feedback_goes_to_postgres(postgres_server: PostgresServer) -> N
     url = postgres_server.create_database("service_feedback")
     app = create_app(Settings(database_url=url), auth_settings=AuthSettings(auth_enabled=False))
     assert isinstance(app.state.store, PostgresStore)
+    # Feedback is accepted only on a card the service returned: record one as an evaluation would.
+    app.state.store.record_evaluation(
+        FIXED_NOW, "hook-1", "svc", [], [ACCEPTED["card"]], [(ACCEPTED["card"], "r", "1")]
+    )
     with TestClient(app) as client:
         response = client.post("/cds-services/spinecds-patient-view/feedback", json={"feedback": [ACCEPTED]})
         assert response.status_code == 200
         assert client.get("/ready").json()["checks"]["database"] == "ok"
+        other = {**ACCEPTED, "card": "never-returned"}
+        assert (
+            client.post("/cds-services/spinecds-patient-view/feedback", json={"feedback": [other]}).status_code == 404
+        )
     reopened = PostgresStore(url)
     assert [f["card"] for f in reopened.list_feedback("spinecds-patient-view")] == [ACCEPTED["card"]]
     reopened.close()

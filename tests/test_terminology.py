@@ -7,10 +7,10 @@ from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.valueset import ValueSet
 
+from engine.fixtures.resources import ICD10, LOINC, SF, SNOMED
 from engine.parse import CONDITION_CONCEPTS, OBSERVATION_CONCEPTS, PROCEDURE_CONCEPTS
 from engine.scores import load_scores
 from fhir_profiles.terminology import DEFAULT_DIRECTORY, TerminologyError, load_terminology
-from tests.fhir_builders import ICD10, LOINC, SF, SNOMED
 
 VALUESETS = sorted((DEFAULT_DIRECTORY / "valuesets").glob("*.json"))
 REQUIRED = [

@@ -118,3 +118,47 @@ def test_try_routes_need_no_token_while_the_hooks_do(tmp_path):
         assert client.get("/try/patients").status_code == 200
         request = client.get("/try/patients/p05/request").json()
         assert client.post("/cds-services/spinecds-patient-view", json=request).status_code == 401
+
+
+SERVICE_WITHOUT_SANDBOX = """
+import importlib.abc, sys
+
+class NoSandbox(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "sandbox" or name.startswith("sandbox."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoSandbox())
+from fastapi.testclient import TestClient
+from cds_hooks.app import create_app
+from cds_hooks.auth_settings import AuthSettings
+from cds_hooks.settings import Settings
+
+auth = AuthSettings(auth_enabled=False)
+with TestClient(create_app(Settings(database_path=sys.argv[1]), auth_settings=auth)) as client:
+    assert client.get("/cds-services").status_code == 200
+    assert client.get("/").status_code == 404
+try:
+    create_app(Settings(database_path=sys.argv[1], try_page=True), auth_settings=auth)
+except RuntimeError as error:
+    print("refused:", error)
+assert not [name for name in sys.modules if name == "sandbox" or name.startswith("sandbox.")]
+print("ok")
+"""
+
+
+def test_the_service_runs_without_the_sandbox_kit_and_says_why_the_page_cannot(tmp_path):
+    """What the production image is: no sandbox/ package. Nothing in cds_hooks imports it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", SERVICE_WITHOUT_SANDBOX, str(tmp_path / "db.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refused: SPINECDS_TRY_PAGE=true, but this build has no sandbox kit" in done.stdout
+    assert done.stdout.strip().endswith("ok")

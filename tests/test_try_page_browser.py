@@ -202,4 +202,5 @@ def test_markdown_tables_lists_and_feedback_memory_by_hand(service, page):
     rules = page.locator("article.card .rule").all_inner_texts()
     assert not any("surgery-eligibility" in rule for rule in rules), rules
     assert any("sins-referral" in rule for rule in rules)
+    assert "surgery-eligibility" in page.locator("#set-aside").inner_text()
     page.screenshot(path=str(DOCS_IMG / "try-page-p13-after-override.png"), full_page=True)

@@ -1,6 +1,8 @@
 """Every card of every rule for the synthetic patients, before and after: docs/cards-before-after.md.
 
-    .venv/bin/python tools/cards_before_after.py --before <git ref> [-o docs/cards-before-after.md]
+    .venv/bin/python tools/cards_before_after.py --before 48c7932 [-o docs/cards-before-after.md]
+
+48c7932 is the first release's tree, before the revision 2 card work; any git ref works.
 
 The "before" cards come from the tree of a git ref (exported with `git archive` into a temporary
 folder and run there), the "after" cards from this checkout. Both run at the same fixed instant

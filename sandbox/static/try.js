@@ -294,6 +294,12 @@ function showSuggestion(suggestion, button) {
 }
 
 function renderExtras(spinecds) {
+  const setAside = spinecds.setAside || [];
+  $("set-aside").textContent = setAside.length
+    ? `Not shown again to this user (overridden earlier, nothing changed since): ${setAside.join(", ")}.`
+    : "";
+  $("set-aside").hidden = !setAside.length;
+
   const quality = spinecds.dataQuality || [];
   $("quality").replaceChildren(...quality.map((item) =>
     el("li", {}, typeof item === "string" ? item : `${item.resource || ""}: ${item.issue || JSON.stringify(item)}`)));

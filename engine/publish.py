@@ -7,7 +7,8 @@ the guideline passage as a citation. The CodeSystems, ValueSets and StructureDef
 fhir_profiles/ are added as they are on disk. Each entry's fullUrl is its canonical url.
 
 The export is a publication for knowledge repositories and reviewers; the engine keeps reading
-rule.yaml.
+rule.yaml. It lives in engine/ because it reads both layers: the rules (engine) and the
+terminology and profiles (fhir_profiles, which imports nothing from the engine).
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def export_bundle(
     rules_dir: str | Path | None = None, directory: str | Path | None = None, include_inactive: bool = False
 ) -> dict[str, Any]:
     """Load and validate the rule files (engine.loader) and build the Bundle. Raises RuleLoadError."""
-    from engine.loader import load_rules  # engine depends on fhir_profiles, not the reverse, at import
+    from engine.loader import load_rules
     from engine.vocabulary import RULES_DIR
 
     compiled = load_rules(Path(rules_dir) if rules_dir else RULES_DIR)

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from fhir_profiles.export import ExportError, export_bundle
+from engine.publish import ExportError, export_bundle
 from fhir_profiles.profile_checks import load_profiles
 
 
@@ -40,7 +40,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from engine.parse import flatten
+    from engine.parse import unbundle
 
     profiles = load_profiles()
     failed = 0
@@ -50,7 +50,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         except (OSError, json.JSONDecodeError) as error:
             print(f"{name}: cannot read JSON: {error}", file=sys.stderr)
             return 2
-        for resource in flatten([data]):
+        for resource in unbundle([data]):
             ref = f"{resource.get('resourceType')}/{resource.get('id', '(no id)')}"
             for issue in profiles.check(resource):
                 failed += issue.severity == "error"
