@@ -73,8 +73,10 @@ def test_service_discovery_prefetch_templates(client) -> None:  # type: ignore[n
         assert set(prefetch) == {"patient", "conditions", *observation_code_groups(), *RECORD_GROUPS}
         assert prefetch["imagingStudies"] == "ImagingStudy?patient={{context.patientId}}&_count=100"
         record = {key: parse_qs(prefetch[key].split("?", 1)[1]) for key in RECORD_GROUPS}
-        assert record["serviceRequests"]["code"] == [
-            "http://spinecds.org/fhir/CodeSystem/spine-findings|mri-whole-spine"
+        assert record["serviceRequests"]["code"][0].split(",") == [
+            "http://spinecds.org/fhir/CodeSystem/spine-findings|mri-whole-spine",
+            "http://loinc.org|30854-4",
+            "http://loinc.org|30855-1",
         ]
         assert "http://www.ama-assn.org/go/cpt|72148" in record["diagnosticReports"]["code"][0].split(",")
         assert (
