@@ -29,6 +29,7 @@ SLOW_MODULES = {
     "test_sandbox_fhir_server_command.py": "starts the FHIR server command as a subprocess",
     "test_code_quality.py": "ruff and mypy over the whole tree",
     "test_no_patient_data_in_logs.py": "live service with debug logging for every patient",
+    "test_mri_mescc_http.py": "live service + FHIR server for the revision-2 MRI and MESCC patients",
 }
 
 
