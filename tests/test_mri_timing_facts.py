@@ -241,3 +241,20 @@ def test_left_and_right_across_radicular_and_radiating_pain_are_bilateral():
         "radicular-pain": "bilateral",
         "radiating-pain": "bilateral",
     }
+
+
+def test_a_rules_folder_brings_its_own_definitions_and_a_broken_one_stops_the_build(tmp_path):
+    import shutil
+
+    from engine.api import build_engine
+    from engine.loader import RuleLoadError
+    from engine.vocabulary import RULES_DIR
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules)
+    text = (rules / "definitions.yaml").read_text(encoding="utf-8").replace("lookback_days: 30", "lookback_days: 7")
+    (rules / "definitions.yaml").write_text(text, encoding="utf-8")
+    assert build_engine(rules, run_cases=False).definitions.lookback_days == 7
+    (rules / "definitions.yaml").write_text("lookback_days: [\n", encoding="utf-8")
+    with pytest.raises(RuleLoadError, match=r"definitions\.yaml: not valid YAML"):
+        build_engine(rules, run_cases=False)
