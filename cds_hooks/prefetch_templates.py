@@ -36,15 +36,23 @@ _OBSERVATION_COUNT = 50
 # Prefetch key -> (resource type, the ValueSets whose codes filter the search; () = no filter).
 # Procedures: MESCC treatment (radiotherapy, surgery, systemic therapy) and spine MRIs done;
 # ImagingStudy (no code search parameter in FHIR R4: all of the patient's, the engine filters) and
-# DiagnosticReport: spine MRIs done; ServiceRequest: spine MRIs already ordered.
+# DiagnosticReport: spine MRIs done; ServiceRequest: spine MRIs already ordered. Comfort-only care
+# (hospice care, care of the dying, comfort measures) as a Procedure or an order.
 RECORD_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "procedures": (
         "Procedure",
-        ("spinal-surgery", "spinal-surgery-combined", "spine-radiotherapy", "mri-spine-done", "systemic-therapy"),
+        (
+            "spinal-surgery",
+            "spinal-surgery-combined",
+            "spine-radiotherapy",
+            "mri-spine-done",
+            "systemic-therapy",
+            "comfort-care",  # hospice care delivered: the goals-of-care line on every card
+        ),
     ),
     "imagingStudies": ("ImagingStudy", ()),
     "diagnosticReports": ("DiagnosticReport", ("mri-spine-done",)),
-    "serviceRequests": ("ServiceRequest", ("mri-spine",)),
+    "serviceRequests": ("ServiceRequest", ("mri-spine", "comfort-care")),  # comfort care ordered
 }
 _RECORD_COUNT = 100
 

@@ -23,6 +23,7 @@ from engine.compiler import CompiledRules
 from engine.definitions import DefinitionsError, definitions_for
 from engine.durable_runner import DurableRunner
 from engine.evaluate import decide
+from engine.goals_of_care import add_goals_of_care_line, expectations_first
 from engine.loader import RuleLoadError, load_rules
 from engine.request import EvaluationRequest, EvaluationResult
 from engine.templates import escape_markdown
@@ -87,6 +88,9 @@ class Engine:
             hides=request.hides,
         )
         cards = card_set.cards
+        # one goals-of-care line on every card the clinician sees (and on merged rules' own cards)
+        expectations_first(cards, card_set.merged_cards, facts.patient)
+        add_goals_of_care_line([*cards, *card_set.merged_cards], facts.patient)
         if facts.data_quality:
             _note_unused_data(cards, facts.data_quality)
         fired = [

@@ -256,11 +256,15 @@ def _survival(facts: dict[str, Any]) -> list[dict[str, Any]]:
     estimates = []
     for model, prefix in (("van-der-linden", "vdl"), ("bollen", "bollen")):
         group = facts.get(f"{prefix}.group")
-        if group is None:
+        groups = facts.get(f"{prefix}.groups")
+        if group is not None:
+            estimate: dict[str, Any] = {"model": model, "group": group}
+            months = facts.get(f"{prefix}.median_months")
+            if months is not None:
+                estimate["medianMonths"] = months
+        elif groups:  # several groups reachable (range rule): no single median
+            estimate = {"model": model, "groups": list(groups)}
+        else:
             continue
-        estimate = {"model": model, "group": group}
-        months = facts.get(f"{prefix}.median_months")
-        if months is not None:
-            estimate["medianMonths"] = months
         estimates.append(estimate)
     return estimates

@@ -42,7 +42,7 @@ CARD_KEYS = {
     "overrideReasons",
 }
 SINS_KEYS = {"total", "min", "max", "category"}
-SURVIVAL_KEYS = {"model", "group"}
+SURVIVAL_KEYS = {"model", "group", "groups", "medianMonths"}
 
 
 class CaseFileError(ValueError):

@@ -30,7 +30,8 @@ from engine.parse import (
     status_code,
     to_instant,
 )
-from engine.scores import ScoreTables, load_scores, survival_facts
+from engine.scores import ScoreTables, load_scores
+from engine.surgery_facts import surgery_facts
 from engine.symptom_timing import SymptomTiming
 from fhir_profiles.terminology import Terminology, load_terminology
 
@@ -246,14 +247,8 @@ class _Deriver:
         ecog = _latest_first(e for e in self.observations("ecog") if observation_number(e.model) is not None)
         if ecog:
             self.put("ecog", int(_number(ecog[0])), ecog[:1])
-        if kps:
+        if kps:  # the KPS range (ECOG band, old values) is derived in engine/performance.py
             self.put("kps", round(_number(kps[0])), kps[:1])
-            self.put("kps_source", "kps")
-        elif ecog:
-            converted = self.tables.ecog_to_kps.get(self.patient["ecog"])
-            if converted is not None:
-                self.put("kps", int(converted), ecog[:1])
-                self.put("kps_source", "ecog")
         nrs = _latest_first(e for e in self.observations("pain-nrs") if observation_number(e.model) is not None)
         if nrs:
             self.put("nrs", int(_number(nrs[0])), nrs[:1])
@@ -629,9 +624,11 @@ def derive_facts(
             or d.patient.get("mescc_suspected")
         ),
     )
-    for name, value in survival_facts(tables, d.patient).items():
-        d.put(name, value)
     orders, order_resources = d.orders(hook, selections)
+    derived, provenance = surgery_facts(parsed, term, tables, d.patient, symptoms, lesions, now, resources)
+    for name, value in derived.items():
+        d.put(name, value)
+    d.provenance.update(provenance)
     d.put("data_quality", [f"{item['resource']}: {item['issue']}" for item in parsed.data_quality])
     return Facts(
         patient=d.patient,

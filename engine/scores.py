@@ -28,6 +28,7 @@ TABLE_FILES = {
     "vdl": "van-der-linden.yaml",
     "bollen": "bollen.yaml",
     "ecog_to_kps": "ecog-to-kps.yaml",
+    "criteria": "surgery-criteria.yaml",
 }
 
 
@@ -99,6 +100,7 @@ class Band:
     name: str  # category (SINS) or group (Van der Linden)
     label: str
     median_months: float | None = None
+    note: str | None = None  # plain-words reading of the group, shown on cards
 
 
 @dataclass(frozen=True)
@@ -262,11 +264,35 @@ class MappingTable:
 
 
 @dataclass(frozen=True)
+class SurgeryCriteria:
+    """rules/scores/surgery-criteria.yaml: the guideline's surgery criteria and the uncertainty rules."""
+
+    id: str
+    version: str
+    citation: Mapping[str, Any]
+    single_months: float
+    combined_months: float
+    poor_below: int
+    recent_days: float
+    discuss_below: int
+    range_when_unknown: tuple[int, int]
+    old_after_days: float
+    old_floor: int
+    deficit_codes: frozenset[str]
+    deficit_mescc: bool
+    outdated_codes: frozenset[str]
+    outdated_progressive_codes: frozenset[str]
+    outdated_bilateral_codes: frozenset[str]
+    outdated_mescc: bool
+
+
+@dataclass(frozen=True)
 class ScoreTables:
     sins: AdditiveTable
     vdl: AdditiveTable
     bollen: LookupTable
     ecog_to_kps: MappingTable
+    criteria: SurgeryCriteria
 
 
 # ---------------------------------------------------------------- loading + validation
@@ -320,7 +346,10 @@ def _bands(src: _Source) -> tuple[Band, ...]:
             src.need(where + ("median_months",), median, (int, float), "a number of months")
         if bands and lo != bands[-1].max + 1:
             raise src.error(where, f"bands must be contiguous: expected min {bands[-1].max + 1}, found {lo}")
-        bands.append(Band(lo, hi, name, str(b.get("label", name)), None if median is None else float(median)))
+        note = b.get("note")
+        if note is not None:
+            src.need(where + ("note",), note, str, "a sentence")
+        bands.append(Band(lo, hi, name, str(b.get("label", name)), None if median is None else float(median), note))
     if not bands:
         raise src.error(("bands",), "at least one band is needed")
     return tuple(bands)
@@ -433,7 +462,65 @@ def _lookup(src: _Source) -> LookupTable:
 def _mapping(src: _Source) -> MappingTable:
     d = _header(src, "mapping")
     mapping = src.need(("mapping",), d.get("mapping"), dict, "a mapping value -> value")
-    return MappingTable(id=d["id"], version=d["version"], citation=d["citation"], mapping=dict(mapping))
+    for key, value in mapping.items():
+        if isinstance(value, list):  # a band [low, high]
+            ok = len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            if not ok or value[0] > value[1]:
+                raise src.error(("mapping", key), f"expected a band [low, high] of integers, found {value!r}")
+    return MappingTable(
+        id=d["id"],
+        version=d["version"],
+        citation=d["citation"],
+        mapping={k: tuple(v) if isinstance(v, list) else v for k, v in mapping.items()},
+    )
+
+
+def _codes(src: _Source, where: tuple, value: Any) -> frozenset[str]:
+    src.need(where, value, list, "a list of SF codes")
+    for i, code in enumerate(value):
+        src.need(where + (i,), code, str, "an SF code")
+    return frozenset(value)
+
+
+def _criteria(src: _Source) -> SurgeryCriteria:
+    d = _header(src, "criteria")
+    number = (int, float)
+
+    def section(name: str) -> dict[str, Any]:
+        return src.need((name,), d.get(name), dict, f"a mapping '{name}'")
+
+    life, gate, perf = section("life_expectancy"), section("clinical_condition"), section("performance")
+    deficit, outdated = section("neurological_deficit"), section("kps_outdated_by")
+    unknown = src.need(("performance", "range_when_unknown"), perf.get("range_when_unknown"), list, "[low, high]")
+    if len(unknown) != 2 or not all(isinstance(v, int) for v in unknown) or unknown[0] > unknown[1]:
+        raise src.error(("performance", "range_when_unknown"), f"expected [low, high] integers, found {unknown!r}")
+    poor = src.need(("clinical_condition", "poor_below"), gate.get("poor_below"), int, "a KPS value")
+    discuss = src.need(("clinical_condition", "discuss_below"), gate.get("discuss_below"), int, "a KPS value")
+    if poor > discuss:
+        raise src.error(("clinical_condition",), f"poor_below {poor} must not exceed discuss_below {discuss}")
+    return SurgeryCriteria(
+        id=d["id"],
+        version=d["version"],
+        citation=d["citation"],
+        single_months=src.need(("life_expectancy", "single_months"), life.get("single_months"), number, "months"),
+        combined_months=src.need(("life_expectancy", "combined_months"), life.get("combined_months"), number, "months"),
+        poor_below=poor,
+        recent_days=src.need(("clinical_condition", "recent_days"), gate.get("recent_days"), number, "days"),
+        discuss_below=discuss,
+        range_when_unknown=(unknown[0], unknown[1]),
+        old_after_days=src.need(("performance", "old_after_days"), perf.get("old_after_days"), number, "days"),
+        old_floor=src.need(("performance", "old_floor"), perf.get("old_floor"), int, "a KPS value"),
+        deficit_codes=_codes(src, ("neurological_deficit", "codes"), deficit.get("codes")),
+        deficit_mescc=bool(deficit.get("mescc", False)),
+        outdated_codes=_codes(src, ("kps_outdated_by", "codes"), outdated.get("codes")),
+        outdated_progressive_codes=_codes(
+            src, ("kps_outdated_by", "progressive_codes"), outdated.get("progressive_codes") or []
+        ),
+        outdated_bilateral_codes=_codes(
+            src, ("kps_outdated_by", "bilateral_codes"), outdated.get("bilateral_codes") or []
+        ),
+        outdated_mescc=bool(outdated.get("mescc", False)),
+    )
 
 
 def _build(directory: Path) -> ScoreTables:
@@ -442,6 +529,7 @@ def _build(directory: Path) -> ScoreTables:
         vdl=_additive(_Source(directory / TABLE_FILES["vdl"])),
         bollen=_lookup(_Source(directory / TABLE_FILES["bollen"])),
         ecog_to_kps=_mapping(_Source(directory / TABLE_FILES["ecog_to_kps"])),
+        criteria=_criteria(_Source(directory / TABLE_FILES["criteria"])),
     )
 
 

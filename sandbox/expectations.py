@@ -75,11 +75,18 @@ def _card_problems(want: dict[str, Any], card: dict[str, Any]) -> list[str]:
     for key, value in (want.get("sins") or {}).items():
         if sins.get(key) != value:
             problems.append(f"{rule}: sins.{key} {sins.get(key)!r}, expected {value!r}")
-    got_groups = {(s.get("model"), s.get("group")) for s in ext.get("survival") or [] if isinstance(s, dict)}
+
+    # an estimate carries `group` when one group is reachable, else `groups` (several, no median)
+    def estimate(s: dict[str, Any]) -> tuple[Any, Any]:
+        groups = s.get("groups")
+        return s.get("model"), s.get("group") or (tuple(groups) if isinstance(groups, list) else None)
+
+    got_groups = {estimate(s) for s in ext.get("survival") or [] if isinstance(s, dict)}
     for model in want.get("survival") or []:
-        if (model["model"], model["group"]) not in got_groups:
+        if estimate(model) not in got_groups:
+            wanted = model.get("group") or "/".join(model.get("groups") or [])
             problems.append(
-                f"{rule}: survival {model['model']} group {model['group']} missing (got {sorted(got_groups)})"
+                f"{rule}: survival {model['model']} group {wanted} missing (got {sorted(got_groups, key=str)})"
             )
     return problems
 

@@ -500,7 +500,8 @@ def describe_card(card: dict[str, Any]) -> str:
         sins = card["sins"]
         details.append(f"SINS {sins['total']}" if "total" in sins else f"SINS {sins['min']}-{sins['max']}")
     for model in card.get("survival") or []:
-        details.append(f"{'Van der Linden' if model['model'] == 'van-der-linden' else 'Bollen'} group {model['group']}")
+        group = model.get("group") or " or ".join(model.get("groups") or [])
+        details.append(f"{'Van der Linden' if model['model'] == 'van-der-linden' else 'Bollen'} group {group}")
     return f"{rule}: {label}" + (f" ({', '.join(details)})" if details else "")
 
 

@@ -37,11 +37,7 @@ INTERNAL = {
     "developer note": re.compile(r"card's extension|extension\.spinecds", re.I),
 }
 # Rules whose card wording is owned by the revision 2 rewrite still in progress.
-WORDING_PENDING = {
-    "surgery-eligibility",
-    "survival-estimate",
-    "expectations-dialogue",
-}
+WORDING_PENDING: set[str] = set()
 
 
 def _fact_names() -> list[str]:

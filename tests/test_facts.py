@@ -52,7 +52,10 @@ def test_refuted_or_erroneous_cancer_does_not_count(verification):
 def test_no_conditions_at_all():
     p = facts().patient
     assert p["cancer"] is False and p["spinal_involvement"] is False and p["symptom_count"] == 0
-    assert p["vdl.missing"] == ["KPS", "primary tumour", "visceral metastases status"]
+    # survival and eligibility facts are only derived for a patient with cancer (every rule that reads
+    # them requires it); the performance-status range always is
+    assert "vdl.missing" not in p and "eligibility.verdict" not in p
+    assert (p["kps_min"], p["kps_max"], p["kps_source"]) == (10, 100, "none")
     assert all(v is not None for v in p.values())
 
 
@@ -312,20 +315,23 @@ def test_amended_and_corrected_decide_and_issued_is_used_without_effective():
     assert p["kps"] == 50
 
 
-@pytest.mark.parametrize("ecog, kps", [(0, 90), (1, 70), (2, 50), (3, 30), (4, 10)])
-def test_ecog_fallback(ecog, kps):
+# Revision 2: an ECOG grade stands for its conventional KPS band (no longer the band's lower bound).
+@pytest.mark.parametrize("ecog, band", [(0, (90, 100)), (1, (70, 80)), (2, (50, 60)), (3, (30, 40)), (4, (10, 20))])
+def test_ecog_gives_its_kps_band(ecog, band):
     p = facts(make_ecog(ecog, NOW)).patient
-    assert (p["kps"], p["kps_source"], p["ecog"]) == (kps, "ecog", ecog)
+    assert "kps" not in p and p["ecog"] == ecog
+    assert (p["kps_min"], p["kps_max"], p["kps_source"]) == (*band, "ecog")
 
 
 def test_ecog_5_gives_no_kps():
-    p = facts(make_ecog(5, NOW)).patient
-    assert p["ecog"] == 5 and "kps" not in p and "KPS" in p["vdl.missing"]
+    p = facts(make_condition("C50.9", ICD10), make_ecog(5, NOW)).patient
+    assert p["ecog"] == 5 and "kps" not in p and p["kps_source"] == "none"
+    assert p["eligibility.verdict"] == "undetermined"
 
 
 def test_kps_is_preferred_over_a_newer_ecog():
     p = facts(make_kps(80, NOW - timedelta(days=5)), make_ecog(3, NOW)).patient
-    assert (p["kps"], p["kps_source"], p["ecog"]) == (80, "kps", 3)
+    assert (p["kps"], p["kps_source"], p["ecog"], p["kps_min"]) == (80, "kps", 3, 80)
 
 
 @pytest.mark.parametrize("kps, group", [(70, "A"), (80, "B")])

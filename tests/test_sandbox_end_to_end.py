@@ -162,8 +162,9 @@ def test_order_sign_surgery_with_short_survival_is_flagged(prefetch, fhir, servi
 
 
 @pytest.mark.parametrize("prefetch", [True, False], ids=["prefetch", "fallback"])
-def test_order_sign_combined_surgery_with_good_survival_is_eligible(prefetch, fhir, service, sessions):
-    # p06: MESCC, Van der Linden group B (9 months) meets the 6-month criterion for combined surgery.
+def test_order_sign_combined_surgery_with_mescc_is_discussed(prefetch, fhir, service, sessions):
+    # p06: MESCC, Van der Linden group B (9 months) meets the 6-month criterion for combined surgery,
+    # but revision 2: with MESCC Van der Linden cannot decide alone and KPS 60 is borderline: discuss.
     cards = fire(
         service,
         fhir,
@@ -174,6 +175,7 @@ def test_order_sign_combined_surgery_with_good_survival_is_eligible(prefetch, fh
         draft_order=str(ORDERS / "spinal-surgery-combined.json"),
     )
     (surgery,) = _cards_of(cards, "surgery-eligibility")
-    assert surgery["indicator"] == "info" and surgery["extension"]["spinecds"]["outcome"] == "eligible"
+    assert surgery["indicator"] == "warning" and surgery["extension"]["spinecds"]["outcome"] == "discuss"
+    assert "6 months" in surgery["detail"] or "6-month" in surgery["detail"]
     (mescc,) = _cards_of(cards, "mescc-treatment")
     assert mescc["indicator"] == "critical"

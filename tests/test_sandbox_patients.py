@@ -435,8 +435,14 @@ def test_expected_survival_groups_follow_from_kps_primary_and_visceral_status(bu
         if card["outcome"] == "undetermined":
             assert group is None, pid
             continue
-        assert card["survival"][0]["group"] == group, pid
-        assert card["outcome"] == ("not-eligible" if group == "A" else "eligible"), pid
+        estimate = card["survival"][0]
+        if "groups" in estimate:  # revision 2: an ECOG band reaches several groups; the lower bound's is one
+            assert group in estimate["groups"], pid
+            continue
+        assert estimate["group"] == group, pid
+        # revision 2: B or C meets the survival criterion, but MESCC (Van der Linden cannot decide alone)
+        # or KPS 50-60 turn it into "discuss"; group A fails it
+        assert card["outcome"] in (("not-eligible",) if group == "A" else ("eligible", "discuss")), pid
         groups.add(group)
     assert groups == {"A", "B", "C"}
 

@@ -215,8 +215,36 @@ def test_bollen_unverified_profile_is_not_guessed(tables):
     assert out["bollen.applicable"] is False and "bollen.group" not in out
 
 
-def test_ecog_to_kps_is_data(tables):
-    assert {e: tables.ecog_to_kps.get(e) for e in range(6)} == {0: 90, 1: 70, 2: 50, 3: 30, 4: 10, 5: None}
+def test_ecog_to_kps_bands_are_data(tables):
+    # revision 2: each ECOG grade is its conventional KPS band, no longer the band's lower bound
+    bands = {e: tables.ecog_to_kps.get(e) for e in range(6)}
+    assert bands == {0: (90, 100), 1: (70, 80), 2: (50, 60), 3: (30, 40), 4: (10, 20), 5: None}
+
+
+def test_surgery_criteria_are_data(tables):
+    crit = tables.criteria
+    assert (crit.single_months, crit.combined_months) == (3, 6)
+    assert (crit.poor_below, crit.discuss_below, crit.recent_days) == (50, 70, 14)
+    assert (crit.old_after_days, crit.old_floor, crit.range_when_unknown) == (30, 10, (10, 100))
+    assert "leg-weakness" in crit.deficit_codes and "radicular-deficit" in crit.outdated_progressive_codes
+
+
+def test_broken_criteria_report_file_and_line(tmp_path):
+    target = _copy(tmp_path)
+    path = target / "surgery-criteria.yaml"
+    text = path.read_text().replace("poor_below: 50", "poor_below: fifty")
+    path.write_text(text)
+    line = next(i for i, text_line in enumerate(text.splitlines(), 1) if "poor_below: fifty" in text_line)
+    with pytest.raises(ScoreTableError, match=rf"surgery-criteria\.yaml:{line}: surgery-criteria: clinical_condition"):
+        load_scores(target)
+
+
+def test_an_ecog_band_must_be_low_high(tmp_path):
+    target = _copy(tmp_path)
+    path = target / "ecog-to-kps.yaml"
+    path.write_text(path.read_text().replace("1: [70, 80]", "1: [80, 70]"))
+    with pytest.raises(ScoreTableError, match=r"ecog-to-kps\.yaml:\d+: ecog-to-kps: mapping\.1: expected a band"):
+        load_scores(target)
 
 
 def test_tables_load_once():
