@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install install-runtime serve fhir-server test test-fast bench bench-http clean
+.PHONY: install install-runtime serve fhir-server test test-fast bench bench-http bench-peers clean vendor-smart
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,10 @@ install-runtime: $(VENV)/.installed-runtime
 
 serve: install-runtime
 	@echo "make serve: development mode, client authentication OFF (see docs/security.md for production)"
-	@echo "  relaxed: SPINECDS_AUTH_ENABLED=false SPINECDS_TRY_PAGE=true SPINECDS_ALLOW_TRACE=true"
+	@echo "  relaxed: SPINECDS_AUTH_ENABLED=false SPINECDS_TRY_PAGE=true SPINECDS_ALLOW_TRACE=true SPINECDS_SMART_APP=true"
 	@echo "           SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=true (plain-http FHIR servers on this machine only)"
 	SPINECDS_AUTH_ENABLED=$${SPINECDS_AUTH_ENABLED:-false} SPINECDS_TRY_PAGE=$${SPINECDS_TRY_PAGE:-true} \
-	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} \
+	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} SPINECDS_SMART_APP=$${SPINECDS_SMART_APP:-true} \
 	SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=$${SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK:-true} \
 	$(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
 
@@ -54,7 +54,35 @@ bench: install
 	$(BIN)/python -m bench
 
 bench-http: install
-	$(BIN)/python -m bench.http_bench
+	$(BIN)/python -m bench.http_bench $(BENCH_ARGS)
+
+# The HTTP benchmark's peer: a HealthChain CDS Hooks app in its own virtual environment (healthchain pins
+# another fhir.resources than ours), plus gunicorn in .venv for the worker-scaling runs. Needs Debian `wrk`.
+PEERS_VENV ?= bench/.peers-venv
+$(PEERS_VENV)/.installed:
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet healthchain uvicorn
+	touch $@
+
+bench-peers: install $(PEERS_VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[deploy]'
+	@command -v wrk >/dev/null || echo "make bench-peers: install Debian's wrk (apt-get install wrk) for bench-http"
+
+# Rebuild the SMART app's vendored browser libraries (npm + network; serving never needs this).
+FHIRCLIENT_VERSION ?= 2.6.3
+AXE_VERSION ?= 4.14.1
+SMART_VENDOR = cds_hooks/static/smart/vendor
+vendor-smart:
+	rm -rf build/vendor-smart && mkdir -p build/vendor-smart
+	cd build/vendor-smart && npm init -y >/dev/null && \
+	  npm install --no-audit --no-fund --ignore-scripts fhirclient@$(FHIRCLIENT_VERSION) axe-core@$(AXE_VERSION)
+	cp build/vendor-smart/node_modules/fhirclient/build/fhir-client.pure.min.js $(SMART_VENDOR)/
+	sed -i '/^\/\/# sourceMappingURL=/d' $(SMART_VENDOR)/fhir-client.pure.min.js
+	cp build/vendor-smart/node_modules/fhirclient/build/fhir-client.pure.min.js.LICENSE.txt $(SMART_VENDOR)/
+	cp build/vendor-smart/node_modules/fhirclient/LICENSE $(SMART_VENDOR)/fhirclient.LICENSE
+	cp build/vendor-smart/node_modules/axe-core/axe.min.js build/vendor-smart/node_modules/axe-core/LICENSE \
+	  build/vendor-smart/node_modules/axe-core/LICENSE-3RD-PARTY.txt tests/vendor/axe-core/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

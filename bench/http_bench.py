@@ -1,85 +1,53 @@
-"""HTTP benchmark: the real ASGI app under uvicorn on loopback vs a bare FastAPI endpoint.
+"""HTTP benchmark: spinecds against the HealthChain peer and a bare endpoint, same bodies, same run.
 
-    python -m bench.http_bench [--seconds 8] [--quick]
+    make bench-peers                 # once: bench/.peers-venv with PyPI healthchain; gunicorn in .venv
+    python -m bench.http_bench [--seconds 10] [--repeat 3] [--workers 2,4] [--soak-seconds 0] [--quick]
 
-Reports, in one run so the ratios survive a noisy machine:
-- patient-view latency p50/p95/p99 and requests/s at 1, 8 and 32 concurrent clients, for spinecds
-  and for the bare endpoint (bench/bare_app.py) that parses and answers the same JSON;
-- latency versus prefetch size (20, 100, 300, 1,000 resources, the extra ones unrelated vitals);
-- peak resident memory of the spinecds server process;
-- throughput of 2 uvicorn workers at 8 clients.
-Targets (issue 8): p95 < 25 ms at 1 client with a 300-resource prefetch; throughput at 8 clients
->= 50 % of the bare baseline; cost growing at most linearly with prefetch size.
-The load generator is asyncio + httpx in this process; the servers are separate processes.
+The load generator is Debian's `wrk` (compiled C, bench/wrk_post.lua posts a body read once), so the
+client takes little of the two cores the servers need. Each server is its own process; its CPU per
+request comes from /proc/<pid>/stat (utime + stime, workers included) and is less sensitive to other
+load on the machine than requests/s. Rounds are interleaved (spinecds, peer, bare; then again) so
+noise from other users of the machine hits every target alike; the spread over rounds is reported.
+
+Bodies: patient-view with a ~300-resource prefetch (250 unrelated vitals in one search, a sloppy EHR)
+and with the filtered prefetch the service's templates ask for (the 8 resources the rules read).
+Targets (issue 16): spinecds >= 0.33 of the peer's requests/s at 8 clients for both bodies; p95 < 10 ms
+at 1 client and < 50 ms at 8; server CPU <= 3.5 ms per request.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import socket
+import re
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from cds_hooks.prefetch_templates import prefetch_templates
+
 ROOT = Path(__file__).resolve().parent.parent
-JSON_HEADERS = {"content-type": "application/json"}
+PREFETCHED = ("patient", "conditions", "performanceStatus", "pain", "sins", "staging")
+PEERS_PYTHON = ROOT / "bench" / ".peers-venv" / "bin" / "python"
+WRK_SCRIPT = ROOT / "bench" / "wrk_post.lua"
+HOOK_PATH = "/cds-services/spinecds-patient-view"
 SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serve(app: str, workers: int = 1, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--workers",
-        str(workers),
-    ]
-    environment = {**os.environ, "SPINECDS_LOG_LEVEL": "WARNING", **(env or {})}
-    process = subprocess.Popen(command, cwd=ROOT, env=environment)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/docs", timeout=1).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"{app} did not start")
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _condition(id_: str, system: str, code: str, **extra: Any) -> dict[str, Any]:
@@ -177,146 +145,280 @@ def hook_call(total_resources: int) -> dict[str, Any]:
             "pain": searchset(relevant[1:3]),
             "sins": searchset([sins]),
             "staging": None,
+            # Every other key the service's templates ask for: searched, nothing found.
+            **{key: searchset([]) for key in prefetch_templates() if key not in PREFETCHED},
         },
     }
 
 
-async def _load(base: str, body: dict[str, Any], clients: int, seconds: float) -> tuple[list[float], int, float]:
-    latencies: list[float] = []
-    errors = 0
-    url = f"{base}/cds-services/spinecds-patient-view"
-    payload = json.dumps(body).encode()  # encoded once: the load generator must not be the bottleneck
-    stop_at = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+def _free_port() -> int:
+    import socket
 
-        async def worker() -> None:
-            nonlocal errors
-            while time.perf_counter() < stop_at:
-                start = time.perf_counter()
-                response = await client.post(url, content=payload, headers=JSON_HEADERS)
-                latencies.append((time.perf_counter() - start) * 1000)
-                if response.status_code != 200:
-                    errors += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    return latencies, errors, elapsed
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
-def _summary(label: str, latencies: list[float], errors: int, elapsed: float) -> dict[str, float]:
-    if errors:
-        raise SystemExit(f"{label}: {errors} of {len(latencies)} requests failed; the numbers would be meaningless")
-    ordered = sorted(latencies)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))]  # noqa: E731
-    result = {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "rps": len(latencies) / elapsed}
-    print(
-        f"  {label:34s} n={len(latencies):6d} err={errors:3d}  p50 {result['p50']:6.2f} ms  "
-        f"p95 {result['p95']:6.2f} ms  p99 {result['p99']:6.2f} ms  {result['rps']:7.1f} req/s"
-    )
-    return result
+def _process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            for child in children.read().split():
+                pids.extend(_process_tree(int(child)))
+    except OSError:
+        pass
+    return pids
 
 
-def _rss_mb(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process and its live descendants (gunicorn workers)."""
+    total = 0
+    for candidate in _process_tree(pid):
+        try:
+            with open(f"/proc/{candidate}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / CLOCK_TICKS
+
+
+def rss_mb(pid: int) -> float:
     total = 0.0
-    for candidate in [pid, *_children(pid)]:
+    for candidate in _process_tree(pid):
         try:
             with open(f"/proc/{candidate}/status", encoding="ascii") as status:
                 for line in status:
-                    if line.startswith("VmHWM:"):
+                    if line.startswith("VmRSS:"):
                         total += int(line.split()[1]) / 1024
         except OSError:
             pass
     return total
 
 
-def _current_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+@dataclass
+class Server:
+    name: str
+    base: str
+    pid: int
 
 
-async def _load_count(base: str, body: dict[str, Any], clients: int, count: int) -> tuple[list[float], int, float]:
-    """A fixed number of requests (the soak), spread over `clients` connections."""
-    latencies: list[float] = []
-    errors = 0
-    remaining = count
-    url = f"{base}/cds-services/spinecds-patient-view"
-    payload = json.dumps(body).encode()
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=clients), timeout=10) as client:
-
-        async def worker() -> None:
-            nonlocal errors, remaining
-            while remaining > 0:
-                remaining -= 1
-                start = time.perf_counter()
-                response = await client.post(url, content=payload, headers=JSON_HEADERS)
-                latencies.append((time.perf_counter() - start) * 1000)
-                errors += response.status_code != 200
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        return latencies, errors, time.perf_counter() - started
-
-
-def _children(pid: int) -> list[int]:
+@contextmanager
+def serve(name: str, command: list[str], env: dict[str, str], probe: bytes) -> Iterator[Server]:
+    """Start a server, wait until the hook answers 200 to `probe`, stop it afterwards."""
+    port = _free_port()
+    command = [part.replace("{port}", str(port)) for part in command]
+    # stdout (banners) is dropped; stderr stays, so a server that fails to start says why.
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
     try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
-            return [int(p) for p in children.read().split()]
-    except OSError:
-        return []
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}")
+            try:
+                if httpx.post(base + HOOK_PATH, content=probe, headers=JSON_HEADERS, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start")
+            time.sleep(0.3)
+        yield Server(name, base, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def spinecds_command(workers: int, metrics_dir: str) -> tuple[list[str], dict[str, str]]:
+    env = {
+        "SPINECDS_DATABASE_PATH": str(ROOT / "var" / "bench.sqlite3"),
+        # Loopback benchmark: client authentication costs 0.4-0.8 ms per token (docs/security.md) and
+        # would add token minting to the load generator.
+        "SPINECDS_AUTH_ENABLED": "false",
+        "SPINECDS_LOG_LEVEL": "WARNING",
+    }
+    if workers == 0:  # one uvicorn process, as `make serve` runs it
+        python = [sys.executable, "-m", "uvicorn", "cds_hooks.app:app", "--host", "127.0.0.1", "--port", "{port}"]
+        return [*python, "--log-level", "warning", "--no-access-log"], env
+    # gunicorn as the Dockerfile runs it (deploy/gunicorn.conf.py), with N workers.
+    env.update({"WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "cds_hooks.app:app"]
+    return [*gunicorn, "--bind", "127.0.0.1:{port}", "--log-level", "warning"], env
+
+
+def peer_command() -> list[str]:
+    return [str(PEERS_PYTHON), "-m", "uvicorn", "bench.peers.healthchain_app:app", "--host", "127.0.0.1"] + [
+        "--port",
+        "{port}",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
+def bare_command() -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--host", "127.0.0.1", "--port", "{port}"] + [
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
+def run_wrk(server: Server, body_file: Path, clients: int, seconds: float) -> dict[str, float]:
+    """One wrk run; requests/s, latency percentiles and the server's CPU per request."""
+    threads = min(clients, 2)
+    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds:.0f}s", "--timeout", "10s"]
+    command += ["-s", str(WRK_SCRIPT), server.base + HOOK_PATH, "--", str(body_file)]
+    cpu_before = cpu_seconds(server.pid)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu_after = cpu_seconds(server.pid)
+    match = re.search(r"^WRK_JSON (.*)$", output, re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"wrk printed no result:\n{output}")
+    raw = json.loads(match.group(1))
+    failed = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+    if failed or not raw["requests"]:
+        raise SystemExit(f"{server.name}: {failed} of {raw['requests']} requests failed; the numbers would be wrong")
+    return {
+        "requests": raw["requests"],
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50": raw["p50_us"] / 1000,
+        "p95": raw["p95_us"] / 1000,
+        "p99": raw["p99_us"] / 1000,
+        "cpu_ms": (cpu_after - cpu_before) * 1000 / raw["requests"],
+    }
+
+
+def check_answers(server: Server, body: bytes, expect_cards: int | None = None) -> int:
+    response = httpx.post(server.base + HOOK_PATH, content=body, headers=JSON_HEADERS, timeout=10)
+    response.raise_for_status()
+    cards = len(response.json()["cards"])
+    if expect_cards is not None and cards != expect_cards:
+        raise SystemExit(f"{server.name} answered {cards} cards, expected {expect_cards}")
+    return cards
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):7.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def _row(label: str, runs: list[dict[str, float]]) -> dict[str, float]:
+    summary = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    print(
+        f"  {label:34s} req/s {_spread([r['rps'] for r in runs])}  p50 {summary['p50']:6.2f}  "
+        f"p95 {summary['p95']:6.2f} ms  CPU {_spread([r['cpu_ms'] for r in runs])} ms/req"
+    )
+    summary["rps_min"] = min(r["rps"] for r in runs)
+    summary["rps_max"] = max(r["rps"] for r in runs)
+    return summary
+
+
+def _uptime() -> str:
+    with open("/proc/loadavg", encoding="ascii") as loadavg:
+        return "load average " + " ".join(loadavg.read().split()[:3])
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="spinecds HTTP benchmark")
-    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load step")
-    parser.add_argument("--quick", action="store_true", help="2 s steps, for a smoke run")
-    parser.add_argument("--soak", type=int, default=0, help="also send this many requests and compare memory")
+    parser = argparse.ArgumentParser(description="spinecds HTTP benchmark against the HealthChain peer")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each wrk run")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (the spread is reported)")
+    parser.add_argument("--workers", default="2,4", help="gunicorn worker counts to scale to ('' skips)")
+    parser.add_argument("--soak-seconds", type=float, default=0, help="also run spinecds this long at 8 clients")
+    parser.add_argument("--quick", action="store_true", help="3 s runs, 1 round: a smoke run")
+    parser.add_argument("--no-peer", action="store_true", help="skip the HealthChain peer (no bench/.peers-venv)")
+    parser.add_argument("--json", type=Path, default=ROOT / "var" / "bench-http.json", help="results file")
     args = parser.parse_args(argv)
-    seconds = 2.0 if args.quick else args.seconds
-    body300 = hook_call(300)
-    # Loopback benchmark: client authentication is measured separately (0.4-0.8 ms per token, see
-    # docs/security.md); here it would only add token minting to the load generator.
-    env = {"SPINECDS_DATABASE_PATH": str(ROOT / "var" / "bench.sqlite3"), "SPINECDS_AUTH_ENABLED": "false"}
-    print(f"HTTP benchmark, {seconds:.0f} s per step, patient-view with a 300-resource prefetch")
-    results: dict[str, dict[str, float]] = {}
-    with serve("bench.bare_app:app") as (bare_base, _), serve("cds_hooks.app:app", env=env) as (base, pid):
-        asyncio.run(_load(base, body300, 4, 1.0))  # warm-up: imports, caches, SQLite
-        asyncio.run(_load(bare_base, body300, 4, 1.0))
-        for clients in (1, 8, 32):
-            results[f"spinecds@{clients}"] = _summary(
-                f"spinecds, {clients} client(s)", *asyncio.run(_load(base, body300, clients, seconds))
+    seconds, repeat = (3.0, 1) if args.quick else (args.seconds, args.repeat)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian package `wrk`)")
+    with_peer = not args.no_peer
+    if with_peer and not PEERS_PYTHON.exists():
+        raise SystemExit("the HealthChain peer needs `make bench-peers` first (or pass --no-peer)")
+    (ROOT / "var").mkdir(exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="spinecds-bench-"))
+    bodies = {"300 resources": hook_call(300), "filtered (8)": hook_call(0)}
+    files = {}
+    for label, body in bodies.items():
+        files[label] = workdir / f"{len(files)}.json"
+        files[label].write_bytes(json.dumps(body).encode())
+    probe = files["filtered (8)"].read_bytes()
+    print(f"HTTP benchmark: wrk, {seconds:.0f} s per run, {repeat} interleaved round(s); {_uptime()}")
+    results: dict[str, Any] = {"seconds": seconds, "repeat": repeat, "load_before": _uptime(), "runs": {}}
+    runs: dict[str, list[dict[str, float]]] = {}
+    command, env = spinecds_command(0, str(workdir))
+    with (
+        serve("spinecds", command, env, probe) as spinecds,
+        serve("bare", bare_command(), {}, probe) as bare,
+        serve("peer", peer_command(), {}, probe) if with_peer else _nothing() as peer,
+    ):
+        targets = [t for t in (spinecds, peer, bare) if t is not None]
+        for label, path in files.items():
+            cards = check_answers(spinecds, path.read_bytes())
+            print(f"  spinecds answers {cards} card(s) to the {label} body")
+            if peer is not None:
+                check_answers(peer, path.read_bytes(), expect_cards=1)
+        for target in targets:  # warm-up: imports, caches, SQLite
+            run_wrk(target, files["300 resources"], 4, 2)
+        rss_before = rss_mb(spinecds.pid)
+        for round_ in range(repeat):
+            for label, path in files.items():
+                for clients in (1, 8):
+                    for target in targets:
+                        key = f"{target.name} | {label} | {clients} client(s)"
+                        runs.setdefault(key, []).append(run_wrk(target, path, clients, seconds))
+            print(f"  round {round_ + 1} of {repeat} done; {_uptime()}")
+        for key, key_runs in runs.items():
+            results["runs"][key] = _row(key, key_runs)
+        if with_peer:
+            print("  spinecds / peer requests/s at 8 clients, per round (target >= 0.33):")
+            for label in files:
+                ours = runs[f"spinecds | {label} | 8 client(s)"]
+                theirs = runs[f"peer | {label} | 8 client(s)"]
+                ratios = [a["rps"] / b["rps"] for a, b in zip(ours, theirs, strict=True)]
+                results[f"ratio | {label}"] = ratios
+                print(
+                    f"    {label:16s} median {statistics.median(ratios):.2f}  ("
+                    + ", ".join(f"{r:.2f}" for r in ratios)
+                    + ")"
+                )
+        if args.soak_seconds:
+            soak = run_wrk(spinecds, files["300 resources"], 8, args.soak_seconds)
+            results["soak"] = {**soak, "rss_before_mb": rss_before, "rss_after_mb": rss_mb(spinecds.pid)}
+            print(
+                f"  soak: {soak['requests']:.0f} requests at 8 clients, {soak['rps']:.1f} req/s,"
+                f" p95 {soak['p95']:.1f} ms;"
+                f" server RSS {rss_before:.1f} MB after warm-up, {rss_mb(spinecds.pid):.1f} MB after"
             )
-            results[f"bare@{clients}"] = _summary(
-                f"bare FastAPI, {clients} client(s)", *asyncio.run(_load(bare_base, body300, clients, seconds))
-            )
-        print("  latency vs prefetch size (1 client):")
-        size_p50 = {}
-        for size in (20, 100, 300, 1000):
-            summary = _summary(f"    {size:5d} resources", *asyncio.run(_load(base, hook_call(size), 1, seconds / 2)))
-            size_p50[size] = summary["p50"]
-        if args.soak:
-            rss_before = _current_rss_mb(pid)
-            latencies, errors, elapsed = asyncio.run(_load_count(base, body300, 8, args.soak))
-            _summary(f"soak, {args.soak} requests, 8 clients", latencies, errors, elapsed)
-            print(f"    server RSS before {rss_before:.1f} MB, after {_current_rss_mb(pid):.1f} MB")
-        peak = _rss_mb(pid)
-    with serve("cds_hooks.app:app", workers=2, env=env) as (base2, _):
-        asyncio.run(_load(base2, body300, 8, 2.0))
-        results["spinecds-2w@8"] = _summary(
-            "spinecds, 2 workers, 8 clients", *asyncio.run(_load(base2, body300, 8, seconds))
-        )
-    ratio = results["spinecds@8"]["rps"] / results["bare@8"]["rps"]
-    growth = (size_p50[1000] - size_p50[20]) / (size_p50[300] - size_p50[20]) if size_p50[300] > size_p50[20] else 0
-    print("  results:")
-    print(f"    p95 at 1 client, 300 resources: {results['spinecds@1']['p95']:.2f} ms (target < 25 ms)")
-    print(f"    throughput at 8 clients: {ratio:.0%} of the bare endpoint (target >= 50 %)")
-    print(f"    cost growth 20->1000 vs 20->300 resources: {growth:.2f}x for 3.4x the resources (linear = 3.4)")
-    print(f"    peak resident memory of the spinecds server: {peak:.1f} MB")
-    print(f"    2 workers vs 1 at 8 clients: {results['spinecds-2w@8']['rps'] / results['spinecds@8']['rps']:.2f}x")
+        results["rss_mb"] = rss_mb(spinecds.pid)
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    if worker_counts:
+        print("  scaling: gunicorn workers, 300-resource body, 8 and 16 clients")
+        for workers in [1, *worker_counts]:
+            command, env = spinecds_command(workers, str(workdir / f"metrics-{workers}"))
+            Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(exist_ok=True)
+            with serve(f"gunicorn-{workers}w", command, env, probe) as server:
+                run_wrk(server, files["300 resources"], 8, 2)
+                for clients in (8, 16):
+                    scaled = [run_wrk(server, files["300 resources"], clients, seconds) for _ in range(repeat)]
+                    results["runs"][f"gunicorn {workers}w | 300 resources | {clients} clients"] = _row(
+                        f"gunicorn {workers} worker(s), {clients} clients", scaled
+                    )
+    results["load_after"] = _uptime()
+    args.json.write_text(json.dumps(results, indent=1))
+    shutil.rmtree(workdir, ignore_errors=True)
+    print(f"  {_uptime()}; results in {args.json}")
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
 
 
 if __name__ == "__main__":

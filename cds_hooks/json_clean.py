@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-_EMPTY: tuple[Any, ...] = (None, "", [], {})
-
 
 def strip_empty(value: Any) -> Any:
-    """Recursively drop null, "", [] and {} members (a list or dict emptied this way goes too)."""
+    """Recursively drop null, "", [] and {} members (a list or dict emptied this way goes too).
+    One pass per level, no helper calls: it runs on every card of every answer."""
     if isinstance(value, dict):
-        cleaned = {k: strip_empty(v) for k, v in value.items()}
-        return {k: v for k, v in cleaned.items() if not _is_empty(v)}
+        cleaned: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                item = strip_empty(item)
+                if not item:
+                    continue
+            elif item is None or (isinstance(item, str) and not item):
+                continue
+            cleaned[key] = item
+        return cleaned
     if isinstance(value, list):
-        cleaned_list = [strip_empty(v) for v in value]
-        return [v for v in cleaned_list if not _is_empty(v)]
+        kept: list[Any] = []
+        for item in value:
+            if isinstance(item, (dict, list)):
+                item = strip_empty(item)
+                if not item:
+                    continue
+            elif item is None or (isinstance(item, str) and not item):
+                continue
+            kept.append(item)
+        return kept
     return value
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, dict)) and len(value) == 0)

@@ -59,6 +59,9 @@ class ServiceMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None, *, process_metrics: bool = True) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        # labels() takes a lock and checks its arguments on every call; the per-request series (hook,
+        # cards, prefetch keys) have few label values, so their children are looked up once.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         if process_metrics and multiprocess_dir() is None:
             # CPU, memory, open files, GC: only meaningful per process, so left out when aggregating workers.
             ProcessCollector(registry=self.registry)
@@ -142,8 +145,16 @@ class ServiceMetrics:
         for reason in sorted(FHIR_FAILURES):
             self.fhir_failures.labels(reason=reason)
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """metric.labels(*values), remembered (label values in the metric's label order)."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe_hook(self, service_id: str, hook: str, seconds: float) -> None:
-        self.hook_duration.labels(service_id=service_id, hook=hook).observe(seconds)
+        self._child(self.hook_duration, service_id, hook).observe(seconds)
 
     def count_cards(self, cards: Iterable[Mapping[str, Any]]) -> None:
         """Count returned cards by `extension.spinecds.ruleId` and `indicator` (either may be missing)."""
@@ -152,15 +163,16 @@ class ServiceMetrics:
             spinecds = extension.get("spinecds") if isinstance(extension, Mapping) else None
             rule_id = spinecds.get("ruleId") if isinstance(spinecds, Mapping) else None
             indicator = card.get("indicator")
-            self.cards.labels(
-                rule_id=rule_id if isinstance(rule_id, str) and rule_id else UNKNOWN,
-                indicator=indicator if indicator in INDICATORS else UNKNOWN,
+            self._child(
+                self.cards,
+                rule_id if isinstance(rule_id, str) and rule_id else UNKNOWN,
+                indicator if indicator in INDICATORS else UNKNOWN,
             ).inc()
 
     def count_prefetch(self, key: str, outcome: PrefetchOutcome) -> None:
         """`key` must be a prefetch template key of the service, never a key the client invented."""
         _check(outcome, PREFETCH_OUTCOMES, "prefetch outcome")
-        self.prefetch_keys.labels(key=key, outcome=outcome).inc()
+        self._child(self.prefetch_keys, key, outcome).inc()
 
     def count_precondition_failed(self, service_id: str) -> None:
         self.precondition_failed.labels(service_id=service_id).inc()

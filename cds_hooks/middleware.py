@@ -61,16 +61,17 @@ class RequestContextMiddleware:
                 await _send_outcome(send_with_id, 500, "exception", "internal error; see the service log", request_id)
         finally:
             state = scope.get("state", {})
-            log.info(
-                "request",
-                extra={
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "status": status_holder.get("status"),
-                    "durationMs": round((time.perf_counter() - started) * 1000, 1),
-                    **state.get("log_fields", {}),
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # the extra dict is not built when the line is dropped
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status_holder.get("status"),
+                        "durationMs": round((time.perf_counter() - started) * 1000, 1),
+                        **state.get("log_fields", {}),
+                    },
+                )
             request_id_var.reset(token)
 
 

@@ -76,6 +76,23 @@ class Settings(BaseSettings):
         "`/try/...` (no authentication, synthetic data only). `make serve` turns it on; keep it off "
         "in production.",
     )
+    model_cache_size: int = Field(
+        2048,
+        ge=0,
+        description="Most validated FHIR resources kept for reuse when the same resource JSON arrives again "
+        "(engine/model_cache.py); 0 turns the cache off.",
+    )
+    smart_app: bool = Field(
+        False,
+        description="Serve the SMART on FHIR assessment app under `/smart/` and its stateless engine preview "
+        "`POST /smart/api/assess`, and add a `smart` link to every card that lacks data. `make serve` turns "
+        "it on.",
+    )
+    smart_client_id: str = Field(
+        "spinecds-assessment",
+        min_length=1,
+        description="OAuth client id the SMART app presents to the EHR's authorisation server (public client, PKCE).",
+    )
     max_body_bytes: int = Field(
         5 * 1024 * 1024,
         ge=1024,

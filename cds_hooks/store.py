@@ -483,6 +483,15 @@ class SqliteStore:
         if not keys:
             return {}
         connection = self._connection()
+        select = (
+            "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key IN "
+            f"({','.join('?' * len(keys))})"
+        )
+        # A chart seen before has every key already and a first-seen time never changes: a read, no
+        # write transaction (that cost ~0.5 ms per hook call of a patient with undated Conditions).
+        known = connection.execute(select, list(keys)).fetchall()
+        if len(known) == len(set(keys)):
+            return {row["resource_key"]: datetime.fromisoformat(row["first_seen"]) for row in known}
         with self._write_lock:
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -490,11 +499,7 @@ class SqliteStore:
                     "INSERT OR IGNORE INTO condition_first_seen (resource_key, first_seen) VALUES (?, ?)",
                     [(key, now.isoformat()) for key in keys],
                 )
-                rows = connection.execute(
-                    "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key IN "
-                    f"({','.join('?' * len(keys))})",
-                    list(keys),
-                ).fetchall()
+                rows = connection.execute(select, list(keys)).fetchall()
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")

@@ -13,8 +13,8 @@ from .operation_outcome import ApiError
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_MAX_JSON_DEPTH = 64
-# A JSON string literal (the unrolled form: linear time, no backtracking blow-up on long strings).
-_NOT_A_BRACKET = bytes(range(256)).translate(None, b"[]{}")
+# translate() table: delete everything but brackets and quotes (which delimit strings).
+_NOT_A_BRACKET_OR_QUOTE = bytes(range(256)).translate(None, b'[]{}"')
 
 
 def field_path(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -56,12 +56,20 @@ def nesting_within(body: bytes, max_depth: int) -> bool:
     before parsing, so a hostile `[[[[...` never reaches the recursive JSON parser. Linear-time
     C-level passes only (a 5 MB body takes milliseconds). Unbalanced brackets count as within:
     the parser then reports the syntax error."""
-    if body.count(b"[") + body.count(b"{") <= max_depth:
+    # Brackets inside strings do not nest. Escapes that could hide a quote go first (only bodies
+    # with a backslash pay for that), then everything but brackets and quotes: a 100 kB prefetch
+    # shrinks to ~17 kB in one C pass (counting brackets on the full body took as long).
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    marks = body.translate(None, _NOT_A_BRACKET_OR_QUOTE)
+    if marks.count(b"[") + marks.count(b"{") <= max_depth:
         return True
-    # Drop string contents with C-level splits (a regex over a 100 kB prefetch took ~1.5 ms): first
-    # the escapes that could hide a quote, then every odd segment between quotes.
-    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    skeleton = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_A_BRACKET)
+    # Usually no string holds a bracket, so every string is now an adjacent `""` pair and removing
+    # the pairs leaves no quote. A quote left over means some string holds a bracket (or the quotes
+    # are unbalanced): then drop every odd segment between quotes, which pairs them properly.
+    skeleton = marks.replace(b'""', b"")
+    if b'"' in skeleton:
+        skeleton = b"".join(marks.split(b'"')[::2])
     skeleton = skeleton.replace(b"{", b"[").replace(b"}", b"]")
     if b"[" * (max_depth + 1) in skeleton:
         return False

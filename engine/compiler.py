@@ -7,6 +7,7 @@ run in a later stage; each stage is one durable-rules ruleset, asserted once per
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -55,7 +56,7 @@ class CompiledOutcome:
     references: frozenset[str]  # rule ids whose published facts it reads
     bullet_conditions: tuple[tuple[Condition, ...], ...] = ()  # per card bullet, the conditions that show it
 
-    @property
+    @functools.cached_property  # read ~100 times per evaluation (a frozen dataclass still has __dict__)
     def action(self) -> str:
         return f"{self.rule.id}#{self.outcome.id}"
 

@@ -9,6 +9,7 @@ same rule: a comparison with a fact that has no value is false.
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ class ConditionError(ValueError):
         self.path = path
 
 
+@functools.lru_cache(maxsize=4096)  # ~100 lookups per evaluation over a fixed vocabulary
 def durable_key(name: str) -> str:
     """durable-rules field names: dots and dashes are not safe there, so flatten them."""
     return name.replace(".", "__").replace("-", "_")

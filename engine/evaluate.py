@@ -124,8 +124,15 @@ def decide(
     for stage in range(stage_count):
         stage_outcomes = compiled.outcomes_in_stage(stage)
         if runner is not None:
+            # Subjects no rule of this stage is about would only fire the catch-all rule: not sent.
+            scopes = {o.outcome.scope for o in stage_outcomes}
             fired = runner.run(
-                stage, [_durable_fact(i, s, published, compiled.used_facts) for i, s in enumerate(subjects)]
+                stage,
+                [
+                    _durable_fact(i, s, published, compiled.used_facts)
+                    for i, s in enumerate(subjects)
+                    if s.kind in scopes
+                ],
             )
         else:
             fired = [

@@ -30,6 +30,7 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
+from engine.model_cache import MODEL_CACHE
 from fhir_profiles.profile_checks import ProfileSet, load_profiles
 from fhir_profiles.terminology import Terminology
 
@@ -230,8 +231,9 @@ def to_instant(value: Any) -> datetime | None:
 
 
 def _validate(model: type[DomainResource], raw: dict[str, Any]) -> Any:
-    """The one place resources are validated (tests count calls here)."""
-    return model.model_validate(raw)
+    """The one place resources are validated (tests count calls here). The model comes from the
+    bounded cache of validated models when the same JSON was validated before: it is read-only."""
+    return MODEL_CACHE.validate(model, raw)
 
 
 def _validation_issue(exc: ValidationError) -> str:
@@ -271,6 +273,11 @@ def component_answer(terminology: Terminology, component: Any) -> tuple[str | No
             None,
         )
     return name, answer
+
+
+def _reference(raw: dict[str, Any], rtype: str) -> str:
+    rid = raw.get("id")
+    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
 
 
 class _Parser:
@@ -356,17 +363,18 @@ class _Parser:
 
     def add(self, raw: dict[str, Any], draft: bool = False) -> None:
         rtype = raw.get("resourceType")
-        rid = raw.get("id")
-        ref = f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
         if draft:
             if rtype != "ServiceRequest":
                 return  # other draft orders are not ours to judge
+            ref = _reference(raw, rtype)
             model = self.validate(rtype, raw, ref)
             if model is not None and not self.other_patient(model, ref) and self.check_order(model, ref):
                 self.out.orders.append(Entry(ref, model, raw, self.term.concepts(codings_of(raw.get("code")))))
             return
         if rtype == "Patient":
+            rid = raw.get("id")
             if self.out.patient is None and (not self.patient_id or rid == self.patient_id):
+                ref = _reference(raw, rtype)
                 model = self.validate(rtype, raw, ref)
                 if model is not None:
                     self.out.patient = Entry(ref, model, raw, frozenset())
@@ -378,7 +386,8 @@ class _Parser:
             return
         concepts = self.term.concepts(resource_codings(rtype, raw)) & wanted
         if not concepts:
-            return
+            return  # most of a sloppy prefetch (vitals) ends here, before any string is built
+        ref = _reference(raw, rtype)
         model = self.validate(rtype, raw, ref)
         if model is None or self.other_patient(model, ref):
             return

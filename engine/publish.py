@@ -29,7 +29,7 @@ PLAN_DEFINITION_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-ty
 RULES_CODESYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
 CONDITION_LANGUAGE = "text/x-spinecds-condition"
 PRIORITY = {"critical": "stat", "warning": "urgent", "info": "routine"}
-ARTEFACT_FOLDERS = ("codesystems", "valuesets", "structuredefinitions")
+ARTEFACT_FOLDERS = ("codesystems", "valuesets", "structuredefinitions", "questionnaires")
 
 
 class ExportError(ValueError):

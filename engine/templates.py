@@ -6,6 +6,7 @@ rule file can never run code.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -61,6 +62,8 @@ def show(value: Any) -> str:
     return str(value)
 
 
+# Pure str -> str and the same record values recur on every card of every request: remembered.
+@functools.lru_cache(maxsize=4096)
 def plain(text: str) -> str:
     """Record text made safe to show: no control, direction-override, zero-width or other invisible
     format characters, and no line breaks (a value can never start a new markdown block)."""
@@ -81,6 +84,7 @@ def defang(text: str) -> str:
     return _EMAIL.sub(r"\1[@]\2", text)
 
 
+@functools.lru_cache(maxsize=4096)
 def escape_markdown(text: str) -> str:
     """Record text as literal markdown: whatever it holds renders as the same characters, never as
     markup, a link, an image or HTML."""

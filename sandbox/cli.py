@@ -132,6 +132,8 @@ def cmd_fire(args: argparse.Namespace) -> int:
         mode = "fhirServer (no prefetch)" if args.no_prefetch else "prefetch"
         print(f"{service['id']} ({args.hook}) for Patient/{patient_id} via {mode}")
         print(render.render_response(body))
+        for url in render.smart_launch_urls(body, args.fhir_server.rstrip("/"), patient_id):
+            print(f"\nopen in a browser to launch the SMART app as the EHR would (local FHIR server only):\n  {url}")
     return 0
 
 

@@ -11,6 +11,7 @@ import re
 import shutil
 import textwrap
 from typing import Any
+from urllib.parse import urlencode
 
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*\\])\*(?!\s)(.+?)(?<![\s\\])\*(?!\w)")
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
@@ -148,6 +149,22 @@ def _wrap(line: str) -> str:
         return line
     indent = " " * (len(line) - len(line.lstrip()))
     return "\n".join(textwrap.wrap(line, columns, subsequent_indent=indent + "    ", break_on_hyphens=False))
+
+
+def smart_launch_urls(body: dict[str, Any], fhir_base: str, patient_id: str) -> list[str]:
+    """The local FHIR server's EHR-launch URL for each distinct `smart` link: what an EHR opens on a click."""
+    urls: list[str] = []
+    for card in body.get("cards") or []:
+        for link in card.get("links") or []:
+            if link.get("type") != "smart":
+                continue
+            query = urlencode(
+                {"app": link.get("url", ""), "patient": patient_id, "appContext": link.get("appContext", "")}
+            )
+            url = f"{fhir_base}/auth/launch?{query}"
+            if url not in urls:
+                urls.append(url)
+    return urls
 
 
 def render_response(body: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cds_hooks.prefetch_templates import observation_code_groups
+from cds_hooks.prefetch_templates import RECORD_GROUPS, observation_code_groups
+from fhir_profiles.terminology import load_terminology
 from sandbox.hook_client import build_request
 from sandbox.patients import build_resources, patient_ids
 
@@ -33,14 +34,20 @@ def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
     for key, codes in observation_code_groups().items():
         wanted = set(codes)
         prefetch[key] = _searchset(
-            [
-                r
-                for r in resources
-                if r["resourceType"] == "Observation"
-                and any((c.get("system"), c.get("code")) in wanted for c in (r.get("code") or {}).get("coding") or [])
-            ]
+            [r for r in resources if r["resourceType"] == "Observation" and _coded_as(r, wanted)]
+        )
+    terminology = load_terminology()
+    for key, (resource_type, concepts) in RECORD_GROUPS.items():
+        # The record keys (procedures, imaging, reports, orders) as their templates search them.
+        wanted = {code for concept in concepts for code in terminology.codes(concept)}
+        prefetch[key] = _searchset(
+            [r for r in resources if r["resourceType"] == resource_type and (not concepts or _coded_as(r, wanted))]
         )
     return prefetch
+
+
+def _coded_as(resource: dict[str, Any], wanted: set[tuple[str, str]]) -> bool:
+    return any((c.get("system"), c.get("code")) in wanted for c in (resource.get("code") or {}).get("coding") or [])
 
 
 def hook_request_for(

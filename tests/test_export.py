@@ -67,7 +67,7 @@ def check_bundle(tmp_path, rules_dir):
 def test_fixture_rules_export_to_an_r4_bundle_with_every_rule_and_artefact(tmp_path):
     bundle = check_bundle(tmp_path, FIXTURE_RULES)
     kinds = {e.resource.__resource_type__ for e in bundle.entry}
-    assert kinds == {"CodeSystem", "ValueSet", "StructureDefinition", "PlanDefinition"}
+    assert kinds == {"CodeSystem", "ValueSet", "StructureDefinition", "PlanDefinition", "Questionnaire"}
     sins = resources_of(bundle, "PlanDefinition")["demo-sins"]
     assert sins.version == "1.2.0"
     assert [c.expression.expression for c in sins.action[0].condition] == ["has: cancer", "lesion.sins_min >= 13"]

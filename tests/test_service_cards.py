@@ -226,6 +226,9 @@ def test_service_real_engine_stub_returns_no_cards(client) -> None:  # type: ign
 
 
 def test_service_clock_is_utc() -> None:
+    import asyncio
+
     from cds_hooks.clock import get_now
 
-    assert get_now().utcoffset().total_seconds() == 0
+    # get_now is a coroutine (no thread-pool hop per request), so the test awaits it.
+    assert asyncio.run(get_now()).utcoffset().total_seconds() == 0

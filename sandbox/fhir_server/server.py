@@ -25,6 +25,7 @@ from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.provenance import Provenance
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhirstarter import FHIRProvider, FHIRStarter, InteractionContext
 from fhirstarter.exceptions import FHIRBadRequestError, FHIRResourceNotFoundError
@@ -83,9 +84,11 @@ class Faults:
     delay_seconds: float = 0.0
     status: int | None = None  # answer every request with this HTTP status + OperationOutcome
     garbage: bool = False  # answer 200 with a body that is not JSON
+    refuse_transactions: bool = False  # refuse every transaction Bundle with 422 (a write the EHR refuses)
 
     def reset(self) -> None:
         self.delay_seconds, self.status, self.garbage = 0.0, None, False
+        self.refuse_transactions = False
 
 
 class ResourceStore:
@@ -115,6 +118,13 @@ class ResourceStore:
         with self._lock:
             self._data.setdefault(resource["resourceType"], {})[resource["id"]] = resource
         return resource["id"]
+
+    def put_all(self, resources: list[dict[str, Any]]) -> None:
+        """Store several resources in one step: readers see all of them or none (transactions)."""
+        copies = [copy.deepcopy(r) for r in resources]
+        with self._lock:
+            for resource in copies:
+                self._data.setdefault(resource["resourceType"], {})[resource["id"]] = resource
 
     def get(self, resource_type: str, id_: str) -> dict[str, Any] | None:
         with self._lock:
@@ -235,6 +245,7 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
         "Condition": Condition,
         "Observation": Observation,
         "Procedure": Procedure,
+        "Provenance": Provenance,  # written by the SMART app's transactions
         "ImagingStudy": ImagingStudy,
         "DiagnosticReport": DiagnosticReport,
         "ServiceRequest": ServiceRequest,
@@ -340,4 +351,9 @@ def build_app(store: ResourceStore | None = None, faults: Faults | None = None) 
         return _search(store, context, "ServiceRequest", patient, code, _sort, _count, _offset)
 
     app.add_providers(provider)
+    # SMART on FHIR: a development authorisation server and transaction Bundles (the assessment app).
+    from .smart_auth import install_smart
+    from .transaction import install_transactions
+
+    install_transactions(app, store, install_smart(app, store), faults)
     return app

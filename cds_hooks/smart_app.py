@@ -1,0 +1,181 @@
+"""The SMART on FHIR assessment app (`/smart/`) and its engine preview (`POST /smart/api/assess`).
+
+Mounted only when `Settings.smart_app` is true. The app itself is static files in
+cds_hooks/static/smart/ (its libraries vendored, no network at run time). It reads the chart from
+the EHR's FHIR server with the user's token, and sends the chart plus the draft answers here; this
+endpoint pre-fills the Questionnaires, extracts the answers to FHIR resources, runs the same engine
+on the chart before and after, and returns the transaction Bundle the app then writes to the EHR.
+
+Nothing is stored and nothing from the body is logged: the answer is a function of the request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from engine.api import EvaluationRequest, evaluate
+from fhir_profiles import questionnaire_extract as qx
+
+from .clock import get_now
+from .operation_outcome import ApiError
+from .settings import Settings
+from .validation import parse_json_body, validate
+
+SMART_DIR = Path(__file__).parent / "static" / "smart"
+APP_NAME = "spinecds assessment (SMART on FHIR)"
+# The EHR's FHIR server is on another origin the app only learns at launch (iss): https anywhere, and
+# plain http only on the loopback interface for the local sandbox. Scripts and styles: own files only.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self' https: http://127.0.0.1:* http://localhost:*; object-src 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+PAGES = {"": "index.html", "index.html": "index.html", "launch.html": "launch.html"}
+ASSETS = {
+    "app.js": "text/javascript",
+    "launch.js": "text/javascript",
+    "form.js": "text/javascript",
+    "app.css": "text/css",
+    "vendor/fhir-client.pure.min.js": "text/javascript",
+}
+SCOPES = (
+    "launch openid fhirUser patient/Patient.read patient/Condition.read patient/Observation.read "
+    "patient/Condition.write patient/Observation.write patient/Provenance.write"
+)
+MAX_CHART_RESOURCES = 5000
+
+
+class AssessRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patientId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-\.]+$")
+    chart: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_CHART_RESOURCES)
+    answers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    levels: list[str] = Field(default_factory=list, max_length=30)  # lesions a card asked about
+    user: str | None = Field(None, max_length=256)  # fhirUser of the signed-in user, for the Provenance
+    userName: str | None = Field(None, max_length=256)
+
+
+def _summary(resources: list[dict[str, Any]], patient_id: str, now: datetime, base_url: str) -> dict[str, Any]:
+    """What the cards would say: per rule its outcome, SINS, survival groups and the data still missing."""
+    result = evaluate(
+        EvaluationRequest(
+            hook="patient-view",
+            hook_instance="smart-preview",
+            patient_id=patient_id,
+            resources=resources,
+            now=now,
+            base_url=base_url,
+        )
+    )
+    cards, missing = [], []
+    for card in result.cards:
+        ext = (card.get("extension") or {}).get("spinecds") or {}
+        entry = {
+            "ruleId": ext.get("ruleId"),
+            "outcome": ext.get("outcome"),
+            "indicator": card.get("indicator"),
+            "summary": card.get("summary"),
+        }
+        for key in ("sins", "survival", "missing", "merged"):
+            if ext.get(key):
+                entry[key] = ext[key]
+        cards.append(entry)
+        for item in ext.get("missing") or []:
+            if item not in missing:
+                missing.append(item)
+    return {"cards": cards, "missing": missing}
+
+
+def _merge(chart: list[dict[str, Any]], extraction: qx.Extraction) -> list[dict[str, Any]]:
+    replaced = {(r["resourceType"], r.get("id")) for r in extraction.updates}
+    kept = [r for r in chart if (r.get("resourceType"), r.get("id")) not in replaced]
+    return kept + extraction.resources
+
+
+def assess(body: AssessRequest, now: datetime, base_url: str, client_id: str) -> dict[str, Any]:
+    chart = [r for r in body.chart if isinstance(r.get("resourceType"), str)]
+    extraction = qx.extract(body.answers, chart, body.patientId, now)
+    answer: dict[str, Any] = {
+        "prefill": qx.prefill(chart, body.patientId, body.levels),
+        "problems": [p.as_json() for p in extraction.problems],
+        "notes": extraction.notes,
+        "before": _summary(chart, body.patientId, now, base_url),
+    }
+    if extraction.problems:
+        return answer
+    answer["after"] = _summary(_merge(chart, extraction), body.patientId, now, base_url)
+    answer["resources"] = extraction.resources
+    if extraction.resources:
+        answer["transaction"] = qx.transaction_bundle(
+            extraction,
+            body.patientId,
+            now,
+            app_name=APP_NAME,
+            client_id=client_id,
+            user_reference=body.user,
+            user_display=body.userName,
+        )
+    return answer
+
+
+def install_smart_app(app: FastAPI, settings: Settings) -> None:
+    """Add `/smart/*` to `app`."""
+    router = APIRouter(tags=["SMART assessment app"])
+
+    @router.get("/smart", include_in_schema=False)
+    async def smart_root() -> RedirectResponse:
+        return RedirectResponse("/smart/launch.html")
+
+    @router.get("/smart/{page}", include_in_schema=False)
+    async def smart_page(page: str) -> Response:
+        if page in PAGES:
+            return FileResponse(SMART_DIR / PAGES[page], media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+        if page == "config.json":
+            return JSONResponse(
+                {"clientId": settings.smart_client_id, "scope": SCOPES, "appName": APP_NAME},
+                headers=PAGE_HEADERS,
+            )
+        return _asset(page)
+
+    @router.get("/smart/vendor/{name}", include_in_schema=False)
+    async def smart_vendor(name: str) -> Response:
+        return _asset(f"vendor/{name}")
+
+    @router.get("/smart/questionnaires/{qid}")
+    async def questionnaire(qid: str) -> JSONResponse:
+        """One of the assessment Questionnaires (FHIR R4, SDC style)."""
+        found = qx.questionnaires().get(qid)
+        if found is None:
+            raise ApiError(404, "not-found", f"unknown questionnaire '{qid}'; one of {sorted(qx.questionnaires())}")
+        return JSONResponse(found, media_type="application/fhir+json")
+
+    @router.post("/smart/api/assess")
+    async def assess_endpoint(request: Request, now=Depends(get_now)) -> JSONResponse:
+        """Pre-fill, extract and preview: the engine on the chart before and after the draft answers."""
+        body = validate(AssessRequest, parse_json_body(await request.body(), settings.max_json_depth))
+        base_url = str(settings.external_base_url or request.base_url)
+        answer = await run_in_threadpool(assess, body, now, base_url, settings.smart_client_id)
+        status = 422 if answer["problems"] else 200
+        return JSONResponse(answer, status_code=status, headers={"Cache-Control": "no-store"})
+
+    app.include_router(router)
+
+
+def _asset(name: str) -> FileResponse:
+    media = ASSETS.get(name)
+    if media is None:
+        raise ApiError(404, "not-found", "no such file in the SMART app")
+    return FileResponse(SMART_DIR / name, media_type=f"{media}; charset=utf-8", headers=PAGE_HEADERS)
