@@ -277,6 +277,7 @@ class _Deriver:
         self.mescc_timing = timing
         self.put("mescc.hours_since_diagnosis", _hours(self.now, timing.diagnosed_at), [timing.entry])
         self.put("mescc.days_since_diagnosis", round(_hours(self.now, timing.diagnosed_at) / 24.0, 2), [timing.entry])
+        self.put("mescc.whole_days_since_diagnosis", int(_hours(self.now, timing.diagnosed_at) // 24))
         self.put("mescc.diagnosis_time_recorded", timing.recorded)
         self.put("mescc.diagnosed", f"{clock_text(timing.diagnosed_at, self.now, self.tz)}")
         treatment = mescc_treatment(
