@@ -31,6 +31,7 @@ SLOW_MODULES = {
     "test_code_quality.py": "ruff and mypy over the whole tree",
     "test_no_patient_data_in_logs.py": "live service with debug logging for every patient",
     "test_security_attacks.py": "attacks over HTTP against the production entry points (both started)",
+    "test_mri_mescc_http.py": "live service + FHIR server for the revision-2 MRI and MESCC patients",
 }
 
 SLOW_TESTS = {

@@ -73,9 +73,12 @@ def test_service_discovery_prefetch_templates(client) -> None:  # type: ignore[n
         assert set(prefetch) == {"patient", "conditions", *observation_code_groups(), *RECORD_GROUPS}
         assert prefetch["imagingStudies"] == "ImagingStudy?patient={{context.patientId}}&_count=100"
         record = {key: parse_qs(prefetch[key].split("?", 1)[1]) for key in RECORD_GROUPS}
-        # MRI orders, and (changed on purpose, revision 2 comfort-only care) hospice / comfort-care orders
+        # MRI orders (whole spine, incl. the LOINC codes), and (changed on purpose, revision 2
+        # comfort-only care) hospice / comfort-care orders
         assert record["serviceRequests"]["code"][0].split(",") == [
             "http://spinecds.org/fhir/CodeSystem/spine-findings|mri-whole-spine",
+            "http://loinc.org|30854-4",
+            "http://loinc.org|30855-1",
             "http://snomed.info/sct|385763009",
             "http://snomed.info/sct|385736008",
             "http://snomed.info/sct|133918004",
