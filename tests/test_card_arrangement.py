@@ -135,7 +135,7 @@ def swept() -> list[tuple[str, Any]]:
 
 
 def test_every_synthetic_patient_and_hook_gets_at_most_three_cards_unless_all_critical(swept):
-    assert len(swept) == 25 * (1 + 2 * 5)  # patient-view; two order hooks x (default + 4 samples)
+    assert len(swept) == 26 * (1 + 2 * 5)  # patient-view; two order hooks x (default + 4 samples)
     for label, result in swept:
         cards = result.cards
         assert len(cards) <= 3 or all(c["indicator"] == "critical" for c in cards), (label, _summary(cards))
