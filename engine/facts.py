@@ -469,7 +469,8 @@ class _Deriver:
             since = min(to_instant(e.model.onsetDateTime) or self.now for e in unable)
             self.put("walking", f"unable to walk since {date_text(since, self.tz)}")
         else:
-            self.put("walking", "no inability to walk recorded")
+            # Missing data said as missing, not as reassurance: whether the patient walks now matters.
+            self.put("walking", "walking not recorded: check now")
         onsets = [
             t
             for e in self.parsed.conditions

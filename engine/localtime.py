@@ -80,7 +80,10 @@ def date_text(when: datetime, tz: tzinfo) -> str:
 
 
 def hours_text(hours_left: float) -> str:
-    """ "11 h left", "40 min left", "due now" or "overdue by 3 h" (whole hours, rounded towards urgency)."""
+    """ "11 h left", "40 min left", "due now", "overdue by 3 h"; from three days on "5 days left" /
+    "overdue by 6 days" (rounded towards urgency)."""
+    if hours_left >= 72:  # past three days hours are hard to read at a glance: whole days
+        return f"{int(hours_left // 24)} days left"
     if hours_left >= 1:
         return f"{int(hours_left)} h left"
     if hours_left > 0:
@@ -88,6 +91,8 @@ def hours_text(hours_left: float) -> str:
     if hours_left == 0:
         return "due now"
     late = -hours_left
+    if late >= 72:
+        return f"overdue by {int(-(-late // 24))} days"  # rounded up: towards urgency
     return f"overdue by {max(1, round(late))} h" if late >= 1 else f"overdue by {max(1, round(late * 60))} min"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from engine.localtime import is_date_only, moment
+from engine.localtime import date_text, is_date_only, moment
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,13 @@ def development_days(raw: Mapping[str, Any], presented: datetime, tz: tzinfo) ->
     if onset_is_date_only(raw) and onset.date() == presented.astimezone(tz).date():
         return 0.0
     return round((presented - onset).total_seconds() / 86400.0, 2)
+
+
+def development_text(raw: Mapping[str, Any], presented: datetime, tz: tzinfo) -> str:
+    """How the card says onset to presentation, never inventing a number for an unknown onset:
+    "since 26 Feb, presented 10 Mar 2026" or "onset not recorded, presented 10 Mar 2026"."""
+    onset = onset_of(raw, tz)
+    shown = date_text(presented, tz)
+    if onset is None:
+        return f"onset not recorded, presented {shown}"
+    return f"since {date_text(onset, tz)}, presented {shown}"

@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.imaging import REGIONS, SpineImaging
 from engine.localtime import date_text
-from engine.presentation import development_days, presentation_of
+from engine.presentation import development_days, development_text, presentation_of
 from fhir_profiles.terminology import Terminology
 
 
@@ -71,6 +71,7 @@ class SymptomTiming:
             "symptom.presented_at": at.isoformat(),
             "symptom.presentation_recorded": presentation.recorded,
             "symptom.development_days": development_days(raw, at, self.tz),
+            "symptom.development": development_text(raw, at, self.tz),
             "symptom.in_lookback": in_window or after_latest,
             "symptom.stale": not (in_window or after_latest) and not any_mri_since,
             "symptom.mri_answered": answered,
