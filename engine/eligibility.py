@@ -229,6 +229,9 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
 
     # -- primary tumour candidates
     out["primary_candidates"] = candidates if recorded else []
+    # No primary coded, or coded as unknown (C80): outside both survival models; the guideline asks
+    # for an urgent histological diagnosis. Group ranges over every possible primary would mislead.
+    out["primary.unknown"] = not recorded or candidates == ["unknown"]
     outside = [p for p in candidates if not tables.vdl.applicable({"primary": p})]
     if recorded and outside:
         out["primary.outside_models"] = outside
@@ -291,9 +294,11 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
         text = "not computable" + (
             f": {', '.join(unclassified)} not classified in the table" if unclassified and recorded else ""
         )
-    if bollen.status == "draft":
-        text += " (draft table: tumour profiles not yet verified)"
+    if bollen.status == "draft" and bollen_groups:
+        text += " (provisional)"  # governance detail (unverified tumour profiles) lives in the rule docs
     out["bollen.text"] = text
+    if not recorded:
+        out["vdl.text"] = out["bollen.text"] = "no estimate (primary tumour unknown: outside the model)"
 
     # -- the surgery verdict
     verdicts = _unique([o.verdict for o in outcomes])
@@ -351,6 +356,9 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     out["eligibility.note"] = note[:1].upper() + note[1:] if missing_now else ""
     out["eligibility.reasons_text"] = (" or " if verdict == "undetermined" else "; ").join(reasons)
     out["eligibility.settle_text"] = "; ".join(settle)
+    # a sentence, or nothing: a template line with an empty list would read "Other points to weigh: ."
+    out["eligibility.reasons_sentence"] = f"Also weigh: {'; '.join(reasons)}." if reasons else ""
+    out["eligibility.summary_reason"] = _summary_reason(perf, vdl_groups, tables)
     out.setdefault("performance.ask", "")
     if not recorded:
         out["primary.text"] = "primary tumour not recorded"
@@ -361,6 +369,20 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     if recorded and outside:
         out["primary.text"] += f"; {', '.join(outside)} is outside both survival models"
     return out
+
+
+def _summary_reason(perf: Performance, vdl_groups: list[str], tables: ScoreTables) -> str:
+    """The numbers behind a verdict, short enough for a summary: "KPS 40; Van der Linden A, median 3 months"."""
+    parts = []
+    if perf.source == "kps" and perf.outdated is None:
+        parts.append(f"KPS {perf.recorded}")
+    elif perf.source != "none" and perf.outdated is None:
+        parts.append(f"ECOG {perf.recorded}")
+    if len(vdl_groups) == 1:
+        months = {b.name: b.median_months for b in tables.vdl.bands}.get(vdl_groups[0])
+        median = f", median {months:g} months" if months is not None else ""
+        parts.append(f"Van der Linden {vdl_groups[0]}{median}")
+    return "; ".join(parts) or "data incomplete"
 
 
 def _profile(tables: ScoreTables, primary: str) -> str | None:
