@@ -368,6 +368,10 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
         out["primary.text"] = f"several primary tumours recorded ({', '.join(candidates)}): each was tried"
     if recorded and outside:
         out["primary.text"] += f"; {', '.join(outside)} is outside both survival models"
+    # said on the survival card only when it changes the reading (several primaries, one outside)
+    worth_saying = recorded and (len(candidates) > 1 or bool(outside))
+    note = out["primary.text"]
+    out["primary.note"] = f"{note[:1].upper()}{note[1:]}." if worth_saying else ""
     return out
 
 
