@@ -369,7 +369,7 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     if recorded and outside:
         out["primary.text"] += f"; {', '.join(outside)} is outside both survival models"
     # said on the survival card only when it changes the reading (several primaries, one outside)
-    worth_saying = recorded and (len(candidates) > 1 or bool(outside))
+    worth_saying = recorded and len(candidates) > 1
     note = out["primary.text"]
     out["primary.note"] = f"{note[:1].upper()}{note[1:]}." if worth_saying else ""
     return out

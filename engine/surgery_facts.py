@@ -111,7 +111,7 @@ def surgery_facts(
     out["affected_levels"] = ordered
     out["affected_level_count"] = len(ordered)
     out["extent.text"] = extent(ordered)
-    out.update(radiotherapy_recurrence(parsed.procedures, symptoms, by_ref, term))
+    out.update(radiotherapy_recurrence(parsed.procedures, symptoms, by_ref, term, mescc))
 
     out["surgery.indication_text"] = _indications(tables, patient, lesions, out)
     out["surgery.indication"] = _indication_kind(tables, patient, lesions, out)
