@@ -168,7 +168,7 @@ class _Evaluator:
                         "without neurological impairment) cannot decide alone"
                     )
                 if bollen_months is not None:
-                    discuss.append("the Bollen table is a draft and cannot decide alone")
+                    discuss.append("the Bollen table is provisional and cannot decide alone")
         if fail:
             verdict = "not-eligible"
         elif survival == "unknown":
@@ -305,6 +305,8 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     out["eligibility.months_needed"] = crit.combined_months if context.combined else crit.single_months
     out["eligibility.group_a_reachable"] = "A" in vdl_groups
     settle: list[str] = []
+    settle_short: list[str] = []  # the same, in a few words for a summary
+    short = {"kps": "a KPS", "primary": "the primary tumour", "visceral": "the visceral metastases status"}
     holds: list[str] = []
     phrases = {
         "kps": _kps_phrase(perf),
@@ -321,8 +323,12 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
             continue
         if _matters(completions, verdict_values, dim) or (dim == "kps" and perf.source == "none"):
             settle.append(phrases[dim])
+            settle_short.append(short[dim])
         else:
             holds.append(_missing_phrase(dim, perf, recorded, candidates))
+    if out["primary.unknown"]:
+        settle.append("histology (primary tumour unknown)")  # the guideline: obtain it urgently
+        settle_short.append("histology")
     if perf.source == "none":
         verdict = "undetermined"  # the clinical condition itself is unknown: never decided without a KPS
     elif len(verdicts) == 1:
@@ -356,6 +362,7 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     out["eligibility.note"] = note[:1].upper() + note[1:] if missing_now else ""
     out["eligibility.reasons_text"] = (" or " if verdict == "undetermined" else "; ").join(reasons)
     out["eligibility.settle_text"] = "; ".join(settle)
+    out["eligibility.settle_short"] = " and ".join(settle_short) if verdict == "undetermined" else ""
     # a sentence, or nothing: a template line with an empty list would read "Other points to weigh: ."
     out["eligibility.reasons_sentence"] = f"Also weigh: {'; '.join(reasons)}." if reasons else ""
     out["eligibility.summary_reason"] = _summary_reason(perf, vdl_groups, tables)
