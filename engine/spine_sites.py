@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.parse import Entry, to_instant
@@ -139,7 +139,7 @@ def radiotherapy_recurrence(
     if not courses:
         return {}
     out: dict[str, Any] = {}
-    found: list[tuple[str, str]] = []  # (kind, description)
+    found: list[tuple[str, str, datetime | None]] = []  # (kind, description, when it presented)
     for course in courses:
         when = procedure_time(course)
         rt_levels = site_levels(course.model.bodySite or ())
@@ -159,11 +159,11 @@ def radiotherapy_recurrence(
             where = f" at {level_span(symptom_levels)}" if symptom_levels else ""
             description = f"{rt_text}; {name} {how}{where}"
             if not rt_levels or not symptom_levels:
-                found.append(("level-unknown", description + " (levels not recorded)"))
+                found.append(("level-unknown", description + " (levels not recorded)", presented))
             elif set(rt_levels) & set(symptom_levels):
-                found.append(("at-level", description))
+                found.append(("at-level", description, presented))
             else:
-                found.append(("other-level", description))
+                found.append(("other-level", description, presented))
         for entry in mescc:
             mescc_levels = site_levels(_non_laterality_sites(entry, term))
             diagnosed = presentation_time(entry)
@@ -173,12 +173,13 @@ def radiotherapy_recurrence(
                 field = f"the {level_span(rt_levels)} field irradiated {_day(when)}"
                 out["radiotherapy.mescc_in_field"] = f"MESCC at {level_span(inside)} inside {field}"
                 out["radiotherapy.mescc_level"] = level_span(inside)
-                found.append(("at-level", f"MESCC at {level_span(inside)}, inside {field}"))
+                found.append(("at-level", f"MESCC at {level_span(inside)}, inside {field}", diagnosed))
     for kind in ("at-level", "level-unknown", "other-level"):
-        chosen = [d for k, d in found if k == kind]
+        # the newest finding is the one the question is about (an older back pain is not "new")
+        chosen = sorted((f for f in found if f[0] == kind), key=lambda f: f[2] or datetime.min.replace(tzinfo=UTC))
         if chosen:
             out["radiotherapy.recurrence"] = kind
-            out["radiotherapy.text"] = chosen[0]
+            out["radiotherapy.text"] = chosen[-1][1]
             break
     out["radiotherapy.count"] = len(courses)
     return out
