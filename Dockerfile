@@ -63,4 +63,6 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status == 200 else 1)"]
 
 # `exec` makes gunicorn PID 1, so it receives SIGTERM (graceful stop) and SIGHUP (reload workers).
-CMD ["sh", "-c", "exec gunicorn cds_hooks.app:app -k uvicorn.workers.UvicornWorker --workers ${WEB_CONCURRENCY:-2} --bind 0.0.0.0:8000 --config /etc/spinecds/gunicorn.conf.py"]
+# The worker class applies cds_hooks/serving.py: no proxy-header trust unless SPINECDS_TRUST_PROXY_HEADERS,
+# no access log (the service logs one JSON line per request, without query strings), no Server header.
+CMD ["sh", "-c", "exec gunicorn cds_hooks.app:app -k cds_hooks.gunicorn_worker.SpinecdsWorker --workers ${WEB_CONCURRENCY:-2} --bind 0.0.0.0:8000 --config /etc/spinecds/gunicorn.conf.py"]

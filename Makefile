@@ -30,13 +30,17 @@ install: $(VENV)/.installed
 install-runtime: $(VENV)/.installed-runtime
 
 serve: install-runtime
-	@echo "make serve: development mode, client authentication OFF (see docs/security.md for production)"
-	@echo "  relaxed: SPINECDS_AUTH_ENABLED=false SPINECDS_TRY_PAGE=true SPINECDS_ALLOW_TRACE=true SPINECDS_SMART_APP=true"
-	@echo "           SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=true (plain-http FHIR servers on this machine only)"
+	@echo "make serve: development mode on the production entry point (python -m cds_hooks); relaxed for local use:"
+	@echo "  SPINECDS_AUTH_ENABLED=false            client authentication OFF (see docs/security.md for production)"
+	@echo "  SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=true  plain-http FHIR servers on this machine (make fhir-server)"
+	@echo "  SPINECDS_TRY_PAGE=true SPINECDS_ALLOW_TRACE=true SPINECDS_API_DOCS=true SPINECDS_SMART_APP=true"
+	@echo "  SPINECDS_ALLOWED_ORIGINS=https://sandbox.cds-hooks.org  (CORS for the public CDS Hooks Sandbox)"
 	SPINECDS_AUTH_ENABLED=$${SPINECDS_AUTH_ENABLED:-false} SPINECDS_TRY_PAGE=$${SPINECDS_TRY_PAGE:-true} \
-	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} SPINECDS_SMART_APP=$${SPINECDS_SMART_APP:-true} \
+	SPINECDS_ALLOW_TRACE=$${SPINECDS_ALLOW_TRACE:-true} SPINECDS_API_DOCS=$${SPINECDS_API_DOCS:-true} \
+	SPINECDS_SMART_APP=$${SPINECDS_SMART_APP:-true} \
 	SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK=$${SPINECDS_FHIR_ALLOW_HTTP_LOOPBACK:-true} \
-	$(BIN)/python -m uvicorn cds_hooks.app:app --host $(HOST) --port $(PORT)
+	SPINECDS_ALLOWED_ORIGINS=$${SPINECDS_ALLOWED_ORIGINS:-https://sandbox.cds-hooks.org} \
+	SPINECDS_HOST=$(HOST) SPINECDS_PORT=$(PORT) $(BIN)/python -m cds_hooks
 
 # The local EHR stand-in: an in-memory FHIR R4 server with the synthetic patients (run beside `make serve`).
 FHIR_PORT ?= 8080

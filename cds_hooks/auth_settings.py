@@ -113,9 +113,10 @@ class AuthSettings(BaseSettings):
     )
     leeway_seconds: int = Field(60, ge=0, le=300, description="Clock skew tolerated on exp, iat and nbf.")
     max_token_lifetime_seconds: int = Field(
-        3600,
+        300,
         ge=60,
-        description="Tokens with exp - iat above this are refused, so the replay cache need not remember them long.",
+        description="Tokens with exp - iat above this are refused, so the replay cache need not remember them long "
+        "(CDS Hooks recommends five minutes).",
     )
     jwks_cache_ttl_seconds: float = Field(
         3600, gt=0, description="How long a fetched JWK Set is used before re-fetching."

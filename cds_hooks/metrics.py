@@ -75,27 +75,19 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS_SECONDS,
             registry=reg,
         )
-        self.cards = Counter(
-            "cards",
-            "Cards returned, by the rule that produced them and their indicator.",
-            ["rule_id", "indicator"],
-            namespace=NAMESPACE,
-            registry=reg,
+        self.cards = self._counter(
+            "cards", "Cards returned, by the rule that produced them and their indicator.", ["rule_id", "indicator"]
         )
-        self.prefetch_keys = Counter(
+        self.prefetch_keys = self._counter(
             "prefetch_keys",
             "Prefetch template keys by how their data was obtained: prefetched by the client, "
             "null (client has no data), fetched from the FHIR server, or failed to fetch.",
             ["key", "outcome"],
-            namespace=NAMESPACE,
-            registry=reg,
         )
-        self.precondition_failed = Counter(
+        self.precondition_failed = self._counter(
             "precondition_failed_responses",
             "412 responses: required data was neither prefetched nor fetchable.",
             ["service_id"],
-            namespace=NAMESPACE,
-            registry=reg,
         )
         self.fhir_duration = Histogram(
             "fhir_request_duration_seconds",
@@ -104,32 +96,15 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS_SECONDS,
             registry=reg,
         )
-        self.fhir_failures = Counter(
-            "fhir_request_failures",
-            "Failed FHIR server calls by reason.",
-            ["reason"],
-            namespace=NAMESPACE,
-            registry=reg,
+        self.fhir_failures = self._counter("fhir_request_failures", "Failed FHIR server calls by reason.", ["reason"])
+        self.rule_reloads = self._counter(
+            "rule_reloads", "Rule reload attempts; a failed reload keeps the previous rules serving.", ["result"]
         )
-        self.rule_reloads = Counter(
-            "rule_reloads",
-            "Rule reload attempts; a failed reload keeps the previous rules serving.",
-            ["result"],
-            namespace=NAMESPACE,
-            registry=reg,
+        self.feedback = self._counter(
+            "feedback", "CDS Hooks feedback items by rule and outcome (accepted or overridden).", ["rule_id", "outcome"]
         )
-        self.feedback = Counter(
-            "feedback",
-            "CDS Hooks feedback items by rule and outcome (accepted or overridden).",
-            ["rule_id", "outcome"],
-            namespace=NAMESPACE,
-            registry=reg,
-        )
-        self.audit_lost = Counter(
-            "audit_records_lost",
-            "Evaluation audit records that could not be written (database unavailable).",
-            namespace=NAMESPACE,
-            registry=reg,
+        self.audit_lost = self._counter(
+            "audit_records_lost", "Evaluation audit records that could not be written (database unavailable)."
         )
         self.evaluations_in_flight = Gauge(
             "engine_evaluations_in_flight",
@@ -152,6 +127,9 @@ class ServiceMetrics:
         if child is None:
             child = self._children[key] = metric.labels(*values)
         return child
+
+    def _counter(self, name: str, documentation: str, labels: list[str] | None = None) -> Counter:
+        return Counter(name, documentation, labels or [], namespace=NAMESPACE, registry=self.registry)
 
     def observe_hook(self, service_id: str, hook: str, seconds: float) -> None:
         self._child(self.hook_duration, service_id, hook).observe(seconds)

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .logging_json import request_id_var
-from .operation_outcome import FHIR_JSON, operation_outcome
+from .operation_outcome import FHIR_JSON, ApiError, operation_outcome
 
 log = logging.getLogger("spinecds.http")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{1,64}$")
@@ -75,8 +75,17 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class BodyTooLarge(ApiError):
+    """Raised from `receive` once a streamed body passes the limit; answered 413 by the app's ApiError handler."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, "too-long", f"request body larger than {max_bytes} bytes")
+
+
 class BodySizeLimitMiddleware:
-    """413 for bodies over `max_bytes`: checks Content-Length, and counts chunked bodies while buffering."""
+    """413 for bodies over `max_bytes`: a declared Content-Length is checked up front, a chunked body
+    is counted as the endpoint reads it. Nothing is read here: the body is read by the endpoint, after
+    authentication, so an unauthenticated caller cannot make the service take in megabytes."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -87,38 +96,60 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        too_large = f"request body larger than {self.max_bytes} bytes"
         if declared is not None:
             try:
                 if int(declared) > self.max_bytes:
-                    await _send_outcome(send, 413, "too-long", too_large)
+                    await _send_outcome(send, 413, "too-long", f"request body larger than {self.max_bytes} bytes")
                     return
             except ValueError:
                 await _send_outcome(send, 400, "invalid", "Content-Length is not a number")
                 return
-        # Buffer the body (bounded) so a chunked upload cannot exceed the limit either.
-        chunks: list[bytes] = []
-        size = 0
-        while True:
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await _send_outcome(send, 413, "too-long", too_large)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+        await self.app(scope, counted, send)
 
-        await self.app(scope, replay, send)
+
+# Every answer: no MIME sniffing, no Referer with our URLs (they may carry ids) to other sites.
+COMMON_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+# HTML that does not bring its own policy: nothing loads, nothing runs, nobody frames it.
+DEFAULT_HTML_POLICY = (
+    b"default-src 'none'; img-src 'self' data:; style-src 'self'; base-uri 'none'; "
+    b"form-action 'none'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """Security headers on every response; a strict Content-Security-Policy (with frame-ancestors
+    'none') on HTML responses that set none themselves. A page that needs more (its own scripts, or
+    being framed by an EHR) sets its own policy, which is left alone."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in COMMON_HEADERS if name not in names]
+                content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
+                if content_type.startswith(b"text/html") and b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", DEFAULT_HTML_POLICY))
+                    headers.append((b"x-frame-options", b"DENY"))  # the same for browsers without CSP
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,71 +160,81 @@ def resolve(
     except ValueError as exc:
         raise ApiError(400, "invalid", str(exc), expression=["context"]) from exc
 
+    fetched, failures, unfinished = _fetch_all(client, queries, deadline)
+    failed = {key for key, _ in failures}
+    if failures and failed <= OPTIONAL_KEYS and not unfinished:
+        log.warning("optional prefetch keys not fetched", extra={"failed_keys": sorted(failed)})
+        resolved.notes.extend({"resource": f"prefetch/{key}", "issue": NOT_READ_NOTE} for key in sorted(failed))
+        failures = []
+    if failures:
+        raise _fetch_failed(queries, failures)
+    for key in queries:
+        if key in fetched:
+            _use_fetched(resolved, key, fetched[key], request)
+    return resolved
+
+
+def _fetch_all(
+    client: FhirClient, queries: dict[str, str], deadline: float
+) -> tuple[dict[str, FetchResult], list[tuple[str, BaseException]], bool]:
+    """Fetch every query in parallel within the deadline: (results by key, failures, whether some
+    fetch was still unfinished). A required key failing stops the wait at once; an optional one
+    failing first does not, since the required ones still decide."""
     # No `with`: leaving a with-block waits for stragglers, and the deadline must win.
     pool = ThreadPoolExecutor(max_workers=min(MAX_FETCH_THREADS, len(queries)), thread_name_prefix="fhir-fetch")
     futures: dict[Any, str] = {}
     try:
         futures = {pool.submit(client.fetch, query): key for key, query in queries.items()}
         done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_EXCEPTION)
-        failures = []
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                failures.append((futures[future], error))
+        failures = _failures(done, futures)
         if pending and failures and {key for key, _ in failures} <= OPTIONAL_KEYS:
-            # an optional key failed first: the required ones still decide, so wait for them
             more, pending = wait(pending, timeout=max(0.0, deadline - time.monotonic()))
-            for future in more:
-                error = future.exception()
-                if error is not None:
-                    failures.append((futures[future], error))
+            failures += _failures(more, futures)
+            done |= more
         if pending and not failures:
             failures = [(futures[f], FhirFetchError("FHIR time budget exhausted")) for f in pending]
-        if failures and {key for key, _ in failures} <= OPTIONAL_KEYS and not pending:
-            log.warning("optional prefetch keys not fetched", extra={"failed_keys": sorted(k for k, _ in failures)})
-            resolved.notes.extend(
-                {"resource": f"prefetch/{key}", "issue": NOT_READ_NOTE}
-                for key, _ in sorted(failures, key=lambda f: f[0])
-            )
-            failed = {key for key, _ in failures}
-            futures = {f: k for f, k in futures.items() if k not in failed}
-            failures = []
-        if failures:
-            # One answer whatever went wrong and whichever fetch failed first: telling "refused" from
-            # "timed out" from "HTTP 404" would let a caller map ports and paths behind the service.
-            # Every key that had to be fetched is named; the reasons go to the log and the metrics.
-            issues = [
-                operation_outcome("exception", f"prefetch.{key}: {FETCH_FAILED}", expression=[f"prefetch.{key}"])[
-                    "issue"
-                ][0]
-                for key in sorted(queries)
-            ]
-            log.warning(
-                "FHIR fallback fetch failed",
-                extra={
-                    "failed_keys": sorted(k for k, _ in failures),
-                    "reasons": sorted({_safe_message(err) for _, err in failures}),
-                },
-            )
-            raise ApiError(412, "exception", "required data could not be fetched from the FHIR server", issues=issues)
-        for future, key in futures.items():
-            result: FetchResult = future.result()
-            if key == "patient":
-                _check_fetched_patient(result.data, request.context.get("patientId"))
-            resolved.data[key] = result.data
-            resolved.fetched.append(key)
-            if result.truncated:
-                resolved.notes.append(
-                    {
-                        "resource": f"prefetch/{key}",
-                        "issue": f"search truncated after {result.pages} pages; older data not read",
-                    }
-                )
-        return resolved
+        fetched = {futures[f]: f.result() for f in done if f.exception() is None}
+        return fetched, failures, bool(pending)
     finally:
         for future in futures:
             future.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _failures(done: Iterable[Any], futures: dict[Any, str]) -> list[tuple[str, BaseException]]:
+    return [(futures[future], error) for future in done if (error := future.exception()) is not None]
+
+
+def _fetch_failed(queries: dict[str, str], failures: list[tuple[str, BaseException]]) -> ApiError:
+    """One answer whatever went wrong and whichever fetch failed first: telling "refused" from "timed
+    out" from "HTTP 404" would let a caller map ports and paths behind the service. Every key that had
+    to be fetched is named; the reasons go to the log and the metrics."""
+    issues = [
+        operation_outcome("exception", f"prefetch.{key}: {FETCH_FAILED}", expression=[f"prefetch.{key}"])["issue"][0]
+        for key in sorted(queries)
+    ]
+    log.warning(
+        "FHIR fallback fetch failed",
+        extra={
+            "failed_keys": sorted(k for k, _ in failures),
+            "reasons": sorted({_safe_message(err) for _, err in failures}),
+        },
+    )
+    return ApiError(412, "exception", "required data could not be fetched from the FHIR server", issues=issues)
+
+
+def _use_fetched(resolved: ResolvedPrefetch, key: str, result: FetchResult, request: HookRequest) -> None:
+    if key == "patient":
+        _check_fetched_patient(result.data, request.context.get("patientId"))
+    resolved.data[key] = result.data
+    resolved.fetched.append(key)
+    if result.truncated:
+        resolved.notes.append(
+            {
+                "resource": f"prefetch/{key}",
+                "issue": f"search truncated after {result.pages} pages; older data not read",
+            }
+        )
 
 
 def _check_fetched_patient(data: dict[str, Any], patient_id: Any) -> None:

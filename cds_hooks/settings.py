@@ -57,8 +57,19 @@ class Settings(BaseSettings):
         "address. Off: https only.",
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["*"],
-        description="Origins allowed by CORS: comma-separated list or JSON array; `*` allows any origin.",
+        default_factory=list,
+        description="Origins allowed by CORS: comma-separated list or JSON array; `*` allows any origin. "
+        "Empty (the default): no CORS headers at all, so browsers on other origins cannot read answers.",
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Only with SPINECDS_TRUST_PROXY_HEADERS=true: the proxy addresses whose X-Forwarded-Proto/"
+        "-For uvicorn believes (comma-separated; `*` = any).",
+    )
+    api_docs: bool = Field(
+        False,
+        description="Serve the OpenAPI document at /openapi.json (for integrators and API tests). The HTML "
+        "viewers /docs and /redoc are never served: they load their scripts from a CDN.",
     )
     external_base_url: AnyHttpUrl | None = Field(
         None,
@@ -177,7 +188,7 @@ class Settings(BaseSettings):
             parse_allowlist(self.fhir_server_allowlist, allow_any_port=True), self.fhir_allow_http_loopback
         )
 
-    @field_validator("allowed_origins", "fhir_server_allowlist", mode="before")
+    @field_validator("allowed_origins", "fhir_server_allowlist", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -18,7 +18,8 @@ from typing import Any
 METRICS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/spinecds-metrics")
 
 bind = f"0.0.0.0:{os.environ.get('SPINECDS_PORT', '8000')}"
-worker_class = "uvicorn.workers.UvicornWorker"
+# uvicorn's worker with the service's own proxy-header and logging options (cds_hooks/serving.py).
+worker_class = "cds_hooks.gunicorn_worker.SpinecdsWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
 # A hook call has a ~500 ms budget (FHIR fallback at most 2.5 s): a worker silent for 30 s is stuck.
@@ -39,6 +40,8 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # The service writes one JSON access line per request itself (ids and timings, no query strings);
 # gunicorn's access log would duplicate it and print request paths verbatim.
 accesslog = None
+# gunicorn's own proxy trust: none (the worker decides what uvicorn believes, from SPINECDS_* settings).
+forwarded_allow_ips = ""
 errorlog = "-"
 loglevel = os.environ.get("SPINECDS_LOG_LEVEL", "info").lower()
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.cards import render_cards
 from engine.compiler import CompiledRules
+from engine.definitions import DefinitionsError, definitions_for
 from engine.durable_runner import DurableRunner
 from engine.evaluate import decide
 from engine.goals_of_care import add_goals_of_care_line, expectations_first
@@ -40,6 +41,7 @@ class Engine:
         self.compiled = compiled
         self.rules_dir = rules_dir
         self.runner = DurableRunner(compiled.stages)
+        self.definitions = definitions_for(rules_dir)  # a broken file stops the build, like a rule file
 
     @property
     def rule_versions(self) -> dict[str, str]:
@@ -58,6 +60,7 @@ class Engine:
             first_seen=request.first_seen,
             timezone=request.timezone,
             lookback_days=request.lookback_days,
+            definitions=self.definitions,
         )
         if facts.patient.get("deceased"):
             # A patient who has died gets no cards at all (no rule is evaluated).
@@ -179,7 +182,9 @@ def _note_unused_data(cards: list[dict[str, Any]], data_quality: list[dict[str, 
 
 def _resource_kind(reference: Any) -> str:
     kind = str(reference or "").split("/", 1)[0]
-    return f"a {kind}" if kind else "a resource"
+    if not kind.isalpha():
+        return "a resource"
+    return f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind}"
 
 
 @dataclass
@@ -191,7 +196,10 @@ class ReloadReport:
 
 def build_engine(rules_dir: Path = RULES_DIR, run_cases: bool = True) -> Engine:
     """Load, compile and (by default) prove the rules on their own cases; raise RuleLoadError if not."""
-    engine = Engine(load_rules(rules_dir), rules_dir)
+    try:
+        engine = Engine(load_rules(rules_dir), rules_dir)
+    except DefinitionsError as error:  # rules/definitions.yaml: reported like a broken rule file
+        raise RuleLoadError([str(error)]) from None
     if run_cases:
         from engine.cases import run_all_cases
 

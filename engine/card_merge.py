@@ -6,8 +6,10 @@ of them is critical). The rest is ranked (critical, warning, info, then the clin
 rule below) and what does not fit is merged into a card that stays:
 
 - the companion advice (multidisciplinary consultation, survival estimate, expectations dialogue)
-  always goes into the host card: the first present of `HOSTS`, because it is context for that
-  decision rather than a separate task;
+  always goes into a host card, because it is context for a decision rather than a separate task:
+  survival and expectations into the first present of `HOSTS` (the treatment decision), the
+  consultation advice into the most urgent of them (ties: the order of `HOSTS`), so that an "ad hoc
+  MDT today" never sits in an info card behind a critical one;
 - other non-critical advice past the third card goes into the card of the same patient problem
   (`PROBLEM`), else into the first card.
 
@@ -36,6 +38,8 @@ RULE_PRIORITY = (
 )
 COMPANIONS = ("mdt-consultation", "survival-estimate", "expectations-dialogue")
 HOSTS = ("mescc-treatment", "surgery-eligibility", "mri-urgency", "sins-referral")
+# Companion advice that follows the most urgent host rather than the treatment decision.
+URGENCY_FOLLOWING = ("mdt-consultation",)
 # The patient problem a rule's advice is about: cord compression and its imaging, stability of the
 # spine and surgery, or the treatment plan as a whole.
 PROBLEM = {
@@ -99,9 +103,17 @@ def arrange(items: list[RuleCard], hook: str) -> list[RuleCard]:
     """Rank, keep at most three (all critical ones), merge the rest; returns the kept cards in order."""
     ranked = sorted(items, key=lambda item: rank_key(item, hook))
     present = {item.rule_id: item for item in ranked}
-    host = next((present[rule] for rule in HOSTS if rule in present), None)
+    decision_host = next((present[rule] for rule in HOSTS if rule in present), None)
+    # The consultation advice goes to the most urgent host card present (ties: the order of HOSTS),
+    # so an urgent "ad hoc MDT today" never sits in an info card behind a critical one.
+    urgent_host = min(
+        (present[rule] for rule in HOSTS if rule in present),
+        key=lambda item: INDICATOR_RANK.get(item.indicator, 3),
+        default=None,
+    )
     standing: list[RuleCard] = []
     for item in ranked:
+        host = urgent_host if item.rule_id in URGENCY_FOLLOWING else decision_host
         if item.rule_id in COMPANIONS and not item.critical and host is not None and host is not item:
             host.merged.append(item)
         else:

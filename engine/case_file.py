@@ -98,6 +98,11 @@ def read_case(path: Path) -> Case:
         here = ("expect", "cards", i)
         if not isinstance(card, dict):
             raise fail(here, "a card is a mapping such as {indicator: critical, outcome: 1}")
+        if "ruleId" in card:
+            raise fail(
+                (*here, "ruleId"),
+                "no ruleId: the cards are the folder's rule's; other rules go in absentRules/presentRules",
+            )
         _check_keys(card, CARD_KEYS, here, fail)
         for key in ("indicator", "outcome"):
             if key not in card:

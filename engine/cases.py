@@ -57,7 +57,12 @@ class CaseResult:
 
 
 def case_files(rules_dir: Path) -> list[tuple[str, Path]]:
-    return sorted((path.parent.parent.name, path) for path in rules_dir.glob(f"*/cases/*{CASE_SUFFIX}"))
+    """Every case file, and every other file in a cases/ folder, so that none is silently skipped."""
+    return sorted(
+        (path.parent.parent.name, path)
+        for path in rules_dir.glob("*/cases/*")
+        if path.is_file() and not path.name.startswith(".")
+    )
 
 
 def request_from_hook_call(
@@ -84,6 +89,13 @@ def request_from_hook_call(
 
 
 def run_case(engine: Engine, rule_id: str, path: Path, now: datetime = CASE_NOW) -> CaseResult:
+    if path.suffix != CASE_SUFFIX:
+        hint = (
+            " (the old generated format: write it as YAML, see rules/README.md, Cases)"
+            if path.suffix == ".json"
+            else ""
+        )
+        return CaseResult(path, rule_id, path.stem, [f"not a case file: cases/ holds only *{CASE_SUFFIX}{hint}"])
     try:
         case = read_case(path)
         body = hook_call(case, rule_id, now)

@@ -37,7 +37,22 @@ class Definitions:
 
 @lru_cache(maxsize=4)
 def load_definitions(path: Path = DEFAULT_FILE) -> Definitions:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    """The packaged (or a given) file, read once per path."""
+    return read_definitions(path)
+
+
+def definitions_for(rules_dir: Path) -> Definitions:
+    """The definitions of a rules folder (SPINECDS_RULES_DIR), read afresh for each engine build so a
+    hot reload picks up an edit; a folder without the file uses the packaged one."""
+    path = rules_dir / "definitions.yaml"
+    return read_definitions(path) if path.is_file() else load_definitions()
+
+
+def read_definitions(path: Path) -> Definitions:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise DefinitionsError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise DefinitionsError(f"{path}: expected a mapping of name: number")
     unknown = sorted(set(data) - set(_FIELDS))

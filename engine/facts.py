@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.cancer import cancer_facts
-from engine.definitions import load_definitions
+from engine.definitions import Definitions, load_definitions
 from engine.imaging import spine_imaging
 from engine.localtime import clock_text, date_text, zone
 from engine.mescc_facts import diagnosis_time, mescc_treatment
@@ -153,6 +153,7 @@ class _Deriver:
         tz_name: str | None = None,
         first_seen: Mapping[str, datetime] | None = None,
         lookback_days: float | None = None,
+        definitions: Definitions | None = None,
     ):
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
@@ -162,7 +163,7 @@ class _Deriver:
         self.now = now
         self.tz = zone(tz_name)
         self.first_seen = dict(first_seen or {})
-        self.definitions = load_definitions()
+        self.definitions = definitions or load_definitions()
         self.lookback_days = self.definitions.lookback_days if lookback_days is None else lookback_days
         self.imaging = spine_imaging(parsed, term, self.tz, now, self.definitions.whole_spine_combine_hours)
         self.cancer = cancer_facts(parsed, term)
@@ -276,6 +277,7 @@ class _Deriver:
         self.mescc_timing = timing
         self.put("mescc.hours_since_diagnosis", _hours(self.now, timing.diagnosed_at), [timing.entry])
         self.put("mescc.days_since_diagnosis", round(_hours(self.now, timing.diagnosed_at) / 24.0, 2), [timing.entry])
+        self.put("mescc.whole_days_since_diagnosis", int(_hours(self.now, timing.diagnosed_at) // 24))
         self.put("mescc.diagnosis_time_recorded", timing.recorded)
         self.put("mescc.diagnosed", f"{clock_text(timing.diagnosed_at, self.now, self.tz)}")
         treatment = mescc_treatment(
@@ -595,12 +597,13 @@ def derive_facts(
     first_seen: Mapping[str, datetime] | None = None,
     timezone: str | None = None,
     lookback_days: float | None = None,
+    definitions: Definitions | None = None,
 ) -> Facts:
     """Filter, validate and derive every fact of the vocabulary for one hook call."""
     term = terminology or load_terminology()
     tables = scores or load_scores()
     parsed = parse_resources(resources, term, patient_id, draft_orders)
-    d = _Deriver(parsed, term, tables, now, timezone, first_seen, lookback_days)
+    d = _Deriver(parsed, term, tables, now, timezone, first_seen, lookback_days, definitions)
     patient_ref = parsed.patient.model.id if parsed.patient is not None else None
     d.put("patient.id", patient_id or patient_ref)
     d.put("hook", hook)

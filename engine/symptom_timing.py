@@ -66,6 +66,7 @@ class SymptomTiming:
         facts: dict[str, Any] = {
             "symptom.presented_hours_ago": hours_ago,
             "symptom.presented_days": round(hours_ago / 24.0, 2),
+            "symptom.presented_whole_days": int(hours_ago // 24),
             "symptom.presented": date_text(at, self.tz),
             "symptom.presented_at": at.isoformat(),
             "symptom.presentation_recorded": presentation.recorded,

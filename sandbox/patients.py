@@ -56,6 +56,8 @@ _TOP_KEYS = {
     "visceral_metastases",
     "sins",
     "procedures",
+    "imaging",
+    "record_orders",
     "extra_labs",
     "profile",
     "history",

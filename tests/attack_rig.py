@@ -86,6 +86,9 @@ def recording_listener(responder: Responder = empty_bundle) -> Iterator[Recordin
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
+        # The service opens about ten connections at once (one per prefetch key); the default
+        # backlog of 5 drops some SYNs, and the retry comes after the service's 1 s connect timeout.
+        request_queue_size = 64
 
         def verify_request(self, request: Any, client_address: Any) -> bool:
             listener.connections += 1
@@ -172,10 +175,28 @@ class ProductionService:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
+ROOT = Path(__file__).resolve().parent.parent
+ENTRY_POINTS = ("python -m cds_hooks", "gunicorn")
+
+
+def _command(entry: str, port: int, folder: Path) -> list[str]:
+    if entry == "python -m cds_hooks":
+        return [sys.executable, "-m", "cds_hooks"]
+    # The image's command line (Dockerfile CMD), one worker, on loopback.
+    return [
+        *(sys.executable, "-m", "gunicorn", "cds_hooks.app:app"),
+        *("-k", "cds_hooks.gunicorn_worker.SpinecdsWorker", "--workers", "1"),
+        *("--bind", f"127.0.0.1:{port}", "--config", str(ROOT / "deploy" / "gunicorn.conf.py")),
+    ]
+
+
 @contextmanager
-def production_service(folder: Path, **settings: str) -> Iterator[ProductionService]:
-    """`python -m cds_hooks` on a free 127.0.0.1 port with only the SPINECDS_* settings given (name
-    without the prefix) plus host, port and database; yields once /ready answers 200."""
+def production_service(
+    folder: Path, entry: str = "python -m cds_hooks", **settings: str
+) -> Iterator[ProductionService]:
+    """The production entry point (`python -m cds_hooks`, or gunicorn as the image runs it) on a free
+    127.0.0.1 port with only the SPINECDS_* settings given (name without the prefix) plus host, port
+    and database; yields once /ready answers 200."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("SPINECDS_")}
     env.update(
@@ -183,13 +204,16 @@ def production_service(folder: Path, **settings: str) -> Iterator[ProductionServ
             "SPINECDS_HOST": "127.0.0.1",
             "SPINECDS_PORT": str(port),
             "SPINECDS_DATABASE_PATH": str(folder / "spinecds.sqlite3"),
+            "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
         }
     )
+    if entry == "python -m cds_hooks":
+        env.pop("PROMETHEUS_MULTIPROC_DIR")
     env.update({f"SPINECDS_{name.upper()}": value for name, value in settings.items()})
     log_path = folder / "service.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cds_hooks"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder
+            _command(entry, port, folder), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder
         )
     service = ProductionService(f"http://127.0.0.1:{port}", folder, log_path, process)
     try:
@@ -200,7 +224,7 @@ def production_service(folder: Path, **settings: str) -> Iterator[ProductionServ
             try:
                 if requests.get(f"{service.base}/ready", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or gunicorn's worker still loading
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the service was not ready within {START_TIMEOUT_SECONDS} s")

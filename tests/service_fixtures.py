@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from cds_hooks.app import create_app
 from cds_hooks.auth_settings import AuthSettings
 from cds_hooks.clock import get_now
+from cds_hooks.service_parts import RulesEngine, rules_engine
 from cds_hooks.settings import Settings
 from engine.api import EvaluationResult
 from sandbox.fhir_server import RunningServer, start_server
@@ -115,7 +116,13 @@ def fhir_server(fhir_server_session: RunningServer) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def make_client(tmp_path) -> Iterator[Callable[..., TestClient]]:  # type: ignore[no-untyped-def]
+def engine_seat() -> EngineSeat:
+    """Where a test puts its stand-in engine; every app from make_client asks it first."""
+    return EngineSeat()
+
+
+@pytest.fixture
+def make_client(tmp_path, engine_seat) -> Iterator[Callable[..., TestClient]]:  # type: ignore[no-untyped-def]
     """Factory: a TestClient on a fresh app; keyword arguments become Settings fields."""
     clients: list[TestClient] = []
 
@@ -126,6 +133,8 @@ def make_client(tmp_path) -> Iterator[Callable[..., TestClient]]:  # type: ignor
         # Service behaviour tests run without client auth; tests/test_auth*.py cover the JWT checks.
         app = create_app(Settings(**settings), auth_settings=AuthSettings(auth_enabled=False))
         app.dependency_overrides[get_now] = lambda: FIXED_NOW
+        real_engine = app.state.engine
+        app.dependency_overrides[rules_engine] = lambda: engine_seat.engine or real_engine
         client = TestClient(app, raise_server_exceptions=False)
         clients.append(client)
         return client
@@ -140,8 +149,16 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
 
 
-class EngineSpy:
-    """Stands in for engine.api.evaluate inside cds_hooks.app: records requests, returns a set result."""
+class EngineSeat:
+    """The engine a test wants its apps to use instead of the real one (None: the real one)."""
+
+    def __init__(self) -> None:
+        self.engine: RulesEngine | None = None
+
+
+class EngineSpy(RulesEngine):
+    """Stands in for the rule engine (app.state.engine, via the rules_engine dependency): records
+    requests, returns a set result. Discovery still lists the real rule versions."""
 
     def __init__(self) -> None:
         from engine.api import EvaluationResult
@@ -149,15 +166,15 @@ class EngineSpy:
         self.requests: list[Any] = []
         self.result = EvaluationResult(cards=[])
 
-    def __call__(self, request: Any) -> Any:
+    def evaluate(self, request: Any) -> Any:
         self.requests.append(request)
         return self.result
 
 
 @pytest.fixture
-def engine_spy(monkeypatch: pytest.MonkeyPatch) -> EngineSpy:
+def engine_spy(engine_seat: EngineSeat) -> EngineSpy:
     spy = EngineSpy()
-    monkeypatch.setattr("cds_hooks.app.evaluate", spy)
+    engine_seat.engine = spy
     return spy
 
 

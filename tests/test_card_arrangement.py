@@ -57,13 +57,28 @@ def test_without_a_host_companions_are_cards_of_their_own():
     assert _rules(kept) == [("mdt-consultation", "warning"), ("survival-estimate", "info")]
 
 
-def test_companions_merge_into_the_first_present_host_even_with_room_to_spare():
-    items = [_card("mdt-consultation", "warning"), _card("sins-referral", "warning"), _card("mri-urgency")]
+def test_companions_merge_into_a_host_even_with_room_to_spare():
+    # Changed on purpose (clinical review): the consultation advice follows the most urgent host, so an
+    # "ad hoc MDT today" never sits in an info card; survival and expectations stay with the treatment
+    # decision (the first present of the host list), whatever the ranking says.
+    items = [
+        _card("mdt-consultation", "warning"),
+        _card("survival-estimate"),
+        _card("sins-referral", "warning"),
+        _card("mri-urgency"),
+    ]
     kept = arrange(items, "patient-view")
     assert _rules(kept) == [("sins-referral", "warning"), ("mri-urgency", "info")]
-    # mri-urgency comes before sins-referral in the host list, whatever the ranking says.
-    mri = kept[1]
-    assert [m.rule_id for m in mri.merged] == ["mdt-consultation"]
+    sins, mri = kept
+    assert [m.rule_id for m in sins.merged] == ["mdt-consultation"]
+    assert [m.rule_id for m in mri.merged] == ["survival-estimate"]
+
+
+def test_an_urgent_consultation_goes_to_the_critical_card_not_the_info_one():
+    items = [_card("mdt-consultation", "warning"), _card("surgery-eligibility"), _card("sins-referral", "critical")]
+    kept = arrange(items, "patient-view")
+    assert _rules(kept) == [("sins-referral", "critical"), ("surgery-eligibility", "info")]
+    assert [m.rule_id for m in kept[0].merged] == ["mdt-consultation"] and kept[1].merged == []
 
 
 def test_at_most_three_and_overflow_goes_to_the_card_of_the_same_problem():
@@ -135,7 +150,7 @@ def swept() -> list[tuple[str, Any]]:
 
 
 def test_every_synthetic_patient_and_hook_gets_at_most_three_cards_unless_all_critical(swept):
-    assert len(swept) == 19 * (1 + 2 * 5)  # patient-view; two order hooks x (default + 4 samples)
+    assert len(swept) == 20 * (1 + 2 * 5)  # patient-view; two order hooks x (default + 4 samples)
     for label, result in swept:
         cards = result.cards
         assert len(cards) <= 3 or all(c["indicator"] == "critical" for c in cards), (label, _summary(cards))

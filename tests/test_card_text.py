@@ -4,9 +4,6 @@ Over every synthetic patient on every hook (and every sample draft order), each 
 card (also when it is merged into another) is scanned for internal text: seed numbers, fact names
 ("source: kps", `lesion.sins_min`), raw resource ids (`Condition/...`), empty assumption lines and
 UTC ISO timestamps. The text a clinician reads says things in clinical words and local time.
-
-The wording of the other rules is being rewritten for revision 2 by the clinical engineers; until it
-lands the rules that still fail are marked as expected failures (strict: the marker must go when they pass).
 """
 
 from __future__ import annotations
@@ -36,10 +33,9 @@ INTERNAL = {
     "UTC ISO timestamp": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"),
     "developer note": re.compile(r"card's extension|extension\.spinecds", re.I),
 }
+
+
 # Rules whose card wording is owned by the revision 2 rewrite still in progress.
-WORDING_PENDING: set[str] = set()
-
-
 def _fact_names() -> list[str]:
     # Dotted names only: single words such as `cancer` are also plain English.
     return sorted((name for name in load_vocabulary().facts if "." in name), key=len, reverse=True)
@@ -80,15 +76,7 @@ def _problems(cards: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return sorted(set(problems))
 
 
-@pytest.mark.parametrize(
-    "rule_id",
-    [
-        pytest.param(rule, marks=pytest.mark.xfail(strict=True, reason="revision 2 wording pending"))
-        if rule in WORDING_PENDING
-        else rule
-        for rule in RULE_PRIORITY
-    ],
-)
+@pytest.mark.parametrize("rule_id", RULE_PRIORITY)
 def test_no_card_of_the_rule_carries_internal_text(rule_id, rule_cards):
     cards = rule_cards.get(rule_id, [])
     assert cards, f"no synthetic patient gives a {rule_id} card: the scan would prove nothing"
@@ -110,3 +98,24 @@ def test_the_scan_catches_each_kind_of_internal_text():
     for sample in samples:
         assert _problems([("sample", {"summary": sample})]), sample
     assert _problems([("ok", {"summary": "MRI whole spine by 14:00 today (11 h left)"})]) == []
+
+
+def test_the_data_not_used_note_names_the_kind_of_resource_not_its_id():
+    from tests.synthetic_requests import hook_request_for
+
+    body, _ = hook_request_for("spinecds-p13", "patient-view", NOW)
+    broken = {
+        "resourceType": "Observation",
+        "id": "spinecds-p13-obs-broken",
+        "status": "not-a-status",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        "subject": {"reference": "Patient/spinecds-p13"},
+        "valueInteger": 9,
+    }
+    body["prefetch"]["pain"]["entry"].append({"resource": broken})
+    result = get_engine().evaluate(request_from_hook_call(body, NOW))
+    assert result.data_quality, "the broken Observation must be reported"
+    for card in result.cards:
+        note = card["detail"].split("**Data not used**", 1)[1]
+        assert note.startswith(" (failed validation, so it did not count): an Observation (")
+        assert "spinecds-p13-obs-broken" not in note and "Observation/" not in note

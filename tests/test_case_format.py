@@ -160,3 +160,29 @@ def test_rules_new_scaffolds_a_folder_that_validates_and_passes(tmp_path, capsys
     assert "pain-follow-up" not in {rule.id for rule in load_rules(rules).rules}
     assert main(["rules", "--rules-dir", str(rules), "new", "pain-follow-up"]) == 2  # exists already
     assert main(["rules", "--rules-dir", str(rules), "new", "Bad_Id"]) == 2
+
+
+def test_a_leftover_json_case_is_reported_not_skipped(tmp_path, engine):
+    path = tmp_path / "mri-urgency" / "cases" / "old.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+    assert case_files(tmp_path) == [("mri-urgency", path)]
+    (problem,) = run_case(engine, "mri-urgency", path).problems
+    assert "write it as YAML" in problem
+
+
+def test_rules_explain_reads_a_yaml_case(capsys):
+    path = RULES_DIR / "mri-urgency" / "cases" / "tier1-leg-weakness.yaml"
+    assert main(["rules", "explain", str(path), "--now", "2026-03-10T09:00:00+00:00"]) == 0
+    out = capsys.readouterr().out
+    assert "[CRITICAL]" in out and "FIRED  mri-urgency#" in out and "Condition/sx-1" in out
+
+
+def test_the_example_case_in_rules_readme_passes(tmp_path, engine):
+    readme = (RULES_DIR / "README.md").read_text()
+    section = readme[readme.index("## Cases") :]
+    example = section[
+        section.index("```yaml\n") + len("```yaml\n") : section.index("```", section.index("```yaml\n") + 7)
+    ]
+    result = run_case(engine, "mri-urgency", _case(tmp_path, example))
+    assert result.passed, result.report()

@@ -91,8 +91,8 @@ def test_p13_as_the_cds_hooks_sandbox_shows_it(page, tmp_path):
     page.set_content(sandbox_html(cards, "CDS Hooks Sandbox rendering - spinecds-p13, patient-view", tmp_path))
     rendered = page.locator(".decision-card")
     assert rendered.count() == len(cards) <= 3
-    # Revision 2 survival wording has no table; the merged advice arrives as "Also:" sections.
-    assert page.locator(".detail strong", has_text="Also:").count() >= 2
+    assert page.locator(".detail strong", has_text="Also:").count() == 3  # merged sections
+    assert page.locator(".detail li").count() >= 5
     assert "**" not in page.locator("main").inner_text()
     # The README's screenshot is refreshed on request only: a test run never changes tracked files.
     folder = ROOT / ("docs/img" if os.environ.get("SPINECDS_UPDATE_SCREENSHOTS") else "test-artifacts")

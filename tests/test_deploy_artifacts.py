@@ -143,7 +143,9 @@ def test_cmd_serves_the_app_module_that_exists() -> None:
 
 def test_cmd_runs_uvicorn_workers_under_gunicorn_from_the_deploy_extra() -> None:
     text = cmd_text()
-    assert "-k uvicorn.workers.UvicornWorker" in text
+    # The service's worker class (uvicorn's, with proxy-header trust and the access log under our settings).
+    assert "-k cds_hooks.gunicorn_worker.SpinecdsWorker" in text
+    assert (ROOT / "cds_hooks" / "gunicorn_worker.py").is_file()
     assert "--workers ${WEB_CONCURRENCY:-2}" in text
     assert text.startswith("sh -c exec gunicorn"), "gunicorn must be PID 1 to receive SIGTERM"
     assert any(dep.startswith("gunicorn") for dep in pyproject()["project"]["optional-dependencies"]["deploy"])
@@ -248,7 +250,7 @@ def test_pods_get_longer_to_stop_than_gunicorn_takes_to_drain(monkeypatch: pytes
     config = runpy.run_path(str(GUNICORN_CONF))
     grace = deployment()["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert config["graceful_timeout"] < grace
-    assert config["worker_class"] == "uvicorn.workers.UvicornWorker"
+    assert config["worker_class"] == "cds_hooks.gunicorn_worker.SpinecdsWorker"
     assert config["accesslog"] is None  # the service writes its own access line, without query strings
 
 

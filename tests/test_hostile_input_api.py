@@ -29,7 +29,8 @@ OPERATIONS = [
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory):  # type: ignore[no-untyped-def]
     app = create_app(
-        Settings(database_path=tmp_path_factory.mktemp("schemathesis") / "db.sqlite3"),
+        # The OpenAPI document is off by default (SPINECDS_API_DOCS); the fuzzer needs it.
+        Settings(database_path=tmp_path_factory.mktemp("schemathesis") / "db.sqlite3", api_docs=True),
         auth_settings=AuthSettings(auth_enabled=False),
     )
     return schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -55,7 +55,7 @@ def test_fhir_server_command_serves_every_synthetic_patient_and_stops_on_ctrl_c(
     try:
         base = f"http://127.0.0.1:{port}"
         assert lines[0] == f"FHIR R4 server (in memory) at {base}", lines
-        assert "19 synthetic patients" in lines[1] and "spinecds-p04" in lines[1] and "spinecds-p19" in lines[1]
+        assert "20 synthetic patients" in lines[1] and "spinecds-p04" in lines[1] and "spinecds-p20" in lines[1]
         patient = requests.get(f"{base}/Patient/spinecds-p06", timeout=5)
         assert patient.status_code == 200 and patient.json()["id"] == "spinecds-p06"
         spine = requests.get(f"{base}/Condition", params={"patient": "spinecds-p06"}, timeout=5).json()

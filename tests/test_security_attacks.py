@@ -6,7 +6,12 @@ stored. docs/security.md's threat model table points at these tests.
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
+import re
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +23,7 @@ import requests
 
 from cds_hooks.store import ClientId, SqliteStore
 from tests.attack_rig import (
+    ENTRY_POINTS,
     Ehr,
     ProductionService,
     RecordingListener,
@@ -28,6 +34,8 @@ from tests.attack_rig import (
     recording_listener,
     write_trusted_clients,
 )
+
+markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py is in the test extras")
 
 SERVICE = "/cds-services/spinecds-patient-view"
 # The namespace the engine derived card uuids from (uuid5 of hookInstance and rule id): what an
@@ -334,3 +342,179 @@ def test_the_fetched_patient_must_be_the_context_patient(rig: Rig) -> None:
         rig.fhir.responder = fhir_responder
     assert outcome["issue"][0]["expression"] == ["prefetch.patient"]
     assert [seen.path for seen in rig.fhir.requests if "/Patient/" in seen.path] == ["/fhir/Patient/p1"]
+
+
+# ---------------------------------------------------------------- 4. the production entry point
+
+
+@dataclass
+class Served:
+    service: ProductionService
+    ehr: Ehr
+
+    def url(self, path: str) -> str:
+        return self.service.base + path
+
+
+@pytest.fixture(scope="module", params=ENTRY_POINTS)
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Each way production runs the app, with its defaults: only the trusted client is configured."""
+    if request.param == "gunicorn" and importlib.util.find_spec("gunicorn") is None:
+        pytest.skip("gunicorn (the deploy extra) is not installed")
+    folder = tmp_path_factory.mktemp("entry")
+    ehr = Ehr.new("https://ehr-a.example.org")
+    clients = write_trusted_clients(folder, [(ehr, [])])
+    with production_service(folder, request.param, trusted_clients_file=str(clients), log_level="INFO") as service:
+        yield Served(service, ehr)
+
+
+def test_forwarded_proto_from_loopback_does_not_change_the_audience(served: Served) -> None:
+    url = served.url("/cds-services")
+    assert requests.get(url, headers=served.ehr.headers(url), timeout=10).status_code == 200  # control
+    https_aud = url.replace("http://", "https://")
+    forged = {**served.ehr.headers(https_aud), "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    response = requests.get(url, headers=forged, timeout=10)
+    assert response.status_code == 401  # uvicorn did not turn the call into an https one
+
+
+def test_no_access_log_with_query_strings(served: Served) -> None:
+    url = served.url("/cds-services")
+    leak = "query-token-" + uuid.uuid4().hex
+    assert requests.get(url + f"?access_token={leak}", headers=served.ehr.headers(url), timeout=10).status_code == 200
+    requests.get(served.url(f"/patient-sheets/alarm-symptoms?code={leak}"), timeout=10)
+    time.sleep(0.3)
+    log = served.service.log()
+    assert '"message": "request"' in log  # the service's own request line is there ...
+    assert leak not in log  # ... without the query string, and there is no other access log
+    assert '"GET /cds-services' not in log
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
+def test_api_docs_are_off(served: Served, path: str) -> None:
+    response = requests.get(served.url(path), timeout=10)
+    assert response.status_code == 404
+    assert "cdn" not in response.text.lower() and "swagger" not in response.text.lower()
+
+
+def test_authentication_happens_before_the_body_is_read(served: Served) -> None:
+    """Headers of a 4 MB POST without a token, and no body: the 401 comes without waiting for it."""
+    host, port = served.service.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(
+            f"POST {SERVICE} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {4 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        started = time.monotonic()
+        answer = connection.recv(4096).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 401"), answer[:200]
+    assert time.monotonic() - started < 3
+
+
+def test_no_cors_by_default(served: Served) -> None:
+    url = served.url("/cds-services")
+    origin = {"Origin": "https://evil.example.com"}
+    answer = requests.get(url, headers={**served.ehr.headers(url), **origin}, timeout=10)
+    preflight = requests.options(url, headers={**origin, "Access-Control-Request-Method": "GET"}, timeout=10)
+    for response in (answer, preflight):
+        assert not [name for name in response.headers if name.lower().startswith("access-control-")]
+
+
+def test_tokens_living_longer_than_five_minutes_are_refused(served: Served) -> None:
+    url = served.url("/cds-services")
+    assert requests.get(url, headers=served.ehr.headers(url, lifetime=3600), timeout=10).status_code == 401
+    assert requests.get(url, headers=served.ehr.headers(url, lifetime=300), timeout=10).status_code == 200
+
+
+def test_the_patient_sheet_carries_security_headers(served: Served) -> None:
+    response = requests.get(served.url("/patient-sheets/alarm-symptoms"), timeout=10)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "script-src" not in policy
+    assert "'unsafe-inline'" not in policy and "'sha256-" in policy  # its own <style> only, by hash
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+# ---------------------------------------------------------------- 5. hostile record text on cards
+
+HOSTILE = json.loads((Path(__file__).parent / "fixtures" / "hostile-text.json").read_text(encoding="utf-8"))["strings"]
+MARKUP = re.compile(r"<(a|img|script|iframe|table|div|h[1-6]|ol|ul|li|code|pre|del|s|strong|em|b|i|style)\b", re.I)
+BIDI_AND_CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+SYNTHETIC_PATIENT = "spinecds-p13"  # gets several cards, one of them quoting record text (the SINS lesion level)
+
+
+def _with_record_text(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """Every free-text member of every prefetched resource (displays, texts, lesion sites) set to `text`."""
+    body = copy.deepcopy(body)
+
+    def rewrite(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("display", "text") and isinstance(value, str):
+                    node[key] = text
+                else:
+                    rewrite(value)
+            if node.get("resourceType") == "Observation":
+                node["bodySite"] = {"text": text}
+        elif isinstance(node, list):
+            for item in node:
+                rewrite(item)
+
+    rewrite(body["prefetch"])
+    return body
+
+
+def _card_strings(card: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, text) of every string a CDS client may show, whatever member it is in."""
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, str):
+            found.append((where, node))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key not in ("uuid", "url", "icon", "resource", "extension", "system", "code"):
+                    walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}[{index}]")
+
+    walk(card, card["extension"]["spinecds"]["ruleId"])
+    return found
+
+
+def _markup_of(cards: list[dict[str, Any]]) -> dict[str, list[str]]:
+    renderer = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    return {
+        where: sorted(m.group(1).lower() for m in MARKUP.finditer(renderer.render(text)))
+        for card in cards
+        for where, text in _card_strings(card)
+    }
+
+
+@pytest.fixture(scope="module")
+def patient_call() -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from tests.synthetic_requests import hook_request_for
+
+    body, _ = hook_request_for(SYNTHETIC_PATIENT, "patient-view", datetime.now(UTC))
+    return body
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_record_text_never_becomes_markup_in_any_card_field(rig: Rig, patient_call, text: str) -> None:  # type: ignore[no-untyped-def]
+    benign = rig.post(SERVICE, {**_with_record_text(patient_call, "benign"), "hookInstance": str(uuid.uuid4())})
+    hostile = rig.post(SERVICE, {**_with_record_text(patient_call, text), "hookInstance": str(uuid.uuid4())})
+    assert benign.status_code == hostile.status_code == 200, hostile.text
+    benign_cards, hostile_cards = benign.json()["cards"], hostile.json()["cards"]
+    assert benign_cards, "the chart should get cards"
+    # Record text does reach the cards (else this test could not fail): the benign marker is quoted.
+    assert any("benign" in value for card in benign_cards for _, value in _card_strings(card))
+    # The same cards, and in every string a client may show exactly the markup the templates make.
+    assert _markup_of(hostile_cards) == _markup_of(benign_cards)
+    renderer = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    for card in hostile_cards:
+        for where, value in _card_strings(card):
+            assert not BIDI_AND_CONTROL.search(value), where
+            assert not re.search(r"(href|src)=\"(https://evil|javascript)", renderer.render(value)), where

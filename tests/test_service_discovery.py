@@ -73,9 +73,12 @@ def test_service_discovery_prefetch_templates(client) -> None:  # type: ignore[n
         assert set(prefetch) == {"patient", "conditions", *observation_code_groups(), *RECORD_GROUPS}
         assert prefetch["imagingStudies"] == "ImagingStudy?patient={{context.patientId}}&_count=100"
         record = {key: parse_qs(prefetch[key].split("?", 1)[1]) for key in RECORD_GROUPS}
-        # MRI orders, and (changed on purpose, revision 2 comfort-only care) hospice / comfort-care orders
+        # MRI orders (whole spine, incl. the LOINC codes), and (changed on purpose, revision 2
+        # comfort-only care) hospice / comfort-care orders
         assert record["serviceRequests"]["code"][0].split(",") == [
             "http://spinecds.org/fhir/CodeSystem/spine-findings|mri-whole-spine",
+            "http://loinc.org|30854-4",
+            "http://loinc.org|30855-1",
             "http://snomed.info/sct|385763009",
             "http://snomed.info/sct|385736008",
             "http://snomed.info/sct|133918004",
@@ -94,7 +97,8 @@ def test_service_discovery_has_no_null_or_empty_values(client) -> None:  # type:
             assert len(value) > 0, path
 
 
-def test_service_discovery_cors_allows_authorization_and_content_type(client) -> None:  # type: ignore[no-untyped-def]
+def test_service_discovery_cors_allows_authorization_and_content_type(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(allowed_origins=["https://ehr.example.org"])  # no CORS unless configured
     response = client.options(
         "/cds-services/spinecds-patient-view",
         headers={
@@ -130,7 +134,7 @@ def test_service_settings_from_environment(monkeypatch) -> None:  # type: ignore
     monkeypatch.delenv("SPINECDS_FHIR_TIMEOUT_SECONDS")
     monkeypatch.delenv("SPINECDS_ALLOW_TRACE")
     defaults = Settings()
-    assert (defaults.allowed_origins, defaults.fhir_timeout_seconds, defaults.allow_trace) == (["*"], 2.5, False)
+    assert (defaults.allowed_origins, defaults.fhir_timeout_seconds, defaults.allow_trace) == ([], 2.5, False)
     assert str(defaults.database_path) == "var/spinecds.sqlite3" and defaults.max_body_bytes == 5 * 1024 * 1024
 
 

@@ -189,11 +189,14 @@ def test_service_default_body_limit_is_5_mb(client, engine_spy) -> None:  # type
     assert client.post(URL, json=hook_request(prefetch=NO_DATA, padding="x" * (4 * 1024 * 1024))).status_code == 200
 
 
-def test_service_error_engine_bug_is_500_without_details(client, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
-    def broken(request):  # type: ignore[no-untyped-def]
-        raise RuntimeError(f"secret detail about {request.patient_id}")
+def test_service_error_engine_bug_is_500_without_details(client, engine_seat, caplog) -> None:  # type: ignore[no-untyped-def]
+    from cds_hooks.service_parts import RulesEngine
 
-    monkeypatch.setattr("cds_hooks.app.evaluate", broken)
+    class Broken(RulesEngine):
+        def evaluate(self, request):  # type: ignore[no-untyped-def]
+            raise RuntimeError(f"secret detail about {request.patient_id}")
+
+    engine_seat.engine = Broken()
     issues = _outcome(client.post(URL, json=hook_request(prefetch=NO_DATA)), 500)
     assert "secret" not in str(issues) and PATIENT_ID not in str(issues)
     from cds_hooks.logging_json import JsonLinesFormatter

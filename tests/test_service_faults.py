@@ -105,6 +105,8 @@ def test_feedback_label_lookup_failing_after_storing_still_acknowledges(make_cli
     def down(_: str) -> None:
         raise StoreError("SQLite store unavailable: OperationalError")
 
+    # Feedback is accepted only on a card the service returned (to this, the development, client).
+    store.record_evaluation(FIXED_NOW, "hook-1", "svc", [], [ITEM["card"]], [(ITEM["card"], "rule-a", "1.0.0")])
     monkeypatch.setattr(store, "rule_of_card", down)
     assert client.post(FEEDBACK, json={"feedback": [{**ITEM, "card": card}]}).status_code == 200
     assert [f["card"] for f in store.list_feedback()] == [card]

@@ -317,6 +317,7 @@ def test_a_wrong_code_verifier_is_refused_by_the_authorisation_server(service, f
         )
         route.continue_(post_data=forged)
 
+    start = written(fhir.store)
     page.route(f"{fhir.base_url}/auth/token", tamper)
     page.goto(ehr_launch_url(fhir, link))
     page.wait_for_selector("#error:not([hidden])")
@@ -324,6 +325,7 @@ def test_a_wrong_code_verifier_is_refused_by_the_authorisation_server(service, f
     text = page.locator("#error").inner_text()
     assert "The sign-in could not be completed" in text and "code_verifier does not match" in text
     assert page.locator("#assessment").is_hidden()
+    assert written(fhir.store) == start  # no token, so nothing could be written
 
 
 def test_standalone_launch_picks_the_patient_at_the_authorisation_server(service, fhir, browser):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds_hooks.logging_json import JsonLinesFormatter
@@ -392,7 +392,7 @@ def test_sandbox_fire_prints_the_local_ehr_launch_url_of_each_smart_link():
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=12,
 )
@@ -517,3 +517,18 @@ def test_a_recorded_sins_component_left_unanswered_is_kept_not_erased():
     assert "kept (location, bone-lesion, collapse)" in extraction.notes[0]
     after = outcomes(chart + extraction.resources)["sins-referral"]["sins"]
     assert (after["min"], after["max"]) == (8, 15)  # narrowed, never lowered below what was recorded
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    garbage=json_values,
+    kind=st.sampled_from(["Observation", "Condition", "Patient", "Bundle", ""]),
+    field=st.sampled_from(["code", "subject", "component", "bodySite", "valueInteger", "extension", "status"]),
+)
+def test_the_preview_endpoint_never_fails_on_a_hostile_chart(smart_client, garbage, kind, field):
+    chart = [*sp.chart(NOW), {"resourceType": kind, "id": "x", field: garbage}]
+    chart[3] = {**chart[3], field: garbage}
+    response = smart_client.post(
+        "/smart/api/assess", json={"patientId": sp.PATIENT_ID, "chart": chart, "answers": sp.answers()}
+    )
+    assert response.status_code in (200, 400, 422), response.text

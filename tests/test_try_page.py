@@ -43,7 +43,7 @@ def test_page_and_its_files_are_served_with_a_strict_content_security_policy(try
 
 def test_patients_are_listed_with_their_story_and_expected_cards(try_client):
     listed = try_client.get("/try/patients").json()["patients"]
-    assert len(listed) == 19
+    assert len(listed) == 20
     p05 = next(p for p in listed if p["id"] == "spinecds-p05")
     assert "suspected spinal cord compression" in p05["story"]
     assert p05["expectedCards"] == ["mri-urgency: tier 1 (critical, 12 h)"]
