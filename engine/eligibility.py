@@ -136,7 +136,7 @@ class _Evaluator:
             elif self.perf.from_ecog:
                 discuss.append(f"ECOG suggests a KPS below {crit.poor_below}: record a KPS")
             else:
-                fail.append(f"poor clinical condition (KPS below {crit.poor_below})")
+                fail.append(f"poor clinical condition (service threshold: KPS below {crit.poor_below})")
                 failed.add("clinical-condition")
         elif c.kps < crit.discuss_below:
             discuss.append(f"KPS {crit.poor_below}-{crit.discuss_below - 10}: clinical condition borderline")

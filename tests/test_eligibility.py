@@ -194,5 +194,5 @@ def test_with_comfort_care_the_expectations_dialogue_is_the_host_cards_first_sec
         for c in cards
         if any(m["ruleId"] == "expectations-dialogue" for m in c["extension"]["spinecds"].get("merged", []))
     )
-    assert host["detail"].startswith("**Also: Before deciding on treatment: ask and record the patient's goals")
+    assert host["detail"].startswith("**Also: Before deciding on treatment: ask and record what the patient hopes for")
     assert host["detail"].rstrip().endswith("check that this fits.")

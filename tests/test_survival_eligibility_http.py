@@ -90,7 +90,7 @@ def test_kps_40_without_a_deficit_fails_the_clinical_condition_gate(client):
     cards = _cards(client, _prefetch(*_breast_with_sins(make_kps(40, NOW - timedelta(days=1)))))
     card = cards["surgery-eligibility"]
     assert (card["indicator"], card["extension"]["spinecds"]["outcome"]) == ("warning", "not-eligible")
-    assert "poor clinical condition (KPS below 50)" in card["detail"]
+    assert "poor clinical condition (service threshold: KPS below 50)" in card["detail"]
     assert "source: kps" not in card["detail"] and "Assumptions: none" not in card["detail"]
 
 
