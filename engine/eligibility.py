@@ -136,7 +136,7 @@ class _Evaluator:
             elif self.perf.from_ecog:
                 discuss.append(f"ECOG suggests a KPS below {crit.poor_below}: record a KPS")
             else:
-                fail.append(f"poor clinical condition (KPS below {crit.poor_below})")
+                fail.append(f"poor clinical condition (service threshold: KPS below {crit.poor_below})")
                 failed.add("clinical-condition")
         elif c.kps < crit.discuss_below:
             discuss.append(f"KPS {crit.poor_below}-{crit.discuss_below - 10}: clinical condition borderline")
@@ -168,7 +168,7 @@ class _Evaluator:
                         "without neurological impairment) cannot decide alone"
                     )
                 if bollen_months is not None:
-                    discuss.append("the Bollen table is a draft and cannot decide alone")
+                    discuss.append("the Bollen table is provisional and cannot decide alone")
         if fail:
             verdict = "not-eligible"
         elif survival == "unknown":
@@ -229,6 +229,9 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
 
     # -- primary tumour candidates
     out["primary_candidates"] = candidates if recorded else []
+    # No primary coded, or coded as unknown (C80): outside both survival models; the guideline asks
+    # for an urgent histological diagnosis. Group ranges over every possible primary would mislead.
+    out["primary.unknown"] = not recorded or candidates == ["unknown"]
     outside = [p for p in candidates if not tables.vdl.applicable({"primary": p})]
     if recorded and outside:
         out["primary.outside_models"] = outside
@@ -291,15 +294,19 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
         text = "not computable" + (
             f": {', '.join(unclassified)} not classified in the table" if unclassified and recorded else ""
         )
-    if bollen.status == "draft":
-        text += " (draft table: tumour profiles not yet verified)"
+    if bollen.status == "draft" and bollen_groups:
+        text += " (provisional)"  # governance detail (unverified tumour profiles) lives in the rule docs
     out["bollen.text"] = text
+    if not recorded:
+        out["vdl.text"] = out["bollen.text"] = "no estimate (primary tumour unknown: outside the model)"
 
     # -- the surgery verdict
     verdicts = _unique([o.verdict for o in outcomes])
     out["eligibility.months_needed"] = crit.combined_months if context.combined else crit.single_months
     out["eligibility.group_a_reachable"] = "A" in vdl_groups
     settle: list[str] = []
+    settle_short: list[str] = []  # the same, in a few words for a summary
+    short = {"kps": "a KPS", "primary": "the primary tumour", "visceral": "the visceral metastases status"}
     holds: list[str] = []
     phrases = {
         "kps": _kps_phrase(perf),
@@ -316,8 +323,12 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
             continue
         if _matters(completions, verdict_values, dim) or (dim == "kps" and perf.source == "none"):
             settle.append(phrases[dim])
+            settle_short.append(short[dim])
         else:
             holds.append(_missing_phrase(dim, perf, recorded, candidates))
+    if out["primary.unknown"]:
+        settle.append("histology (primary tumour unknown)")  # the guideline: obtain it urgently
+        settle_short.append("histology")
     if perf.source == "none":
         verdict = "undetermined"  # the clinical condition itself is unknown: never decided without a KPS
     elif len(verdicts) == 1:
@@ -351,6 +362,10 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     out["eligibility.note"] = note[:1].upper() + note[1:] if missing_now else ""
     out["eligibility.reasons_text"] = (" or " if verdict == "undetermined" else "; ").join(reasons)
     out["eligibility.settle_text"] = "; ".join(settle)
+    out["eligibility.settle_short"] = " and ".join(settle_short) if verdict == "undetermined" else ""
+    # a sentence, or nothing: a template line with an empty list would read "Other points to weigh: ."
+    out["eligibility.reasons_sentence"] = f"Also weigh: {'; '.join(reasons)}." if reasons else ""
+    out["eligibility.summary_reason"] = _summary_reason(perf, vdl_groups, tables)
     out.setdefault("performance.ask", "")
     if not recorded:
         out["primary.text"] = "primary tumour not recorded"
@@ -360,7 +375,25 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
         out["primary.text"] = f"several primary tumours recorded ({', '.join(candidates)}): each was tried"
     if recorded and outside:
         out["primary.text"] += f"; {', '.join(outside)} is outside both survival models"
+    # said on the survival card only when it changes the reading (several primaries, one outside)
+    worth_saying = recorded and len(candidates) > 1
+    note = out["primary.text"]
+    out["primary.note"] = f"{note[:1].upper()}{note[1:]}." if worth_saying else ""
     return out
+
+
+def _summary_reason(perf: Performance, vdl_groups: list[str], tables: ScoreTables) -> str:
+    """The numbers behind a verdict, short enough for a summary: "KPS 40; Van der Linden A, median 3 months"."""
+    parts = []
+    if perf.source == "kps" and perf.outdated is None:
+        parts.append(f"KPS {perf.recorded}")
+    elif perf.source != "none" and perf.outdated is None:
+        parts.append(f"ECOG {perf.recorded}")
+    if len(vdl_groups) == 1:
+        months = {b.name: b.median_months for b in tables.vdl.bands}.get(vdl_groups[0])
+        median = f", median {months:g} months" if months is not None else ""
+        parts.append(f"Van der Linden {vdl_groups[0]}{median}")
+    return "; ".join(parts) or "data incomplete"
 
 
 def _profile(tables: ScoreTables, primary: str) -> str | None:

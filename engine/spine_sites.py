@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.parse import Entry, to_instant
@@ -34,17 +34,34 @@ def level_key(level: str) -> tuple[int, int]:
     return _ORDER[level[0]], int(level[1:])
 
 
+# Every vertebral level from C1 to S5 in anatomical order: a range may cross segments ("T12-L2"
+# is T12, L1, L2), the usual way to write a radiotherapy field.
+_ALL_LEVELS = [f"{seg}{n}" for seg in sorted(_SEGMENTS, key=_ORDER.__getitem__) for n in range(1, _SEGMENTS[seg] + 1)]
+_MAX_RANGE = 10  # a longer "range" is more likely two levels joined by a dash in free text than a field
+
+
+def level_span(levels: list[str]) -> str:
+    """Levels as written on a card: a contiguous run as a range ("T12-L2"), else a list ("T6, L3")."""
+    ordered = sorted(set(levels), key=level_key)
+    if len(ordered) >= 2:
+        first, last = _ALL_LEVELS.index(ordered[0]), _ALL_LEVELS.index(ordered[-1])
+        if last - first + 1 == len(ordered):
+            return f"{ordered[0]}-{ordered[-1]}"
+    return ", ".join(ordered)
+
+
 def levels_in_text(text: str | None) -> list[str]:
-    """Vertebral levels named in a text, ranges expanded within one segment ("T11-T12" -> T11, T12)."""
+    """Vertebral levels named in a text, ranges expanded, also across segments ("T12-L2" -> T12, L1, L2)."""
     if not text:
         return []
     found: set[str] = set()
     for match in _LEVEL_RANGE.finditer(text):
         first = _level(match.group(1), match.group(2))
         last = _level(match.group(3) or match.group(1), match.group(4))
-        if first and last and first[0] == last[0]:
-            for n in range(int(first[1:]), int(last[1:]) + 1):
-                found.add(f"{first[0]}{n}")
+        if first and last:
+            low, high = sorted((_ALL_LEVELS.index(first), _ALL_LEVELS.index(last)))
+            if high - low < _MAX_RANGE:
+                found.update(_ALL_LEVELS[low : high + 1])
     for match in _LEVEL.finditer(text):
         level = _level(match.group(1), match.group(2))
         if level:
@@ -95,7 +112,7 @@ def procedure_time(entry: Entry) -> datetime | None:
 
 
 def _day(moment: datetime | None) -> str:
-    return moment.date().isoformat() if moment is not None else "date not recorded"
+    return f"{moment.day} {moment:%b %Y}" if moment is not None else "date not recorded"
 
 
 def extent(levels: list[str]) -> str:
@@ -112,14 +129,17 @@ def radiotherapy_recurrence(
     symptoms: list[dict[str, Any]],
     conditions_by_ref: dict[str, Entry],
     term: Terminology,
+    mescc: Iterable[Entry] = (),
 ) -> dict[str, Any]:
     """Facts for "surgery after radiotherapy": a spine radiotherapy, then a symptom that recurs or
-    progresses. ``radiotherapy.recurrence`` is at-level, level-unknown or other-level."""
+    progresses, or a MESCC inside the irradiated field (re-irradiation may not be possible: the
+    guideline then prefers surgery). ``radiotherapy.recurrence`` is at-level, level-unknown or
+    other-level; ``radiotherapy.mescc_in_field`` names such a MESCC."""
     courses = [e for e in procedures if "spine-radiotherapy" in e.concepts and e.model.status in RT_DONE]
     if not courses:
         return {}
     out: dict[str, Any] = {}
-    found: list[tuple[str, str]] = []  # (kind, description)
+    found: list[tuple[str, str, datetime | None]] = []  # (kind, description, when it presented)
     for course in courses:
         when = procedure_time(course)
         rt_levels = site_levels(course.model.bodySite or ())
@@ -135,20 +155,31 @@ def radiotherapy_recurrence(
             how = "progressing" if progressing and not after else "presented after it"
             symptom_levels = site_levels(_non_laterality_sites(entry, term))
             name = str(symptom.get("symptom.display", "symptom")).lower()
-            rt_text = f"Radiotherapy of the spine{' at ' + ', '.join(rt_levels) if rt_levels else ''} ({_day(when)})"
-            where = f" at {', '.join(symptom_levels)}" if symptom_levels else ""
+            rt_text = f"Radiotherapy of the spine{' at ' + level_span(rt_levels) if rt_levels else ''} ({_day(when)})"
+            where = f" at {level_span(symptom_levels)}" if symptom_levels else ""
             description = f"{rt_text}; {name} {how}{where}"
             if not rt_levels or not symptom_levels:
-                found.append(("level-unknown", description + " (levels not recorded)"))
+                found.append(("level-unknown", description + " (levels not recorded)", presented))
             elif set(rt_levels) & set(symptom_levels):
-                found.append(("at-level", description))
+                found.append(("at-level", description, presented))
             else:
-                found.append(("other-level", description))
+                found.append(("other-level", description, presented))
+        for entry in mescc:
+            mescc_levels = site_levels(_non_laterality_sites(entry, term))
+            diagnosed = presentation_time(entry)
+            later = diagnosed is None or when is None or diagnosed > when
+            inside = sorted(set(mescc_levels) & set(rt_levels), key=level_key)
+            if later and inside:
+                field = f"the {level_span(rt_levels)} field irradiated {_day(when)}"
+                out["radiotherapy.mescc_in_field"] = f"MESCC at {level_span(inside)} inside {field}"
+                out["radiotherapy.mescc_level"] = level_span(inside)
+                found.append(("at-level", f"MESCC at {level_span(inside)}, inside {field}", diagnosed))
     for kind in ("at-level", "level-unknown", "other-level"):
-        chosen = [d for k, d in found if k == kind]
+        # the newest finding is the one the question is about (an older back pain is not "new")
+        chosen = sorted((f for f in found if f[0] == kind), key=lambda f: f[2] or datetime.min.replace(tzinfo=UTC))
         if chosen:
             out["radiotherapy.recurrence"] = kind
-            out["radiotherapy.text"] = chosen[0]
+            out["radiotherapy.text"] = chosen[-1][1]
             break
     out["radiotherapy.count"] = len(courses)
     return out

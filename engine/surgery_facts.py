@@ -111,9 +111,10 @@ def surgery_facts(
     out["affected_levels"] = ordered
     out["affected_level_count"] = len(ordered)
     out["extent.text"] = extent(ordered)
-    out.update(radiotherapy_recurrence(parsed.procedures, symptoms, by_ref, term))
+    out.update(radiotherapy_recurrence(parsed.procedures, symptoms, by_ref, term, mescc))
 
     out["surgery.indication_text"] = _indications(tables, patient, lesions, out)
+    out["surgery.indication"] = _indication_kind(tables, patient, lesions, out)
 
     # -- pain: how recent the latest final NRS is
     nrs = latest(e for e in parsed.observations if "pain-nrs" in e.concepts)
@@ -123,6 +124,26 @@ def surgery_facts(
 
     out.update(comfort_care_facts(resources, term))
     return out, provenance
+
+
+def _indication_kind(
+    tables: ScoreTables, patient: dict[str, Any], lesions: list[dict[str, Any]], out: dict[str, Any]
+) -> str:
+    """present | none | no-spinal-metastasis: whether anything on record makes spinal surgery a question.
+
+    A surgery order alone is not an indication: with none recorded, the card says so instead of
+    judging survival and condition as if surgery were indicated."""
+    unstable = any(
+        (band := tables.sins.band_of(int(lesion.get("lesion.sins_min", 0)))) is not None
+        and band.name != tables.sins.bands[0].name
+        for lesion in lesions
+    )
+    recurrence = out.get("radiotherapy.recurrence") in ("at-level", "level-unknown")
+    if unstable or patient.get("mescc_confirmed") or recurrence:
+        return "present"
+    if not patient.get("spinal_metastasis") and not lesions:
+        return "no-spinal-metastasis"
+    return "none"
 
 
 def _indications(

@@ -107,7 +107,15 @@ def test_a_secondary_site_is_never_a_primary_candidate():
 
 @pytest.mark.parametrize(
     "text, levels",
-    [("T12", ["T12"]), ("Th12 vertebra", ["T12"]), ("T11-T12", ["T11", "T12"]), ("L5-S1", ["L5", "S1"]), ("T13", [])],
+    [
+        ("T12", ["T12"]),
+        ("Th12 vertebra", ["T12"]),
+        ("T11-T12", ["T11", "T12"]),
+        ("L5-S1", ["L5", "S1"]),
+        ("T13", []),
+        ("T12-L2", ["T12", "L1", "L2"]),
+        ("L2-T12", ["T12", "L1", "L2"]),
+    ],
 )
 def test_vertebral_levels_are_read_from_text(text, levels):
     assert levels_in_text(text) == levels
@@ -186,5 +194,5 @@ def test_with_comfort_care_the_expectations_dialogue_is_the_host_cards_first_sec
         for c in cards
         if any(m["ruleId"] == "expectations-dialogue" for m in c["extension"]["spinecds"].get("merged", []))
     )
-    assert host["detail"].startswith("**Also: Before deciding on treatment: ask and record the patient's goals")
+    assert host["detail"].startswith("**Also: Before deciding on treatment: ask and record what the patient hopes for")
     assert host["detail"].rstrip().endswith("check that this fits.")

@@ -90,7 +90,7 @@ def test_kps_40_without_a_deficit_fails_the_clinical_condition_gate(client):
     cards = _cards(client, _prefetch(*_breast_with_sins(make_kps(40, NOW - timedelta(days=1)))))
     card = cards["surgery-eligibility"]
     assert (card["indicator"], card["extension"]["spinecds"]["outcome"]) == ("warning", "not-eligible")
-    assert "poor clinical condition (KPS below 50)" in card["detail"]
+    assert "poor clinical condition (service threshold: KPS below 50)" in card["detail"]
     assert "source: kps" not in card["detail"] and "Assumptions: none" not in card["detail"]
 
 
@@ -105,6 +105,7 @@ def test_order_sign_with_group_a_reachable_warns_with_override_reasons(client):
     resources = [
         make_condition("C34.90", ICD10, onset=NOW - timedelta(days=300)),
         make_condition("C79.51", ICD10, onset=NOW - timedelta(days=60)),
+        make_sins("T12", SINS_7, when=NOW - timedelta(days=2)),  # the indication: an order alone is none
         make_kps(80, NOW - timedelta(days=1)),
     ]
     order = make_service_request("spinal-surgery", id="sr-surg", status="draft")
@@ -133,7 +134,7 @@ def test_mdt_severe_recent_pain_is_ad_hoc_and_bone_metastasis_elsewhere_is_not_s
     cards = _cards(client, _prefetch(cancer, spine, pain, make_nrs(8, NOW - timedelta(hours=3))))
     card = cards["mdt-consultation"]  # merged into the MRI card (7.6): its section says what to do
     assert card["extension"]["spinecds"]["outcome"] == "ad-hoc"
-    assert "Severe pain (NRS 8" in card["detail"] and "ad hoc multidisciplinary consultation today" in card["detail"]
+    assert "severe pain (NRS 8)" in card["detail"] and "Ad hoc MDT today" in card["detail"]
 
 
 def test_fhir_server_fallback_gives_the_same_survival_cards(client, fhir_server):

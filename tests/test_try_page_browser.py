@@ -113,7 +113,7 @@ def test_try_page_order_sign_with_a_sample_order(service, page):
     page.get_by_label("Draft order").select_option("spinal-surgery")
     page.get_by_role("button", name="Send").click()
     page.locator("article.card").first.wait_for()
-    warning = page.locator("article.card.warning", has_text="Spinal surgery signed")
+    warning = page.locator("article.card.warning", has_text="Surgery order: guideline criteria not met")
     assert warning.locator(".badge").inner_text().strip().lower() == "warning"
     assert "sandbox-draft-spinal-surgery" in page.locator("#request").text_content()
 
