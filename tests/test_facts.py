@@ -200,6 +200,7 @@ def test_resolved_mescc_does_not_count():
 NEW_TIMING_FACTS = (
     "symptom.presented",
     "symptom.presentation_recorded",
+    "symptom.development",
     "symptom.development_days",
     "symptom.in_lookback",
     "symptom.stale",

@@ -120,7 +120,8 @@ def test_order_select_routine_mri_is_too_late_for_tier_2(prefetch, fhir, service
         draft_order=str(ORDERS / "mri-routine-2-weeks.json"),
     )
     (mri,) = _cards_of(cards, "mri-urgency")
-    assert mri["indicator"] == "warning"
+    # Critical (clinical review): a too-slow draft for a tier 1-2 finding is as urgent as the finding.
+    assert mri["indicator"] == "critical"
     assert mri["extension"]["spinecds"]["outcome"] == 2 and mri["extension"]["spinecds"]["deadlineHours"] == 24
     updates = [a for a in _actions(mri) if a["type"] == "update"]
     assert [a["resource"]["id"] for a in updates] == ["sandbox-draft-mri-routine"]

@@ -79,7 +79,7 @@ def test_order_hooks_get_a_draft_order_sample_or_the_default_mri(try_client):
     assert chosen["context"]["selections"] == ["ServiceRequest/sandbox-draft-mri-routine"]
     cards = try_client.post("/cds-services/spinecds-order-select", json=chosen).json()["cards"]
     mri = next(c for c in cards if _spinecds(c)["ruleId"] == "mri-urgency")
-    assert mri["indicator"] == "warning" and _spinecds(mri)["outcome"] == 2
+    assert mri["indicator"] == "critical" and _spinecds(mri)["outcome"] == 2  # too slow for tier 2
 
     default = try_client.get("/try/patients/spinecds-p04/request", params={"hook": "order-sign"})
     assert default.headers["x-spinecds-service-id"] == "spinecds-order-sign"
