@@ -197,26 +197,74 @@ def _unique(values: list[Any]) -> list[Any]:
     return out
 
 
+@dataclass
+class _Range:
+    """Every completion of the missing or uncertain inputs and its outcome, shared by the fact groups."""
+
+    tables: ScoreTables
+    perf: Performance
+    candidates: list[str]
+    recorded: bool
+    visceral_values: list[bool]
+    completions: list[Completion]
+    outcomes: list[Outcome]
+    outside: list[str]
+
+    @property
+    def uncertain(self) -> dict[str, bool]:
+        return {
+            "kps": self.perf.low != self.perf.high,
+            "primary": len(self.candidates) > 1 or not self.recorded,
+            "visceral": len(self.visceral_values) > 1,
+        }
+
+    def missing(self, values: list[Any]) -> list[str]:
+        """The inputs (as words) whose value alone changes `values` (parallel to the completions)."""
+        return [LABELS[d] for d in LABELS if self.uncertain[d] and _matters(self.completions, values, d)]
+
+
+LABELS = {"kps": "KPS", "primary": "primary tumour", "visceral": "visceral metastases status"}
+
+
 def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], perf: Performance, context: Context):
     """Facts of the vocabulary: vdl.*, bollen.*, eligibility.*, kps range, primary candidates."""
     out: dict[str, Any] = {}
-    crit = tables.criteria
-    primaries = list(patient.get("primaries") or [])
-    candidates, recorded = _candidates(primaries)
+    candidates, recorded = _candidates(list(patient.get("primaries") or []))
     visceral = patient.get("visceral_metastases")
-    kps_values = _kps_points(tables, perf.low, perf.high)
     visceral_values = [bool(visceral)] if isinstance(visceral, bool) else [False, True]
+    kps_values = _kps_points(tables, perf.low, perf.high)
     completions = [Completion(k, p, v) for k, p, v in itertools.product(kps_values, candidates, visceral_values)]
-    ev = _Evaluator(tables, perf, context)
-    outcomes = [ev.outcome(c) for c in completions]
+    evaluator = _Evaluator(tables, perf, context)
+    outside = [p for p in candidates if not tables.vdl.applicable({"primary": p})]
+    span = _Range(
+        tables,
+        perf,
+        candidates,
+        recorded,
+        visceral_values,
+        completions,
+        [evaluator.outcome(c) for c in completions],
+        outside,
+    )
+    _performance_facts(out, tables, perf)
+    _primary_facts(out, span)
+    vdl_groups = _vdl_facts(out, span)
+    _bollen_facts(out, span)
+    if not recorded:
+        out["vdl.text"] = out["bollen.text"] = "no estimate (primary tumour unknown: outside the model)"
+    _verdict_facts(out, span, context, vdl_groups)
+    _primary_text_facts(out, span)
+    return out
 
-    # -- performance status
+
+def _performance_facts(out: dict[str, Any], tables: ScoreTables, perf: Performance) -> None:
     if perf.source == "kps":
         out["kps"] = perf.recorded
     out["kps_source"] = perf.source
     out["kps_min"], out["kps_max"] = perf.low, perf.high
     out["kps_current"] = perf.source != "none" and perf.outdated is None
     out["performance.text"] = perf.text
+    out["performance.ask"] = ""
     if perf.from_ecog and perf.outdated is None:
         cuts = sorted({int(m) for comp in tables.vdl.components for m, _ in comp.thresholds if m > 0})
         cuts = sorted(set(cuts) | {int(m) for inp in tables.bollen.inputs for m, _ in inp.thresholds if m > 0})
@@ -227,108 +275,62 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
                 f"KPS {', '.join(str(c) for c in straddled)}: record a KPS."
             )
 
-    # -- primary tumour candidates
-    out["primary_candidates"] = candidates if recorded else []
+
+def _primary_facts(out: dict[str, Any], span: _Range) -> None:
+    out["primary_candidates"] = span.candidates if span.recorded else []
     # No primary coded, or coded as unknown (C80): outside both survival models; the guideline asks
     # for an urgent histological diagnosis. Group ranges over every possible primary would mislead.
-    out["primary.unknown"] = not recorded or candidates == ["unknown"]
-    outside = [p for p in candidates if not tables.vdl.applicable({"primary": p})]
-    if recorded and outside:
-        out["primary.outside_models"] = outside
+    out["primary.unknown"] = not span.recorded or span.candidates == ["unknown"]
+    if span.recorded and span.outside:
+        out["primary.outside_models"] = span.outside
 
-    # -- Van der Linden and Bollen over every completion
-    labels = {"kps": "KPS", "primary": "primary tumour", "visceral": "visceral metastases status"}
-    uncertain = {
-        "kps": perf.low != perf.high,
-        "primary": len(candidates) > 1 or not recorded,
-        "visceral": len(visceral_values) > 1,
-    }
-    vdl = [(o.vdl_group, o.vdl_score) for o in outcomes]
-    vdl_groups = _unique([g for g, _ in vdl if g is not None])
-    out["vdl.applicable"] = bool(vdl_groups)
-    out["vdl.missing"] = (
-        [labels[d] for d in labels if uncertain[d] and _matters(completions, [g for g, _ in vdl], d)]
-        if vdl_groups
-        else []
-    )
-    _model_facts(out, "vdl", {b.name: b.median_months for b in tables.vdl.bands}, vdl_groups)
-    scores = _unique([s for _, s in vdl if s is not None])
-    if len(scores) == 1 and len(vdl_groups) == 1 and all(g is not None for g, _ in vdl):
+
+def _vdl_facts(out: dict[str, Any], span: _Range) -> list[str]:
+    vdl = [(o.vdl_group, o.vdl_score) for o in span.outcomes]
+    groups = _unique([g for g, _ in vdl if g is not None])
+    out["vdl.applicable"] = bool(groups)
+    out["vdl.missing"] = span.missing([g for g, _ in vdl]) if groups else []
+    medians = {b.name: b.median_months for b in span.tables.vdl.bands}
+    notes = {b.name: b.note for b in span.tables.vdl.bands}
+    _model_facts(out, "vdl", medians, groups)
+    scores = _unique([score for _, score in vdl if score is not None])
+    if len(scores) == 1 and len(groups) == 1 and all(g is not None for g, _ in vdl):
         out["vdl.score"] = scores[0]
-    _table_cells(
-        out,
-        "vdl",
-        {b.name: b.median_months for b in tables.vdl.bands},
-        {b.name: b.note for b in tables.vdl.bands},
-        vdl_groups,
-        out["vdl.missing"],
-        outside,
-    )
-    out["vdl.text"] = _model_text(
-        {b.name: b.median_months for b in tables.vdl.bands},
-        {b.name: b.note for b in tables.vdl.bands},
-        vdl_groups,
-        out["vdl.missing"],
-        outside,
-    )
+    _table_cells(out, "vdl", medians, notes, groups, out["vdl.missing"], span.outside)
+    out["vdl.text"] = _model_text(medians, notes, groups, out["vdl.missing"], span.outside)
+    return groups
 
-    bollen = tables.bollen
+
+def _bollen_facts(out: dict[str, Any], span: _Range) -> None:
+    bollen = span.tables.bollen
     out["bollen.status"] = bollen.status
     if bollen.draft_reason:
         out["bollen.draft_reason"] = " ".join(bollen.draft_reason.split())
-    bollen_groups = _unique([o.bollen_group for o in outcomes if o.bollen_group is not None])
-    out["bollen.applicable"] = bool(bollen_groups)
-    out["bollen.missing"] = (
-        [labels[d] for d in labels if uncertain[d] and _matters(completions, [o.bollen_group for o in outcomes], d)]
-        if bollen_groups
-        else []
-    )
-    profiles = _unique([p for c in candidates if (p := _profile(tables, c)) is not None])
+    groups = _unique([o.bollen_group for o in span.outcomes if o.bollen_group is not None])
+    out["bollen.applicable"] = bool(groups)
+    out["bollen.missing"] = span.missing([o.bollen_group for o in span.outcomes]) if groups else []
+    profiles = _unique([p for c in span.candidates if (p := _profile(span.tables, c)) is not None])
     if len(profiles) == 1:
         out["bollen.profile"] = profiles[0]
-    _model_facts(out, "bollen", dict(bollen.medians), bollen_groups)
-    _table_cells(out, "bollen", dict(bollen.medians), {}, bollen_groups, out["bollen.missing"], [])
-    text = _model_text(dict(bollen.medians), {}, bollen_groups, out["bollen.missing"], [])
-    if not bollen_groups:
-        unclassified = [c for c in candidates if c not in outside and _profile(tables, c) is None]
+    _model_facts(out, "bollen", dict(bollen.medians), groups)
+    _table_cells(out, "bollen", dict(bollen.medians), {}, groups, out["bollen.missing"], [])
+    text = _model_text(dict(bollen.medians), {}, groups, out["bollen.missing"], [])
+    if not groups:
+        unclassified = [c for c in span.candidates if c not in span.outside and _profile(span.tables, c) is None]
         text = "not computable" + (
-            f": {', '.join(unclassified)} not classified in the table" if unclassified and recorded else ""
+            f": {', '.join(unclassified)} not classified in the table" if unclassified and span.recorded else ""
         )
-    if bollen.status == "draft" and bollen_groups:
+    if bollen.status == "draft" and groups:
         text += " (provisional)"  # governance detail (unverified tumour profiles) lives in the rule docs
     out["bollen.text"] = text
-    if not recorded:
-        out["vdl.text"] = out["bollen.text"] = "no estimate (primary tumour unknown: outside the model)"
 
-    # -- the surgery verdict
-    verdicts = _unique([o.verdict for o in outcomes])
+
+def _verdict_facts(out: dict[str, Any], span: _Range, context: Context, vdl_groups: list[str]) -> None:
+    perf, crit = span.perf, span.tables.criteria
+    verdicts = _unique([o.verdict for o in span.outcomes])
     out["eligibility.months_needed"] = crit.combined_months if context.combined else crit.single_months
     out["eligibility.group_a_reachable"] = "A" in vdl_groups
-    settle: list[str] = []
-    settle_short: list[str] = []  # the same, in a few words for a summary
-    short = {"kps": "a KPS", "primary": "the primary tumour", "visceral": "the visceral metastases status"}
-    holds: list[str] = []
-    phrases = {
-        "kps": _kps_phrase(perf),
-        "primary": (
-            "the primary tumour"
-            if not recorded
-            else f"which primary tumour the spinal metastasis comes from ({', '.join(candidates)})"
-        ),
-        "visceral": "whether visceral or brain metastases are present",
-    }
-    verdict_values = [o.verdict for o in outcomes]
-    for dim in ("kps", "primary", "visceral"):
-        if not uncertain[dim]:
-            continue
-        if _matters(completions, verdict_values, dim) or (dim == "kps" and perf.source == "none"):
-            settle.append(phrases[dim])
-            settle_short.append(short[dim])
-        else:
-            holds.append(_missing_phrase(dim, perf, recorded, candidates))
-    if out["primary.unknown"]:
-        settle.append("histology (primary tumour unknown)")  # the guideline: obtain it urgently
-        settle_short.append("histology")
+    settle, settle_short, holds = _what_settles(out, span)
     if perf.source == "none":
         verdict = "undetermined"  # the clinical condition itself is unknown: never decided without a KPS
     elif len(verdicts) == 1:
@@ -336,20 +338,9 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     else:
         verdict = "undetermined"
     out["eligibility.verdict"] = verdict
-    if verdict == "not-eligible":
-        reasons = _unique([r for o in outcomes for r in o.fail])
-    elif verdict in ("discuss", "eligible"):
-        reasons = _unique([r for o in outcomes for r in o.discuss])
-    else:
-        # each verdict some completion gives, with its reasons: "eligible or discuss (the models disagree ...)"
-        reasons = []
-        for possible in verdicts:
-            why = _unique([r for o in outcomes if o.verdict == possible for r in o.fail + o.discuss])
-            reasons.append(f"{possible} ({'; '.join(why)})" if why else possible)
-        if recorded and outside:
-            reasons.append(f"{', '.join(outside)}: outside both survival models")
+    reasons = _verdict_reasons(span, verdict, verdicts)
     out["eligibility.reasons"] = reasons
-    failed = {kind for o in outcomes for kind in o.failed_criteria} if verdict == "not-eligible" else set()
+    failed = {kind for o in span.outcomes for kind in o.failed_criteria} if verdict == "not-eligible" else set()
     out["eligibility.failed"] = (
         "both" if len(failed) == 2 else next(iter(failed)) if failed else "none"
     )  # clinical-condition | life-expectancy | both | none
@@ -365,8 +356,57 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     out["eligibility.settle_short"] = " and ".join(settle_short) if verdict == "undetermined" else ""
     # a sentence, or nothing: a template line with an empty list would read "Other points to weigh: ."
     out["eligibility.reasons_sentence"] = f"Also weigh: {'; '.join(reasons)}." if reasons else ""
-    out["eligibility.summary_reason"] = _summary_reason(perf, vdl_groups, tables)
-    out.setdefault("performance.ask", "")
+    out["eligibility.summary_reason"] = _summary_reason(perf, vdl_groups, span.tables)
+
+
+def _what_settles(out: dict[str, Any], span: _Range) -> tuple[list[str], list[str], list[str]]:
+    """The inputs that would settle the verdict (long and short words), and those it holds without."""
+    perf, recorded, candidates = span.perf, span.recorded, span.candidates
+    settle: list[str] = []
+    settle_short: list[str] = []  # the same, in a few words for a summary
+    short = {"kps": "a KPS", "primary": "the primary tumour", "visceral": "the visceral metastases status"}
+    holds: list[str] = []
+    phrases = {
+        "kps": _kps_phrase(perf),
+        "primary": (
+            "the primary tumour"
+            if not recorded
+            else f"which primary tumour the spinal metastasis comes from ({', '.join(candidates)})"
+        ),
+        "visceral": "whether visceral or brain metastases are present",
+    }
+    verdict_values = [o.verdict for o in span.outcomes]
+    for dim in ("kps", "primary", "visceral"):
+        if not span.uncertain[dim]:
+            continue
+        if _matters(span.completions, verdict_values, dim) or (dim == "kps" and perf.source == "none"):
+            settle.append(phrases[dim])
+            settle_short.append(short[dim])
+        else:
+            holds.append(_missing_phrase(dim, perf, recorded, candidates))
+    if out["primary.unknown"]:
+        settle.append("histology (primary tumour unknown)")  # the guideline: obtain it urgently
+        settle_short.append("histology")
+    return settle, settle_short, holds
+
+
+def _verdict_reasons(span: _Range, verdict: str, verdicts: list[str]) -> list[str]:
+    if verdict == "not-eligible":
+        return _unique([r for o in span.outcomes for r in o.fail])
+    if verdict in ("discuss", "eligible"):
+        return _unique([r for o in span.outcomes for r in o.discuss])
+    # each verdict some completion gives, with its reasons: "eligible or discuss (the models disagree ...)"
+    reasons = []
+    for possible in verdicts:
+        why = _unique([r for o in span.outcomes if o.verdict == possible for r in o.fail + o.discuss])
+        reasons.append(f"{possible} ({'; '.join(why)})" if why else possible)
+    if span.recorded and span.outside:
+        reasons.append(f"{', '.join(span.outside)}: outside both survival models")
+    return reasons
+
+
+def _primary_text_facts(out: dict[str, Any], span: _Range) -> None:
+    recorded, candidates, outside = span.recorded, span.candidates, span.outside
     if not recorded:
         out["primary.text"] = "primary tumour not recorded"
     elif len(candidates) == 1:
@@ -379,7 +419,6 @@ def survival_and_eligibility(tables: ScoreTables, patient: Mapping[str, Any], pe
     worth_saying = recorded and len(candidates) > 1
     note = out["primary.text"]
     out["primary.note"] = f"{note[:1].upper()}{note[1:]}." if worth_saying else ""
-    return out
 
 
 def _summary_reason(perf: Performance, vdl_groups: list[str], tables: ScoreTables) -> str:
