@@ -14,6 +14,7 @@ $(BIN)/python:
 
 # uv installs the same packages from the same index as pip, about ten times faster (a fresh
 # `make serve` installs in seconds instead of two minutes); plain pip when uv could not be installed.
+comma := ,
 pip_install = if [ -x $(BIN)/uv ]; then $(BIN)/uv pip install --quiet --python $(BIN)/python $(1); \
 	else $(BIN)/python -m pip install --quiet $(1); fi
 
@@ -29,7 +30,7 @@ $(VENV)/.installed-sandbox: $(VENV)/.installed-runtime
 
 # Everything, test tools included (browser, PostgreSQL driver, fuzzers, linters).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(call pip_install,-e '.[test,sandbox]')
+	$(call pip_install,-e '.[test$(comma)sandbox]')
 	touch $@ $(VENV)/.installed-runtime $(VENV)/.installed-sandbox
 
 install: $(VENV)/.installed
