@@ -78,7 +78,7 @@ def create_app(
     if settings.try_page:
         _install_try_page(app)
     if settings.smart_app:
-        install_smart_app(app, settings)
+        install_smart_app(app, settings, parts.auth_settings)
     install_middleware(app, settings)
     install_error_handlers(app)
     install_component_schemas(app, {"service_id": list(SERVICES), "sheet": list(sheets.PATIENT_SHEETS)})

@@ -16,6 +16,12 @@ UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
+def valid_fhir_id(value: str) -> bool:
+    """The FHIR id grammar, and not dots only: an id is substituted into FHIR URLs, and "." or ".."
+    would be a path segment of its own ("Patient/..")."""
+    return bool(FHIR_ID.match(value)) and bool(value.strip("."))
+
+
 class FhirAuthorization(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -46,7 +52,7 @@ class PatientContext(BaseModel):
     def _fhir_id(cls, value: str) -> str:
         # The id is substituted into FHIR query URLs: only a valid FHIR id may get there, and not one
         # of dots only, which the grammar admits but which is a path segment of its own ("Patient/..").
-        if not FHIR_ID.match(value) or not value.strip("."):
+        if not valid_fhir_id(value):
             raise ValueError("must be a FHIR id ([A-Za-z0-9-.], 1-64 characters, not only dots)")
         return value
 
