@@ -85,10 +85,24 @@ def create_app(
     return app
 
 
+class PseudonymKeyError(RuntimeError):
+    """Authentication is on but SPINECDS_PSEUDONYM_KEY is missing or too short."""
+
+
 def build_parts(settings: Settings, store: Store | None, auth_settings: AuthSettings) -> ServiceParts:
     pseudonyms.configure(settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None)
-    if auth_settings.auth_enabled and pseudonyms.uses_development_key():
-        log.error("SPINECDS_PSEUDONYM_KEY is not set: feedback memory hashes ids with the public development key")
+    problem = pseudonyms.production_key_problem() if auth_settings.auth_enabled else None
+    if problem:
+        # Hashes of guessable ids under a known or short key can be reversed: no real patient may
+        # get one. Stop here rather than run with pseudonyms that are not.
+        message = (
+            f"{problem}: with authentication on, the service needs a secret of at least "
+            f"{pseudonyms.MIN_KEY_BYTES} bytes for the keyed hashes of patient and user ids "
+            "(e.g. the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`, "
+            "kept in a secret store); refusing to start. See docs/deployment.md."
+        )
+        log.critical(message)
+        raise PseudonymKeyError(message)
     store = store or open_store(settings)
     return ServiceParts(
         settings=settings,

@@ -146,7 +146,8 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = Field(
         None,
         description="Secret for the keyed hashes (HMAC-SHA256) of patient, user and resource ids that feedback "
-        "memory stores instead of the ids. Required when authentication is on (an error is logged without it); "
+        "memory stores instead of the ids. Required when authentication is on: the service refuses to start "
+        "without it or with one shorter than 32 bytes; "
         "without it a development key written in the source is used. Changing it forgets all feedback memory.",
     )
     feedback_memory_days: float = Field(

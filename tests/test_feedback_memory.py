@@ -300,20 +300,31 @@ def test_memory_survives_a_restart_on_postgres(tmp_path, postgres):
     _override_then_restart(lambda: live_service(tmp_path, database_url=url, pseudonym_key="test-secret"))
 
 
-def test_pseudonyms_are_keyed_and_a_missing_key_with_auth_on_is_logged(tmp_path, caplog):
+def test_pseudonyms_are_keyed_and_auth_on_refuses_to_start_without_a_long_key(tmp_path, caplog, monkeypatch):
     from cds_hooks import pseudonyms
+    from cds_hooks.app import PseudonymKeyError
 
+    monkeypatch.delenv("SPINECDS_PSEUDONYM_KEY", raising=False)
     try:
         pseudonyms.configure("key-one")
         first = pseudonyms.pseudonym("user|Practitioner/a")
         assert len(first) == 64 and "Practitioner" not in first
         pseudonyms.configure("key-two")
         assert pseudonyms.pseudonym("user|Practitioner/a") != first  # without the key, no link to a person
-        caplog.set_level("ERROR", logger="spinecds.service")
-        app = create_app(Settings(database_path=tmp_path / "db.sqlite3"), auth_settings=AuthSettings(auth_enabled=True))
-        assert "SPINECDS_PSEUDONYM_KEY is not set" in caplog.text
-        assert pseudonyms.uses_development_key()
+        caplog.set_level("CRITICAL", logger="spinecds.service")
+        auth_on = AuthSettings(auth_enabled=True)
+        for key, problem in ((None, "is not set"), ("k" * 31, "is shorter than 32 bytes")):
+            with pytest.raises(PseudonymKeyError, match=problem):
+                create_app(Settings(database_path=tmp_path / "db.sqlite3", pseudonym_key=key), auth_settings=auth_on)
+            assert f"SPINECDS_PSEUDONYM_KEY {problem}" in caplog.text and "refusing to start" in caplog.text
+        assert not (tmp_path / "db.sqlite3").exists()  # stopped before the database was opened
+        app = create_app(Settings(database_path=tmp_path / "db.sqlite3", pseudonym_key="k" * 32), auth_settings=auth_on)
         app.state.store.close()
+        off = create_app(
+            Settings(database_path=tmp_path / "db.sqlite3"), auth_settings=AuthSettings(auth_enabled=False)
+        )
+        assert pseudonyms.uses_development_key()  # development (authentication off) keeps working
+        off.state.store.close()
     finally:
         pseudonyms.configure(None)
 
