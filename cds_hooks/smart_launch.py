@@ -29,6 +29,7 @@ import requests
 
 from .fhir_server_policy import FhirServerPolicy, ServerUrl
 from .operation_outcome import ApiError
+from .outbound import outbound_session
 from .request_models import valid_fhir_id
 
 log = logging.getLogger("spinecds.smart")
@@ -95,15 +96,17 @@ def _bearer(authorization: str | None) -> str:
 def _read_patient(base: str, patient_id: str, token: str) -> None:
     url = f"{base}/Patient/{quote(patient_id, safe='')}"
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+    session = outbound_session()  # no proxy, no .netrc: the token goes to the EHR and nowhere else
     try:
-        with requests.Session() as session:
-            session.trust_env = False  # no proxy, no .netrc: the token goes to the EHR and nowhere else
-            with session.get(
+        with (
+            session,
+            session.get(
                 url, headers=headers, timeout=FETCH_TIMEOUT_SECONDS, allow_redirects=False, stream=True
-            ) as response:
-                if response.status_code != 200:
-                    raise refused(f"ehr-answered-{response.status_code}")
-                body = response.raw.read(MAX_PATIENT_BYTES + 1, decode_content=True)
+            ) as response,
+        ):
+            if response.status_code != 200:
+                raise refused(f"ehr-answered-{response.status_code}")
+            body = response.raw.read(MAX_PATIENT_BYTES + 1, decode_content=True)
     except requests.RequestException as error:
         raise refused(f"ehr-unreachable-{type(error).__name__}") from None
     if len(body) > MAX_PATIENT_BYTES:
