@@ -297,7 +297,7 @@ def test_a_reused_hook_instance_cannot_overwrite_another_clients_audit_rows(rig:
         assert first["client"] == {"iss": rig.ehr_a.iss, "tenant": "hospital-a"}
         assert second["client"] == {"iss": rig.ehr_b.iss, "tenant": None}
         assert card in first["cardUuids"] and card not in second["cardUuids"]
-        assert store.cards_issued_to([card], ClientId(rig.ehr_a.iss, "hospital-a")) == {card}
+        assert store.cards_issued_to([card], ClientId(rig.ehr_a.iss, "hospital-a"), "spinecds-patient-view") == {card}
     finally:
         store.close()
     assert rig.post(FEEDBACK, {"feedback": [accepted(card)]}).status_code == 200
