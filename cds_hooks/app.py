@@ -32,6 +32,7 @@ from .logging_json import configure_logging
 from .metrics import ServiceMetrics, metrics_router
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from .openapi_doc import install_component_schemas
+from .proxy_headers import TrustedProxyHeadersMiddleware
 from .routes import discovery, feedback, hooks, sheets
 from .routes.feedback import FEEDBACK_RETRY_AFTER_SECONDS
 from .service_parts import RulesEngine, ServiceParts
@@ -79,7 +80,7 @@ def create_app(
         _install_try_page(app)
     if settings.smart_app:
         install_smart_app(app, settings, parts.auth_settings)
-    install_middleware(app, settings)
+    install_middleware(app, settings, parts.auth_settings.trust_proxy_headers)
     install_error_handlers(app)
     install_component_schemas(app, {"service_id": list(SERVICES), "sheet": list(sheets.PATIENT_SHEETS)})
     return app
@@ -150,7 +151,7 @@ def lifespan(parts: ServiceParts) -> Callable[[FastAPI], AbstractAsyncContextMan
     return run
 
 
-def install_middleware(app: FastAPI, settings: Settings) -> None:
+def install_middleware(app: FastAPI, settings: Settings, trust_proxy_headers: bool) -> None:
     # Added innermost first: RequestContext is outermost so even a 413 or a 500 carries X-Request-ID.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.allowed_origins:  # no CORS at all unless origins are configured
@@ -163,6 +164,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    if trust_proxy_headers:  # outermost: forwarded headers only from SPINECDS_FORWARDED_ALLOW_IPS
+        app.add_middleware(TrustedProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 
 
 def _install_try_page(app: FastAPI) -> None:

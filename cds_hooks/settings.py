@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1"],
         description="Only with SPINECDS_TRUST_PROXY_HEADERS=true: the proxy addresses whose X-Forwarded-Proto/"
-        "-For uvicorn believes (comma-separated; `*` = any).",
+        "-For/-Host the service believes (comma-separated; `*` = any); from other peers they are dropped.",
     )
     api_docs: bool = Field(
         False,
