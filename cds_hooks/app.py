@@ -46,7 +46,7 @@ log = logging.getLogger("spinecds.service")
 
 TRY_PAGE_MODULE = "sandbox.try_page"
 
-__all__ = ["FEEDBACK_RETRY_AFTER_SECONDS", "app", "create_app"]
+__all__ = ["FEEDBACK_RETRY_AFTER_SECONDS", "app", "create_app"]  # noqa: F822 - `app` comes from __getattr__
 
 
 def create_app(
@@ -178,4 +178,12 @@ def _install_try_page(app: FastAPI) -> None:
     module.install_try_page(app)
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    """`cds_hooks.app:app`, built on first use: uvicorn and gunicorn look it up by name, so a server
+    still fails at start-up on a bad configuration (e.g. authentication on without a pseudonym key),
+    while tools and tests that import `create_app` do not build an app from the environment."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    built = create_app()
+    globals()["app"] = built
+    return built
