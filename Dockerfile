@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # spinecds CDS Hooks service.
 #   docker build -t spinecds:0.1.0 .
-#   docker run --rm -p 8000:8000 -v spinecds-data:/var/lib/spinecds spinecds:0.1.0
+#   docker run --rm -p 8000:8000 -v spinecds-data:/var/lib/spinecds -e SPINECDS_PSEUDONYM_KEY=... spinecds:0.1.0
+#   (the key, 32+ bytes, is required with authentication on: docs/deployment.md)
 # Settings are SPINECDS_* environment variables (docs/deployment.md). TLS terminates in front of this
 # container (reverse proxy / ingress): CDS Hooks requires HTTPS, the container speaks plain HTTP.
 

@@ -32,6 +32,7 @@ from .logging_json import configure_logging
 from .metrics import ServiceMetrics, metrics_router
 from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from .openapi_doc import install_component_schemas
+from .proxy_headers import TrustedProxyHeadersMiddleware
 from .routes import discovery, feedback, hooks, sheets
 from .routes.feedback import FEEDBACK_RETRY_AFTER_SECONDS
 from .service_parts import RulesEngine, ServiceParts
@@ -45,7 +46,7 @@ log = logging.getLogger("spinecds.service")
 
 TRY_PAGE_MODULE = "sandbox.try_page"
 
-__all__ = ["FEEDBACK_RETRY_AFTER_SECONDS", "app", "create_app"]
+__all__ = ["FEEDBACK_RETRY_AFTER_SECONDS", "app", "create_app"]  # noqa: F822 - `app` comes from __getattr__
 
 
 def create_app(
@@ -78,17 +79,31 @@ def create_app(
     if settings.try_page:
         _install_try_page(app)
     if settings.smart_app:
-        install_smart_app(app, settings)
-    install_middleware(app, settings)
+        install_smart_app(app, settings, parts.auth_settings)
+    install_middleware(app, settings, parts.auth_settings.trust_proxy_headers)
     install_error_handlers(app)
     install_component_schemas(app, {"service_id": list(SERVICES), "sheet": list(sheets.PATIENT_SHEETS)})
     return app
 
 
+class PseudonymKeyError(RuntimeError):
+    """Authentication is on but SPINECDS_PSEUDONYM_KEY is missing or too short."""
+
+
 def build_parts(settings: Settings, store: Store | None, auth_settings: AuthSettings) -> ServiceParts:
     pseudonyms.configure(settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None)
-    if auth_settings.auth_enabled and pseudonyms.uses_development_key():
-        log.error("SPINECDS_PSEUDONYM_KEY is not set: feedback memory hashes ids with the public development key")
+    problem = pseudonyms.production_key_problem() if auth_settings.auth_enabled else None
+    if problem:
+        # Hashes of guessable ids under a known or short key can be reversed: no real patient may
+        # get one. Stop here rather than run with pseudonyms that are not.
+        message = (
+            f"{problem}: with authentication on, the service needs a secret of at least "
+            f"{pseudonyms.MIN_KEY_BYTES} bytes for the keyed hashes of patient and user ids "
+            "(e.g. the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`, "
+            "kept in a secret store); refusing to start. See docs/deployment.md."
+        )
+        log.critical(message)
+        raise PseudonymKeyError(message)
     store = store or open_store(settings)
     return ServiceParts(
         settings=settings,
@@ -136,7 +151,7 @@ def lifespan(parts: ServiceParts) -> Callable[[FastAPI], AbstractAsyncContextMan
     return run
 
 
-def install_middleware(app: FastAPI, settings: Settings) -> None:
+def install_middleware(app: FastAPI, settings: Settings, trust_proxy_headers: bool) -> None:
     # Added innermost first: RequestContext is outermost so even a 413 or a 500 carries X-Request-ID.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.allowed_origins:  # no CORS at all unless origins are configured
@@ -149,6 +164,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    if trust_proxy_headers:  # outermost: forwarded headers only from SPINECDS_FORWARDED_ALLOW_IPS
+        app.add_middleware(TrustedProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 
 
 def _install_try_page(app: FastAPI) -> None:
@@ -161,4 +178,12 @@ def _install_try_page(app: FastAPI) -> None:
     module.install_try_page(app)
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    """`cds_hooks.app:app`, built on first use: uvicorn and gunicorn look it up by name, so a server
+    still fails at start-up on a bad configuration (e.g. authentication on without a pseudonym key),
+    while tools and tests that import `create_app` do not build an app from the environment."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    built = create_app()
+    globals()["app"] = built
+    return built

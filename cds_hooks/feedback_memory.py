@@ -1,6 +1,9 @@
 """Feedback memory: a card a clinician set aside is not shown to them again while nothing changed.
 
-Per user (the hook context's `userId`) and patient:
+Per calling client (verified JWT `iss` and `tenant`; the development client with authentication
+off), user (the hook context's `userId`) and patient. Two EHRs, or two tenants of one EHR, may both
+have a `Patient/123` and a `Practitioner/dr-1`: those are different people, so the client is part of
+the patient and user keys, and one EHR's overrides never hide another EHR's cards:
 - an overridden non-critical card stays hidden while its identity is unchanged (rule, outcome - the
   MRI tier included -, indicator, and the decisive resources with their versions; see
   engine.card_merge.RuleCard.identity), for `feedback_memory_days` (default 7) and never past the
@@ -30,7 +33,7 @@ from engine.api import EvaluationResult
 from engine.card_merge import RuleCard, flatten_merged
 
 from .pseudonyms import pseudonym
-from .store import Store
+from .store import ClientId, Store
 
 log = logging.getLogger("spinecds.feedback_memory")
 
@@ -44,6 +47,12 @@ def _instant(moment: datetime) -> str:
 
 def identity_key(identity: dict[str, Any]) -> str:
     return pseudonym("identity|" + json.dumps(identity, sort_keys=True, separators=(",", ":")))
+
+
+def person_key(kind: str, client: ClientId, person_id: str) -> str:
+    """The keyed hash of a patient or user id *as known to one client* (JSON, so no separator in
+    an id can make two different (client, id) pairs collide)."""
+    return pseudonym(json.dumps([kind, client.iss, client.tenant, person_id], separators=(",", ":")))
 
 
 def due_by(card: dict[str, Any], now: datetime) -> datetime | None:
@@ -123,12 +132,12 @@ class FeedbackMemory:
     def enabled(self) -> bool:
         return self.period > timedelta(0)
 
-    def recall(self, user_id: str | None, patient_id: str, now: datetime) -> Recall | None:
-        """The user's suppressions for this patient; None when memory is off, the user is unknown,
-        or the database cannot say (then every card is shown)."""
+    def recall(self, client: ClientId, user_id: str | None, patient_id: str, now: datetime) -> Recall | None:
+        """This client's user's suppressions for this patient; None when memory is off, the user is
+        unknown, or the database cannot say (then every card is shown)."""
         if not self.enabled or not user_id:
             return None
-        recall = Recall(self, pseudonym("patient|" + patient_id), pseudonym("user|" + user_id), now)
+        recall = Recall(self, person_key("patient", client, patient_id), person_key("user", client, user_id), now)
         try:
             rows = self.store.memory_read("active", (recall.patient_key, recall.user_key, _instant(now)))
         except Exception as error:  # noqa: BLE001 - unreadable memory must never hide a card

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import requests
 
 from .fhir_server_policy import same_server
+from .outbound import outbound_session
 
 log = logging.getLogger("spinecds.fhir")
 
@@ -57,7 +58,7 @@ class FhirClient:
     def fetch(self, query: str) -> FetchResult:
         """GET `query` relative to the server base, following Bundle `next` links up to max_pages."""
         url = f"{self.base_url.rstrip('/')}/{query.lstrip('/')}"
-        with requests.Session() as session:
+        with outbound_session() as session:
             session.headers["Accept"] = FHIR_ACCEPT
             if self.access_token:
                 session.headers["Authorization"] = f"Bearer {self.access_token}"

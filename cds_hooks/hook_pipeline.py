@@ -159,8 +159,11 @@ class HookPipeline:
         """Blocking: first-seen times, what this user set aside, the engine, the card checks."""
         resources = prefetch.flatten(resolved.data)
         fhir_server = str(call.request.fhirServer) if call.request.fhirServer else None
-        first_seen = first_seen_times(self.parts.store, resources, call.context.patientId, fhir_server, call.now)
-        recall = self.parts.memory.recall(call.context.userId, call.context.patientId, call.now)
+        client = client_id(call.client)
+        first_seen = first_seen_times(
+            self.parts.store, client, resources, call.context.patientId, fhir_server, call.now
+        )
+        recall = self.parts.memory.recall(client, call.context.userId, call.context.patientId, call.now)
         evaluation = dataclasses.replace(
             self.evaluation_request(call, resources), first_seen=first_seen, hides=recall.hides if recall else None
         )

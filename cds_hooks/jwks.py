@@ -26,6 +26,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
 from .auth_settings import AuthConfigError, TrustedClient
+from .outbound import outbound_session
 
 log = logging.getLogger("spinecds.auth")
 
@@ -269,7 +270,7 @@ class KeyRegistry:
         clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
     ) -> None:
-        self._session = session or requests.Session()
+        self._session = session or outbound_session()
         self._issuers: dict[str, IssuerKeys] = {}
         for client in clients:
             jwks_file = KeySource.from_file(client.jwks_file) if client.jwks_file is not None else None

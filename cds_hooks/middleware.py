@@ -15,7 +15,7 @@ from .logging_json import request_id_var
 from .operation_outcome import FHIR_JSON, ApiError, operation_outcome
 
 log = logging.getLogger("spinecds.http")
-_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{1,64}$")
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9\-_.]{1,64}")  # fullmatch: `$` would let a trailing newline in
 
 
 async def _send_outcome(send: Send, status: int, code: str, diagnostics: str, request_id: str | None = None) -> None:
@@ -39,7 +39,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _CLIENT_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _CLIENT_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()

@@ -2,8 +2,9 @@
 
 `pseudonym(value)` is HMAC-SHA256 (hex) with the secret SPINECDS_PSEUDONYM_KEY. Without the key
 the value is hashed with a development key that is written in this file, i.e. known to anyone:
-fine for a laptop, not for real patients. The service logs an error at start-up when
-authentication is on and the key is missing (docs/deployment.md). Rotating the key makes every
+fine for a laptop, not for real patients: patient and user ids are guessable, so hashes under a known
+key are reversed by trying ids. With authentication on, the service therefore refuses to start unless
+the key is set and at least MIN_KEY_BYTES long (docs/deployment.md). Rotating the key makes every
 stored pseudonym unmatchable: feedback memory then starts empty, which is the safe direction.
 """
 
@@ -18,6 +19,7 @@ log = logging.getLogger("spinecds.pseudonyms")
 
 KEY_VARIABLE = "SPINECDS_PSEUDONYM_KEY"
 DEVELOPMENT_KEY = "spinecds-development-pseudonym-key-not-secret"
+MIN_KEY_BYTES = 32
 
 _key: bytes | None = None
 
@@ -31,6 +33,15 @@ def configure(key: str | None) -> None:
 
 def uses_development_key() -> bool:
     return _current_key() == DEVELOPMENT_KEY.encode("utf-8")
+
+
+def production_key_problem() -> str | None:
+    """Why the configured key is not fit for real patients, or None when it is."""
+    if uses_development_key():
+        return f"{KEY_VARIABLE} is not set"
+    if len(_current_key()) < MIN_KEY_BYTES:
+        return f"{KEY_VARIABLE} is shorter than {MIN_KEY_BYTES} bytes"
+    return None
 
 
 def _current_key() -> bytes:

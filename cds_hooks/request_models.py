@@ -11,9 +11,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+# Matched with fullmatch, never match + `$`: `$` also matches before a trailing newline, so "p1\n"
+# would pass and reach the audit trail, pseudonym keys and FHIR URLs.
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+REFERENCE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
+
+
+def valid_fhir_id(value: str) -> bool:
+    """The FHIR id grammar, and not dots only: an id is substituted into FHIR URLs, and "." or ".."
+    would be a path segment of its own ("Patient/..")."""
+    return bool(FHIR_ID.fullmatch(value)) and bool(value.strip("."))
 
 
 class FhirAuthorization(BaseModel):
@@ -46,7 +54,7 @@ class PatientContext(BaseModel):
     def _fhir_id(cls, value: str) -> str:
         # The id is substituted into FHIR query URLs: only a valid FHIR id may get there, and not one
         # of dots only, which the grammar admits but which is a path segment of its own ("Patient/..").
-        if not FHIR_ID.match(value) or not value.strip("."):
+        if not valid_fhir_id(value):
             raise ValueError("must be a FHIR id ([A-Za-z0-9-.], 1-64 characters, not only dots)")
         return value
 
@@ -79,7 +87,7 @@ class OrderSelectContext(OrderSignContext):
     @classmethod
     def _references(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not REFERENCE.match(item):
+            if not REFERENCE.fullmatch(item):
                 raise ValueError(f"'{item}' is not a reference like 'ServiceRequest/123'")
         return value
 
@@ -117,7 +125,7 @@ class HookRequest(BaseModel):
     @classmethod
     def _uuid(cls, value: str) -> str:
         # The spec says "a UUID"; the audit trail is keyed by it, so nothing else gets in.
-        if not UUID.match(value):
+        if not UUID.fullmatch(value):
             raise ValueError("must be a UUID (8-4-4-4-12 hexadecimal digits)")
         return value
 

@@ -4,8 +4,10 @@ uvicorn's defaults suit a laptop, not a clinical service: it believes X-Forwarde
 127.0.0.1 (so a local caller could change the scheme the JWT `aud` check sees), writes an access log
 with full query strings (tokens included), and announces itself in a Server header. Here proxy
 headers are believed only with SPINECDS_TRUST_PROXY_HEADERS=true and only from
-SPINECDS_FORWARDED_ALLOW_IPS, and the access log is off: the service writes its own JSON request
-line (cds_hooks/middleware.py) with ids and timings and without query strings.
+SPINECDS_FORWARDED_ALLOW_IPS - by the app itself (cds_hooks/proxy_headers.py, which also covers
+X-Forwarded-Host), so uvicorn's own proxy handling is always off - and the access log is off: the
+service writes its own JSON request line (cds_hooks/middleware.py) with ids and timings and without
+query strings.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from .settings import Settings
 
 def uvicorn_options(settings: Settings, auth: AuthSettings) -> dict[str, Any]:
     """Keyword arguments for uvicorn.Config (and uvicorn.run)."""
-    trust = auth.trust_proxy_headers
+    # Never uvicorn's: it would rewrite the client address before the app can check that the peer
+    # is an allowed proxy (cds_hooks/proxy_headers.py applies SPINECDS_TRUST_PROXY_HEADERS and
+    # SPINECDS_FORWARDED_ALLOW_IPS). The arguments stay for callers; only the app reads them now.
+    del settings, auth
     return {
-        "proxy_headers": trust,
-        # Without trust, an empty list: uvicorn then never rewrites scheme or client from headers.
-        "forwarded_allow_ips": settings.forwarded_allow_ips if trust else [],
+        "proxy_headers": False,
+        "forwarded_allow_ips": [],
         "access_log": False,
         "server_header": False,
     }

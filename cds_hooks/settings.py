@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1"],
         description="Only with SPINECDS_TRUST_PROXY_HEADERS=true: the proxy addresses whose X-Forwarded-Proto/"
-        "-For uvicorn believes (comma-separated; `*` = any).",
+        "-For/-Host the service believes (comma-separated; `*` = any); from other peers they are dropped.",
     )
     api_docs: bool = Field(
         False,
@@ -146,7 +146,8 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = Field(
         None,
         description="Secret for the keyed hashes (HMAC-SHA256) of patient, user and resource ids that feedback "
-        "memory stores instead of the ids. Required when authentication is on (an error is logged without it); "
+        "memory stores instead of the ids. Required when authentication is on: the service refuses to start "
+        "without it or with one shorter than 32 bytes; "
         "without it a development key written in the source is used. Changing it forgets all feedback memory.",
     )
     feedback_memory_days: float = Field(

@@ -7,6 +7,10 @@ endpoint pre-fills the Questionnaires, extracts the answers to FHIR resources, r
 on the chart before and after, and returns the transaction Bundle the app then writes to the EHR.
 
 Nothing is stored and nothing from the body is logged: the answer is a function of the request.
+
+The endpoint is guarded (cds_hooks/smart_launch.py): it needs the app's SMART access token, verified
+with the EHR, before a byte of the body is read; JSON only; at most MAX_ASSESS_BODY_BYTES; and at
+most MAX_CONCURRENT_ASSESSMENTS at a time per process (503 beyond), so hook calls keep the engine.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from engine.api import EvaluationRequest, evaluate
 from fhir_profiles import questionnaire_extract as qx
 
+from .auth_settings import AuthSettings
 from .clock import get_now
-from .operation_outcome import ApiError
+from .operation_outcome import ApiError, outcome_response
+from .request_models import valid_fhir_id
 from .settings import Settings
+from .smart_launch import SmartLaunchCheck
 from .validation import parse_json_body, validate
 
 SMART_DIR = Path(__file__).parent / "static" / "smart"
@@ -55,17 +62,27 @@ SCOPES = (
     "patient/Condition.write patient/Observation.write patient/Provenance.write"
 )
 MAX_CHART_RESOURCES = 5000
+MAX_ASSESS_BODY_BYTES = 512 * 1024  # a real chart of a few hundred resources is well under this
+MAX_CONCURRENT_ASSESSMENTS = 2  # per process: the engine is shared with the hook calls
+BUSY_RETRY_AFTER_SECONDS = 2
 
 
 class AssessRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    patientId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-\.]+$")
+    patientId: str
     chart: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_CHART_RESOURCES)
     answers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     levels: list[str] = Field(default_factory=list, max_length=30)  # lesions a card asked about
     user: str | None = Field(None, max_length=256)  # fhirUser of the signed-in user, for the Provenance
     userName: str | None = Field(None, max_length=256)
+
+    @field_validator("patientId")
+    @classmethod
+    def _fhir_id(cls, value: str) -> str:
+        if not valid_fhir_id(value):
+            raise ValueError("must be a FHIR id ([A-Za-z0-9-.], 1-64 characters, not only dots)")
+        return value
 
 
 def _summary(resources: list[dict[str, Any]], patient_id: str, now: datetime, base_url: str) -> dict[str, Any]:
@@ -131,9 +148,36 @@ def assess(body: AssessRequest, now: datetime, base_url: str, client_id: str) ->
     return answer
 
 
-def install_smart_app(app: FastAPI, settings: Settings) -> None:
+def launch_check(settings: Settings, auth_settings: AuthSettings) -> SmartLaunchCheck:
+    """The FHIR servers a launch may come from: every trusted client's, or the development allowlist."""
+    if not auth_settings.auth_enabled:
+        policy = settings.development_fhir_servers()
+        return SmartLaunchCheck(policy.allowed, policy.allow_http_loopback)
+    servers = tuple(server for client in auth_settings.trusted_clients for server in client.fhir_servers())
+    return SmartLaunchCheck(servers, settings.fhir_allow_http_loopback)
+
+
+async def read_assess_body(request: Request) -> bytes:
+    """JSON only (so no page can post it cross-site as a "simple" request), at most MAX_ASSESS_BODY_BYTES."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "not-supported", "the assessment takes Content-Type: application/json")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_ASSESS_BODY_BYTES:
+        raise ApiError(413, "too-long", f"the assessment body is limited to {MAX_ASSESS_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_ASSESS_BODY_BYTES:
+            raise ApiError(413, "too-long", f"the assessment body is limited to {MAX_ASSESS_BODY_BYTES} bytes")
+    return bytes(body)
+
+
+def install_smart_app(app: FastAPI, settings: Settings, auth_settings: AuthSettings) -> None:
     """Add `/smart/*` to `app`."""
     router = APIRouter(tags=["SMART assessment app"])
+    app.state.smart_launch = launch_check(settings, auth_settings)
+    running = [0]  # assessments in progress in this process (one event loop: no lock needed)
 
     @router.get("/smart", include_in_schema=False)
     async def smart_root() -> RedirectResponse:
@@ -163,9 +207,33 @@ def install_smart_app(app: FastAPI, settings: Settings) -> None:
         return JSONResponse(found, media_type="application/fhir+json")
 
     @router.post("/smart/api/assess")
-    async def assess_endpoint(request: Request, now=Depends(get_now)) -> JSONResponse:
+    async def assess_endpoint(request: Request, now=Depends(get_now)) -> Response:
         """Pre-fill, extract and preview: the engine on the chart before and after the draft answers."""
-        body = validate(AssessRequest, parse_json_body(await request.body(), settings.max_json_depth))
+        if running[0] >= MAX_CONCURRENT_ASSESSMENTS:
+            busy = outcome_response(503, "transient", "the assessment service is busy; retry in a moment")
+            busy.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+            return busy
+        running[0] += 1
+        try:
+            return await _guarded_assess(request, now)
+        finally:
+            running[0] -= 1
+
+    async def _guarded_assess(request: Request, now: datetime) -> JSONResponse:
+        headers = request.headers
+        check: SmartLaunchCheck = request.app.state.smart_launch
+        patient_id = await run_in_threadpool(
+            check.verify,
+            headers.get("authorization"),
+            headers.get("x-smart-fhir-server"),
+            headers.get("x-smart-patient"),
+        )
+        raw = await read_assess_body(request)
+        body = validate(AssessRequest, parse_json_body(raw, settings.max_json_depth))
+        if body.patientId != patient_id:
+            raise ApiError(
+                403, "forbidden", "patientId is not the patient of this SMART launch", expression=["patientId"]
+            )
         base_url = str(settings.external_base_url or request.base_url)
         answer = await run_in_threadpool(assess, body, now, base_url, settings.smart_client_id)
         status = 422 if answer["problems"] else 200

@@ -244,13 +244,19 @@ def card_rows(
     ]
 
 
+def _is_client(row: Mapping[str, Any], client: ClientId) -> bool:
+    return row["client_iss"] is not None and (row["client_iss"], row["client_tenant"]) == (client.iss, client.tenant)
+
+
 def issued_to(rows: Iterable[Mapping[str, Any]], client: ClientId) -> set[str]:
     """The card uuids among `rows` (card_uuid, client_iss, client_tenant) issued to `client`."""
-    return {
-        row["card_uuid"]
-        for row in rows
-        if row["client_iss"] is not None and (row["client_iss"], row["client_tenant"]) == (client.iss, client.tenant)
-    }
+    return {row["card_uuid"] for row in rows if _is_client(row, client)}
+
+
+def returned_by_service(evaluations: Iterable[Mapping[str, Any]], client: ClientId) -> set[str]:
+    """The card uuids that evaluations (rows of one service: card_uuids, client_iss, client_tenant)
+    returned to `client`: feedback is accepted only at the service that issued the card."""
+    return {uuid for row in evaluations if _is_client(row, client) for uuid in json.loads(row["card_uuids"])}
 
 
 # Card rows are written once: a later evaluation (another client reusing a hookInstance, or a uuid
@@ -299,8 +305,8 @@ class Store(Protocol):
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
         """(rule id, rule version) of a card this service returned, for feedback and audits."""
 
-    def cards_issued_to(self, card_uuids: Sequence[str], client: ClientId) -> set[str]:
-        """The uuids among `card_uuids` of cards this service returned to `client`."""
+    def cards_issued_to(self, card_uuids: Sequence[str], client: ClientId, service_id: str) -> set[str]:
+        """The uuids among `card_uuids` of cards the CDS service `service_id` returned to `client`."""
 
     def ping(self) -> bool: ...
 
@@ -463,20 +469,25 @@ class SqliteStore:
         return (row["rule_id"], row["rule_version"]) if row else None
 
     @_sqlite_errors
-    def cards_issued_to(self, card_uuids: Sequence[str], client: ClientId) -> set[str]:
+    def cards_issued_to(self, card_uuids: Sequence[str], client: ClientId, service_id: str) -> set[str]:
         wanted = sorted(set(card_uuids))
         if not wanted:
             return set()
-        rows = (
-            self._connection()
-            .execute(
-                "SELECT card_uuid, client_iss, client_tenant FROM card WHERE card_uuid IN "
-                f"({','.join('?' * len(wanted))})",
-                wanted,
-            )
-            .fetchall()
-        )
-        return issued_to(rows, client)
+        connection = self._connection()
+        rows = connection.execute(
+            "SELECT card_uuid, client_iss, client_tenant, hook_instance FROM card WHERE card_uuid IN "
+            f"({','.join('?' * len(wanted))})",
+            wanted,
+        ).fetchall()
+        instances = sorted({row["hook_instance"] for row in rows})
+        if not instances:
+            return set()
+        evaluations = connection.execute(
+            "SELECT card_uuids, client_iss, client_tenant FROM evaluation WHERE service_id = ? AND hook_instance IN "
+            f"({','.join('?' * len(instances))})",
+            [service_id, *instances],
+        ).fetchall()
+        return issued_to(rows, client) & returned_by_service(evaluations, client)
 
     @_sqlite_errors
     def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:

@@ -22,9 +22,12 @@ SERVICE_VALUES = frozenset({"service.base_url"})
 _MARKUP = re.compile(r"([\\`*_\[\]<>|~#&!{}])")
 # GitHub-flavoured renderers turn bare URLs, www. names and e-mail addresses into links after the
 # markdown is parsed, so backslash escapes cannot stop them. They are "defanged" instead, visibly,
-# as security tools do: https[:]//host, www[.]host, name[@]host.
-_SCHEME = re.compile(r"(?i)\b(https?|ftp|mailto|javascript|vbscript|data|file|tel|sms):")
-_WWW = re.compile(r"(?i)\b(www)\.")
+# as security tools do: https[:]//host, www[.]host, name[@]host. Every occurrence, not only at a
+# word boundary: GFM links after `_`, `*`, `~` or `(`, and micromark after any non-letter (a digit
+# too), while Python's `\b` sees no boundary between `_` or a digit and a letter. A false positive
+# only shows `[:]`.
+_SCHEME = re.compile(r"(?i)(https?|ftp|mailto|javascript|vbscript|data|file|tel|sms|xmpp):")
+_WWW = re.compile(r"(?i)(www)\.")
 _EMAIL = re.compile(r"([\w.+-])@([\w-])")
 # Right-to-left and left-to-right embeddings, overrides and isolates, the Arabic letter mark and
 # zero-width joiners: they can make a card read differently from what it says.

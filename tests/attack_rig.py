@@ -205,6 +205,7 @@ def production_service(
             "SPINECDS_PORT": str(port),
             "SPINECDS_DATABASE_PATH": str(folder / "spinecds.sqlite3"),
             "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
+            "SPINECDS_PSEUDONYM_KEY": "attack-rig-pseudonym-key-0123456789abcdef",  # required with auth on
         }
     )
     if entry == "python -m cds_hooks":

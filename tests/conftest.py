@@ -7,7 +7,14 @@ which start servers or browsers, fuzz, soak or run the linters. Mark a new long 
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# With authentication on the service refuses to start without a pseudonym key of 32+ bytes; tests
+# that start it (in-process or as a subprocess inheriting the environment) get this one. The tests
+# of that refusal remove it.
+os.environ.setdefault("SPINECDS_PSEUDONYM_KEY", "test-only-pseudonym-key-0123456789abcdef")
 
 # CDS Hooks service fixtures (test FHIR server, app factory, engine spy).
 from tests.service_fixtures import (  # noqa: F401

@@ -33,6 +33,7 @@ MARKUP_TAGS = re.compile(r"<(a|img|script|table|div|h[1-6]|ol|ul|li|code|pre|del
 UNSAFE_CHARACTERS = re.compile(
     "[\u0000-\u0008\u000b-\u001f\u007f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f]"
 )
+LINKABLE = re.compile(r"(?i)(?:https?|ftp|mailto|javascript|vbscript|data|file|tel|sms|xmpp):|www\.")
 RENDERER = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 
@@ -54,6 +55,9 @@ def test_escaped_record_text_renders_as_its_own_characters(text):
     assert _tags(f"Level: {escaped}.") == [], html
     assert not UNSAFE_CHARACTERS.search(escaped)
     assert "\n" not in escaped  # a value can never open a new block (heading, list, table, fence)
+    # GFM renderers autolink a scheme or `www.` after `_`, a digit or any other non-letter, which
+    # the renderer above does not do: so not one scheme or `www.` may be left undefanged.
+    assert not LINKABLE.search(escaped), escaped
     # Nothing is lost but the dangerous invisible characters; URLs and addresses show defanged
     # (https[:]//...), because GitHub-flavoured renderers link them whatever the escaping.
     visible = html_module.unescape(re.sub(r"<[^>]+>", "", html))

@@ -245,6 +245,18 @@ def test_database_url_comes_from_a_secret_not_the_configmap() -> None:
     assert "secretKeyRef" in env["SPINECDS_DATABASE_URL"]["valueFrom"]
 
 
+def test_pseudonym_key_comes_from_a_secret_that_ships_no_value() -> None:
+    # With authentication on the service refuses to start without it; a value written in this file
+    # would be as public as the development key.
+    (config,) = [doc for doc in manifests() if doc["kind"] == "ConfigMap"]
+    assert "SPINECDS_PSEUDONYM_KEY" not in config["data"]
+    assert str(config["data"].get("SPINECDS_AUTH_ENABLED", "true")).lower() == "true"
+    env = {item["name"]: item for item in container().get("env", [])}
+    reference = env["SPINECDS_PSEUDONYM_KEY"]["valueFrom"]["secretKeyRef"]
+    shipped = [doc for doc in manifests() if doc["kind"] == "Secret" and doc["metadata"]["name"] == reference["name"]]
+    assert shipped == []
+
+
 def test_pods_get_longer_to_stop_than_gunicorn_takes_to_drain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the config sets it if absent
     config = runpy.run_path(str(GUNICORN_CONF))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,12 +20,14 @@ import requests
 from fastapi.testclient import TestClient
 
 from cds_hooks.app import create_app
-from cds_hooks.auth_settings import AuthSettings
+from cds_hooks.auth_settings import AuthSettings, TrustedClient
 from cds_hooks.clock import get_now
 from cds_hooks.feedback_memory import FeedbackMemory
 from cds_hooks.settings import Settings
+from cds_hooks.store import DEVELOPMENT_CLIENT
 from engine.api import get_engine
 from engine.cases import request_from_hook_call
+from tests.auth_tokens import BASE, bearer, claims, mint, new_ec_key, write_jwks
 from tests.live_service import live_service
 from tests.synthetic_requests import hook_request_for
 
@@ -148,11 +151,13 @@ def test_an_escalation_or_any_change_of_outcome_shows_the_card_again(clinic, p13
     clinic.feedback(_card(clinic.open_chart(p13), "sins-referral"), "overridden")
     result = get_engine().evaluate(request_from_hook_call(p13, NOW))
     (sins,) = [item for item in result.shown if item.rule_id == "sins-referral"]
-    recall = FeedbackMemory(clinic.store, 7).recall("Practitioner/a", "spinecds-p13", clinic.now)
+    recall = FeedbackMemory(clinic.store, 7).recall(DEVELOPMENT_CLIENT, "Practitioner/a", "spinecds-p13", clinic.now)
     assert recall is not None and recall.hides(sins.identity())
     for change in ({"indicator": "critical"}, {"outcome": "unstable"}, {"decisive": ["Observation/new@1"]}):
         assert not recall.hides({**sins.identity(), **change}), change
-    other_user = FeedbackMemory(clinic.store, 7).recall("Practitioner/b", "spinecds-p13", clinic.now)
+    other_user = FeedbackMemory(clinic.store, 7).recall(
+        DEVELOPMENT_CLIENT, "Practitioner/b", "spinecds-p13", clinic.now
+    )
     assert other_user is not None and not other_user.hides(sins.identity())
 
 
@@ -204,6 +209,64 @@ def test_the_database_holds_no_patient_or_user_id(clinic, p13, tmp_path):
             assert identifier not in raw
 
 
+# ------------------------------------------------------------------ two EHRs, same ids
+
+
+def test_one_clients_override_never_hides_another_clients_card(tmp_path, p13):
+    """Two EHRs (and two tenants of one EHR) that both have a patient `spinecds-p13` and a user
+    `Practitioner/a`: EHR B overriding every card it got (with a reason, so even critical cards
+    qualify) must not hide a single card from EHR A or from A's other tenant."""
+    key_a, key_b = new_ec_key("a"), new_ec_key("b")
+    ehr_a, ehr_b = "https://ehr-a.example.org", "https://ehr-b.example.org"
+    auth = AuthSettings(
+        auth_enabled=True,
+        external_base_url=BASE,
+        trusted_clients=(
+            TrustedClient(iss=ehr_a, jwks_file=write_jwks(tmp_path / "a.json", key_a)),
+            TrustedClient(iss=ehr_b, jwks_file=write_jwks(tmp_path / "b.json", key_b)),
+        ),
+    )
+    app = create_app(Settings(database_path=tmp_path / "db.sqlite3", pseudonym_key="k" * 32), auth_settings=auth)
+    app.dependency_overrides[get_now] = lambda: NOW
+    http = TestClient(app, raise_server_exceptions=False)
+
+    def post(key: Any, iss: str, path: str, body: dict[str, Any], tenant: str | None = None) -> Any:
+        token = mint(key, claims(iss=iss, aud=BASE + path, **({"tenant": tenant} if tenant else {})))
+        response = http.post(path, json=body, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        return response
+
+    def chart(key: Any, iss: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        body = copy.deepcopy(p13)
+        body["context"]["userId"] = "Practitioner/a"
+        body["hookInstance"] = str(uuid.uuid4())
+        return post(key, iss, PATIENT_VIEW, body, tenant).json()["cards"]
+
+    def override_all(key: Any, iss: str, cards: list[dict[str, Any]], tenant: str | None = None) -> None:
+        items = [
+            {
+                "card": card["uuid"],
+                "outcome": "overridden",
+                "outcomeTimestamp": NOW.isoformat(),
+                "overrideReason": REASON,
+            }
+            for card in cards
+        ]
+        post(key, iss, FEEDBACK, {"feedback": items}, tenant)
+
+    try:
+        seen_by_a = _all_rules(chart(key_a, ehr_a, "t1"))
+        assert {"surgery-eligibility", "sins-referral", "mri-urgency"} <= seen_by_a
+        override_all(key_b, ehr_b, chart(key_b, ehr_b))
+        assert _all_rules(chart(key_b, ehr_b)) < seen_by_a  # B's own memory works...
+        assert _all_rules(chart(key_a, ehr_a, "t1")) == seen_by_a  # ...and never reaches A
+        override_all(key_a, ehr_a, chart(key_a, ehr_a, "t2"), tenant="t2")
+        assert _all_rules(chart(key_a, ehr_a, "t1")) == seen_by_a  # nor crosses A's tenants
+        assert len(app.state.store.memory_read("suppressions")) >= 2
+    finally:
+        app.state.store.close()
+
+
 # ------------------------------------------------------------------ the real service, restarted
 
 
@@ -237,20 +300,31 @@ def test_memory_survives_a_restart_on_postgres(tmp_path, postgres):
     _override_then_restart(lambda: live_service(tmp_path, database_url=url, pseudonym_key="test-secret"))
 
 
-def test_pseudonyms_are_keyed_and_a_missing_key_with_auth_on_is_logged(tmp_path, caplog):
+def test_pseudonyms_are_keyed_and_auth_on_refuses_to_start_without_a_long_key(tmp_path, caplog, monkeypatch):
     from cds_hooks import pseudonyms
+    from cds_hooks.app import PseudonymKeyError
 
+    monkeypatch.delenv("SPINECDS_PSEUDONYM_KEY", raising=False)
     try:
         pseudonyms.configure("key-one")
         first = pseudonyms.pseudonym("user|Practitioner/a")
         assert len(first) == 64 and "Practitioner" not in first
         pseudonyms.configure("key-two")
         assert pseudonyms.pseudonym("user|Practitioner/a") != first  # without the key, no link to a person
-        caplog.set_level("ERROR", logger="spinecds.service")
-        app = create_app(Settings(database_path=tmp_path / "db.sqlite3"), auth_settings=AuthSettings(auth_enabled=True))
-        assert "SPINECDS_PSEUDONYM_KEY is not set" in caplog.text
-        assert pseudonyms.uses_development_key()
+        caplog.set_level("CRITICAL", logger="spinecds.service")
+        auth_on = AuthSettings(auth_enabled=True)
+        for key, problem in ((None, "is not set"), ("k" * 31, "is shorter than 32 bytes")):
+            with pytest.raises(PseudonymKeyError, match=problem):
+                create_app(Settings(database_path=tmp_path / "db.sqlite3", pseudonym_key=key), auth_settings=auth_on)
+            assert f"SPINECDS_PSEUDONYM_KEY {problem}" in caplog.text and "refusing to start" in caplog.text
+        assert not (tmp_path / "db.sqlite3").exists()  # stopped before the database was opened
+        app = create_app(Settings(database_path=tmp_path / "db.sqlite3", pseudonym_key="k" * 32), auth_settings=auth_on)
         app.state.store.close()
+        off = create_app(
+            Settings(database_path=tmp_path / "db.sqlite3"), auth_settings=AuthSettings(auth_enabled=False)
+        )
+        assert pseudonyms.uses_development_key()  # development (authentication off) keeps working
+        off.state.store.close()
     finally:
         pseudonyms.configure(None)
 

@@ -277,6 +277,44 @@ def test_first_seen_time_is_kept_so_the_deadline_does_not_restart(tmp_path):
     assert len(rows) == 1 and "sx-1" not in rows[0][0] and "p1" not in rows[0][0] and len(rows[0][0]) == 64
 
 
+def test_another_client_cannot_age_an_undated_finding_by_seeing_it_first(tmp_path):
+    # EHR B sends an undated back-pain Condition `sx-1` of a `p1` today; two days later EHR A, whose
+    # own p1 has an undated `sx-1` too, opens its chart for the first time. A's clock must start
+    # now (336 h), not at B's visit (288 h): first-seen times are kept per client.
+    from fastapi.testclient import TestClient
+
+    from cds_hooks.auth_settings import TrustedClient
+    from tests.auth_tokens import BASE, bearer, claims, mint, new_ec_key, write_jwks
+
+    resources = build_resources(
+        {"diagnoses": [BREAST], "symptoms": [{"code": "local-back-pain", "recorded": "absent"}]}, T0
+    )
+    keys = {"https://ehr-a.example.org": new_ec_key("a"), "https://ehr-b.example.org": new_ec_key("b")}
+    clients = tuple(
+        TrustedClient(iss=iss, jwks_file=write_jwks(tmp_path / f"{key.kid}.json", key)) for iss, key in keys.items()
+    )
+    auth = AuthSettings(auth_enabled=True, external_base_url=BASE, trusted_clients=clients)
+    settings = Settings(database_path=tmp_path / "store.sqlite3", pseudonym_key="k" * 32)
+    app = create_app(settings, auth_settings=auth)
+    clock = [T0]
+    app.dependency_overrides[get_now] = lambda: clock[0]
+    http = TestClient(app)
+    path = "/cds-services/spinecds-patient-view"
+
+    def hours_left(iss: str, instance: str) -> int:
+        body = {**_request(resources), "hookInstance": f"0d0c0b0a-0000-4000-8000-{instance}"}
+        token = mint(keys[iss], claims(iss=iss, aud=BASE + path))
+        response = http.post(path, json=body, headers=bearer(token))
+        assert response.status_code == 200, response.text
+        return int(_mri(response.json())["extension"]["spinecds"]["hoursLeft"])
+
+    assert hours_left("https://ehr-b.example.org", "000000000011") == 336
+    clock[0] = T0 + timedelta(days=2)
+    assert hours_left("https://ehr-a.example.org", "000000000012") == 336  # A's first view: a fresh clock
+    assert hours_left("https://ehr-b.example.org", "000000000013") == 288  # B's own clock kept running
+    app.state.store.close()
+
+
 def test_time_zone_setting_shows_local_due_time_with_the_zone(tmp_path):
     resources = build_resources(
         {"diagnoses": [BREAST], "symptoms": [{"code": "leg-weakness", "recorded": "2 hours ago"}]}, T0

@@ -297,7 +297,7 @@ def test_a_reused_hook_instance_cannot_overwrite_another_clients_audit_rows(rig:
         assert first["client"] == {"iss": rig.ehr_a.iss, "tenant": "hospital-a"}
         assert second["client"] == {"iss": rig.ehr_b.iss, "tenant": None}
         assert card in first["cardUuids"] and card not in second["cardUuids"]
-        assert store.cards_issued_to([card], ClientId(rig.ehr_a.iss, "hospital-a")) == {card}
+        assert store.cards_issued_to([card], ClientId(rig.ehr_a.iss, "hospital-a"), "spinecds-patient-view") == {card}
     finally:
         store.close()
     assert rig.post(FEEDBACK, {"feedback": [accepted(card)]}).status_code == 200
@@ -518,3 +518,15 @@ def test_hostile_record_text_never_becomes_markup_in_any_card_field(rig: Rig, pa
         for where, value in _card_strings(card):
             assert not BIDI_AND_CONTROL.search(value), where
             assert not re.search(r"(href|src)=\"(https://evil|javascript)", renderer.render(value)), where
+
+
+@pytest.mark.parametrize("key", ["", "too-short-for-a-secret"])
+def test_authentication_on_without_a_long_pseudonym_key_refuses_to_start(tmp_path: Path, key: str) -> None:
+    # A missing key means the development key written in the source: hashes of guessable patient and
+    # user ids could be reversed by trying ids. The production entry point must not start at all.
+    ehr = Ehr.new("https://ehr-a.example.org")
+    clients = write_trusted_clients(tmp_path, [(ehr, [])])
+    refused = pytest.raises(RuntimeError, match=r"SPINECDS_PSEUDONYM_KEY is (not set|shorter than 32 bytes)")
+    with refused, production_service(tmp_path, trusted_clients_file=str(clients), pseudonym_key=key):
+        pass  # pragma: no cover - reaching here means it started
+    assert "refusing to start" in (tmp_path / "service.log").read_text(encoding="utf-8")

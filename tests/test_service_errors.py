@@ -116,6 +116,19 @@ def test_service_error_patient_id_that_is_not_a_fhir_id_is_400(client) -> None: 
     assert issues[0]["expression"] == ["context.patientId"]
 
 
+def test_service_error_ids_with_a_trailing_newline_are_400(client) -> None:  # type: ignore[no-untyped-def]
+    # `$` in a regex also matches before a final "\n": the ids are checked with fullmatch.
+    body = hook_request(prefetch=NO_DATA)
+    body["context"]["patientId"] = "p1\n"
+    assert _outcome(client.post(URL, json=body), 400)[0]["expression"] == ["context.patientId"]
+    body = hook_request(prefetch=NO_DATA, hookInstance="d1577c69-dfbe-44ad-ba6d-3e05e953b2ea\n")
+    assert _outcome(client.post(URL, json=body), 400)[0]["expression"] == ["hookInstance"]
+    body = hook_request(hook="order-select", prefetch=NO_DATA)
+    body["context"].update(draftOrders=_order_bundle("mri-1"), selections=["ServiceRequest/mri-1\n"])
+    issues = _outcome(client.post("/cds-services/spinecds-order-select", json=body), 400)
+    assert issues[0]["expression"] == ["context.selections"]
+
+
 def test_service_error_order_sign_needs_draft_orders_bundle(client) -> None:  # type: ignore[no-untyped-def]
     body = hook_request(hook="order-sign", prefetch=NO_DATA)
     issues = _outcome(client.post("/cds-services/spinecds-order-sign", json=body), 400)

@@ -152,6 +152,16 @@ def test_service_feedback_on_cards_never_issued_is_404_and_not_stored(client, en
     assert client.app.state.store.list_feedback() == []  # not even the valid item: all or nothing
 
 
+def test_feedback_is_accepted_only_at_the_service_that_issued_the_card(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
+    (card,) = issue_cards(client, engine_spy)  # a patient-view card
+    elsewhere = client.post("/cds-services/spinecds-order-sign/feedback", json={"feedback": [on(card, OVERRIDDEN)]})
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["issue"][0]["expression"] == ["feedback[0].card"]
+    assert client.app.state.store.list_feedback() == []  # not stored under the wrong service either
+    assert client.post(FEEDBACK_URL, json={"feedback": [on(card, OVERRIDDEN)]}).status_code == 200
+    assert [item["card"] for item in client.app.state.store.list_feedback("spinecds-patient-view")] == [card]
+
+
 def test_service_feedback_is_bounded(client, engine_spy) -> None:  # type: ignore[no-untyped-def]
     cards = issue_cards(client, engine_spy, count=2)
     too_many = {"feedback": [on(cards[n % 2], ACCEPTED) for n in range(101)]}

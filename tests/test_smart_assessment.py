@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds_hooks.logging_json import JsonLinesFormatter
+from cds_hooks.operation_outcome import ApiError
 from engine.api import EvaluationRequest, evaluate
 from fhir_profiles import questionnaire_extract as qx
 from fhir_profiles.profile_checks import check_resource, load_profiles
@@ -261,14 +262,42 @@ def test_the_transaction_has_a_provenance_naming_the_app_and_the_user():
 # ------------------------------------------------------------------ the service: preview, pages, card links
 
 
+class TrustingLaunch:
+    """Stands in for the EHR's word on a launch (the real check: tests/test_smart_launch.py): the
+    test token is good for any patient."""
+
+    def verify(self, authorization: str | None, fhir_server: str | None, patient_id: str | None) -> str:
+        if authorization != f"Bearer {TEST_TOKEN}" or not patient_id:
+            raise ApiError(401, "login", "no launch")
+        return patient_id
+
+
+TEST_TOKEN = "test-smart-token"
+
+
+def launched(client):
+    client.app.state.smart_launch = TrustingLaunch()
+    return client
+
+
+def post_assess(client, body: dict[str, Any]):
+    """POST /smart/api/assess as the app does: with its token, FHIR server and launch patient."""
+    headers = {
+        "Authorization": f"Bearer {TEST_TOKEN}",
+        "X-Smart-Fhir-Server": "http://127.0.0.1:1/fhir",
+        "X-Smart-Patient": str(body.get("patientId")),
+    }
+    return client.post("/smart/api/assess", json=body, headers=headers)
+
+
 @pytest.fixture
 def smart_client(make_client):
-    return make_client(smart_app=True)
+    return launched(make_client(smart_app=True))
 
 
 def test_the_preview_endpoint_shows_before_and_after_without_storing_anything(smart_client):
     body = {"patientId": sp.PATIENT_ID, "chart": sp.chart(NOW), "answers": sp.answers(), "user": "Practitioner/u1"}
-    answer_ = smart_client.post("/smart/api/assess", json=body)
+    answer_ = post_assess(smart_client, body)
     assert answer_.status_code == 200, answer_.text
     result = answer_.json()
     by_rule = {c["ruleId"]: c for c in result["after"]["cards"]}
@@ -287,15 +316,13 @@ def test_the_preview_endpoint_refuses_bad_answers_with_422_and_no_transaction(sm
             answer("kps", valueInteger=150),
         )
     }
-    answer_ = smart_client.post(
-        "/smart/api/assess", json={"patientId": sp.PATIENT_ID, "chart": sp.chart(NOW), "answers": answers}
-    )
+    answer_ = post_assess(smart_client, {"patientId": sp.PATIENT_ID, "chart": sp.chart(NOW), "answers": answers})
     assert answer_.status_code == 422
     assert answer_.json()["problems"] == [
         {"where": "spinecds-performance-status/kps", "message": "out of range: must be 0-100 in steps of 10"}
     ]
     assert "transaction" not in answer_.json()
-    bad = smart_client.post("/smart/api/assess", json={"patientId": "../x", "chart": []})
+    bad = post_assess(smart_client, {"patientId": "../x", "chart": []})
     assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
 
 
@@ -482,15 +509,15 @@ def _leaks(lines: list[str], secrets: set[str]) -> list[tuple[str, str]]:
 def test_the_preview_endpoint_logs_no_patient_data(make_client, debug_logs):
     from sandbox.patients import build_resources, patient_ids
 
-    client = make_client(smart_app=True, log_level="DEBUG")
+    client = launched(make_client(smart_app=True, log_level="DEBUG"))
     forbidden: set[str] = set()
     for pid in patient_ids():
         chart = build_resources(pid.removeprefix("spinecds-"), NOW)
         forbidden |= _forbidden(chart)
-        prefill = client.post("/smart/api/assess", json={"patientId": pid, "chart": chart}).json()["prefill"]
+        prefill = post_assess(client, {"patientId": pid, "chart": chart}).json()["prefill"]
         wrong = {qx.PERFORMANCE_Q: qr(answer("kps", valueInteger=155))}
         for answers in (prefill, wrong):
-            response = client.post("/smart/api/assess", json={"patientId": pid, "chart": chart, "answers": answers})
+            response = post_assess(client, {"patientId": pid, "chart": chart, "answers": answers})
             assert response.status_code in (200, 422)
     assert forbidden and len(debug_logs.lines) > 10
     assert _leaks(debug_logs.lines, forbidden) == []
@@ -528,7 +555,5 @@ def test_a_recorded_sins_component_left_unanswered_is_kept_not_erased():
 def test_the_preview_endpoint_never_fails_on_a_hostile_chart(smart_client, garbage, kind, field):
     chart = [*sp.chart(NOW), {"resourceType": kind, "id": "x", field: garbage}]
     chart[3] = {**chart[3], field: garbage}
-    response = smart_client.post(
-        "/smart/api/assess", json={"patientId": sp.PATIENT_ID, "chart": chart, "answers": sp.answers()}
-    )
+    response = post_assess(smart_client, {"patientId": sp.PATIENT_ID, "chart": chart, "answers": sp.answers()})
     assert response.status_code in (200, 400, 422), response.text

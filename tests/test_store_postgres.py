@@ -168,8 +168,9 @@ def test_store_audit_rows_and_rule_of_card(backend: Backend) -> None:
     other = ClientId("https://other-ehr.example.org", "t-2")
     store.record_evaluation(FIXED_NOW, "hook-1", "svc", [], ["card-2"], [("card-2", "sins", "2.1.0")], client=other)
     assert store.rule_of_card("card-2") == ("sins", "2.0.0")
-    assert store.cards_issued_to(["card-1", "card-2", "nope"], DEVELOPMENT_CLIENT) == {"card-1", "card-2"}
-    assert store.cards_issued_to(["card-1", "card-2"], other) == set()
+    assert store.cards_issued_to(["card-1", "card-2", "nope"], DEVELOPMENT_CLIENT, "svc") == {"card-1", "card-2"}
+    assert store.cards_issued_to(["card-1", "card-2"], other, "svc") == set()
+    assert store.cards_issued_to(["card-1", "card-2"], DEVELOPMENT_CLIENT, "another-svc") == set()  # other service
     first, second = store.list_evaluations("hook-1")  # both audit rows kept, each with its own client
     assert (first["client"], second["client"]) == ({"iss": "", "tenant": None}, {"iss": other.iss, "tenant": "t-2"})
 
@@ -262,9 +263,10 @@ def test_service_feedback_goes_to_postgres(postgres_server: PostgresServer) -> N
     url = postgres_server.create_database("service_feedback")
     app = create_app(Settings(database_url=url), auth_settings=AuthSettings(auth_enabled=False))
     assert isinstance(app.state.store, PostgresStore)
-    # Feedback is accepted only on a card the service returned: record one as an evaluation would.
+    # Feedback is accepted only on a card the service returned: record one as an evaluation would
+    # (of the service the feedback goes to: cards are bound to the service that issued them).
     app.state.store.record_evaluation(
-        FIXED_NOW, "hook-1", "svc", [], [ACCEPTED["card"]], [(ACCEPTED["card"], "r", "1")]
+        FIXED_NOW, "hook-1", "spinecds-patient-view", [], [ACCEPTED["card"]], [(ACCEPTED["card"], "r", "1")]
     )
     with TestClient(app) as client:
         response = client.post("/cds-services/spinecds-patient-view/feedback", json={"feedback": [ACCEPTED]})

@@ -1,6 +1,6 @@
 """`POST /cds-services/{service_id}/feedback`: what the clinician did with our cards.
 
-Accepted only for cards this service returned to the same client (404 for the whole call
+Accepted only for cards this CDS service returned to the same client (404 for the whole call
 otherwise, nothing stored), bounded in size, never acknowledged unless stored.
 """
 
@@ -41,7 +41,7 @@ async def feedback(
     log_fields(request, serviceId=service.id)
     items = feedback_items(await request.body(), parts.settings.max_json_depth)
     try:
-        await check_cards_issued(parts, items, client, request)
+        await check_cards_issued(parts, items, client, service.id, request)
         stored = await run_in_threadpool(parts.store.record_feedback, service.id, items, now)
     except StoreError as error:
         # Never acknowledge feedback that was not stored: the EHR may retry after Retry-After.
@@ -70,11 +70,13 @@ def feedback_items(body: bytes, max_json_depth: int) -> list[dict[str, Any]]:
 
 
 async def check_cards_issued(
-    parts: ServiceParts, items: list[dict[str, Any]], client: VerifiedClient | None, request: Request
+    parts: ServiceParts, items: list[dict[str, Any]], client: VerifiedClient | None, service_id: str, request: Request
 ) -> None:
-    """Only the client a card was returned to may give feedback on it; anything else (a card of
-    another client, a uuid never issued) is 404 for the whole call."""
-    issued = await run_in_threadpool(parts.store.cards_issued_to, [item["card"] for item in items], client_id(client))
+    """Only the client a card was returned to may give feedback on it, and only at the service that
+    returned it; anything else (a card of another client or service, a uuid never issued) is 404
+    for the whole call."""
+    cards = [item["card"] for item in items]
+    issued = await run_in_threadpool(parts.store.cards_issued_to, cards, client_id(client), service_id)
     unknown = [index for index, item in enumerate(items) if item["card"] not in issued]
     if unknown:
         log_fields(request, feedbackItems=len(items), feedbackStored=0, feedbackUnknownCards=len(unknown))

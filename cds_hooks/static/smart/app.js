@@ -46,7 +46,14 @@ function parseContext(text) {
 async function assess(answers, withUser) {
   const body = { patientId: app.patientId, chart: app.chart, answers, levels: app.context.levels || [] };
   if (withUser) Object.assign(body, { user: app.user, userName: app.userName });
-  const response = await fetch("api/assess", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  // The service checks the launch with the EHR: our access token must read this patient on this server.
+  const headers = {
+    "Content-Type": "application/json",
+    Authorization: `Bearer ${app.client.state.tokenResponse.access_token}`,
+    "X-Smart-Fhir-Server": app.client.state.serverUrl,
+    "X-Smart-Patient": app.patientId,
+  };
+  const response = await fetch("api/assess", { method: "POST", headers, body: JSON.stringify(body) });
   const data = await response.json().catch(() => ({}));
   if (response.status !== 200 && response.status !== 422) {
     const issue = (data.issue || [])[0] || {};
