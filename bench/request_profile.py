@@ -232,11 +232,12 @@ def main(argv: list[str] | None = None) -> None:
         import fastapi.routing
 
         import cds_hooks.app
+        import cds_hooks.hook_pipeline
 
         async def inline(function: Callable[..., Any], *call_args: Any, **kwargs: Any) -> Any:
             return function(*call_args, **kwargs)
 
-        for module in (cds_hooks.app, fastapi.routing, fastapi.dependencies.utils):
+        for module in (cds_hooks.app, cds_hooks.hook_pipeline, fastapi.routing, fastapi.dependencies.utils):
             module.run_in_threadpool = inline  # type: ignore[attr-defined]
         for name, body_json in bodies.items():
             whole = AsgiDriver(build_app(database), json.dumps(body_json).encode())
