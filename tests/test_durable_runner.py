@@ -1,15 +1,19 @@
-"""engine.durable_runner: the hazards of durable-rules stay contained (a failing action, session
-limits, no state shared between evaluations) now that the runner reads the state assert_facts
-returns and numbers its sessions with a counter."""
+"""engine.durable_runner: the hazards of durable-rules stay contained (a failure inside the engine,
+session limits, no state shared between evaluations), and taking the matches straight from the C
+engine fires exactly what durable-rules' own Python dispatch fires, on every rule case."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
+import durable.engine as durable_engine
 import pytest
 
+from engine import api as engine_api
 from engine import durable_runner
-from engine.compiler import CATCH_ALL_ACTION
+from engine.cases import run_all_cases
+from engine.compiler import CATCH_ALL_ACTION, _durable_stages
 from engine.durable_runner import DurableRunner, EngineError
 
 
@@ -30,22 +34,86 @@ def test_rules_fire_per_evaluation_and_nothing_carries_over() -> None:
         assert fired == ([("kps-low", 0)] if low else []), n
 
 
-def test_an_action_that_raises_fails_the_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = durable_runner._QuietHost.get_action
+class _FailingEngine:
+    """durable_rules_engine with complete_and_start_action failing (an error code from the C engine)."""
 
-    def get_action(self: Any, action_name: str) -> Any:
-        record = original(self, action_name)
-        if action_name != "kps-low":
-            return record
+    def __init__(self, real: Any):
+        self._real = real
 
-        def broken(context: Any) -> None:
-            raise RuntimeError("a bug in an action")
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
 
-        return broken
+    @staticmethod
+    def complete_and_start_action(handle: int, state_handle: int) -> Any:
+        raise Exception("Could not complete action, error code: 101")  # what durable raises: a bare Exception
 
-    monkeypatch.setattr(durable_runner._QuietHost, "get_action", get_action)
+
+def test_a_failure_inside_the_c_engine_fails_the_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
     runner = DurableRunner((stage(),))
-    with pytest.raises(EngineError, match="action failed"):
+    monkeypatch.setattr(durable_runner, "durable_rules_engine", _FailingEngine(durable_runner.durable_rules_engine))
+    with pytest.raises(EngineError, match="rejected the evaluation"):
         runner.run(0, [{"kind": "patient", "i": 0, "kps": 40}])
-    # The failed session was deleted and the runner still answers.
+    monkeypatch.undo()
+    # The failed session was deleted and the runner still answers, from a clean state.
     assert runner.run(0, [{"kind": "patient", "i": 0, "kps": 80}]) == []
+    assert runner.run(0, [{"kind": "patient", "i": 0, "kps": 30}]) == [("kps-low", 0)]
+
+
+def test_durable_never_dispatches_an_action_behind_the_runner() -> None:
+    host = durable_runner._QuietHost()
+    with pytest.raises(EngineError, match="behind the runner"):
+        host.get_action("kps-low")(None)
+
+
+class _StockRunner:
+    """The same rulesets run through durable-rules' own Python dispatch (Host.assert_facts with one
+    recording action per rule): what the runner did before it took the matches from the C engine."""
+
+    def __init__(self, stages: tuple[dict[str, Any], ...]):
+        fired: list[tuple[str, int]] = []
+
+        class Host(durable_engine.Host):
+            def _run(self) -> None:
+                return None
+
+            def get_action(self, action_name: str) -> Any:
+                def record(context: Any) -> None:
+                    if action_name != CATCH_ALL_ACTION:
+                        fired.append((action_name, context.m["i"]))
+
+                return record
+
+        self.fired = fired
+        self.names = [f"stock_{next(_STOCK)}_{index}" for index in range(len(stages))]
+        self.host = Host()
+        self.host.set_rulesets(dict(zip(self.names, stages, strict=True)))
+
+    def run(self, stage: int, facts: list[dict[str, Any]], sid: str) -> list[tuple[str, int]]:
+        self.fired.clear()
+        state = self.host.assert_facts(self.names[stage], [dict(fact, sid=sid) for fact in facts])
+        assert not (isinstance(state, dict) and state.get("exception")), state
+        self.host.delete_state(self.names[stage], sid)
+        return list(self.fired)
+
+
+_STOCK = itertools.count(1)
+
+
+def test_every_rule_case_fires_what_durables_own_dispatch_fires(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = engine_api.get_engine()
+    stock = _StockRunner(_durable_stages(engine.compiled.outcomes))
+    real_run = engine.runner.run
+    compared = 0
+
+    def run_both(stage_index: int, facts: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        nonlocal compared
+        ours = real_run(stage_index, facts)
+        if facts:
+            assert ours == stock.run(stage_index, facts, sid=f"cmp{compared}")
+            compared += 1
+        return ours
+
+    monkeypatch.setattr(engine.runner, "run", run_both)
+    results = run_all_cases(engine)
+    assert results and all(not result.problems for result in results)
+    assert compared > len(results)  # nearly every case ran two stages through both (a deceased patient none)
