@@ -25,6 +25,7 @@ from . import pseudonyms
 from .auth import ClientAuthenticator
 from .auth_settings import AuthSettings
 from .error_handlers import install_error_handlers
+from .evaluation_threads import EvaluationThreads, threads_for
 from .feedback_memory import FeedbackMemory
 from .health import health_router
 from .heap import settle_heap
@@ -39,7 +40,7 @@ from .service_parts import RulesEngine, ServiceParts
 from .services import SERVICES
 from .settings import Settings
 from .smart_app import install_smart_app
-from .store import Store, open_store
+from .store import SqliteStore, Store, open_store
 from .version import SERVICE_VERSION
 
 log = logging.getLogger("spinecds.service")
@@ -114,6 +115,7 @@ def build_parts(settings: Settings, store: Store | None, auth_settings: AuthSett
         # CDS Hooks 2.0 "Trusting CDS Clients": discovery, hooks and feedback require the EHR's JWT.
         # Built once per app: it owns the key-set cache and the jti replay cache.
         authenticator=ClientAuthenticator(auth_settings),
+        evaluation=EvaluationThreads(threads_for(settings.evaluation_threads, not isinstance(store, SqliteStore))),
     )
 
 

@@ -2,7 +2,8 @@
 
 Each step is a method that takes what the previous ones produced, so a test can run one alone
 (tests/test_hook_pipeline.py). `run` chains them the way the route does; the blocking steps
-(first-seen times, the engine, card checks, the audit write) share one worker-thread hop.
+(first-seen times, the engine, card checks, the audit write) share one hop to the evaluation
+threads (cds_hooks/evaluation_threads.py).
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ class HookPipeline:
         resolved = await self.resolve_prefetch(call)
         fetched_at = time.perf_counter()
         with self.parts.metrics.track_evaluation():
-            decision = await run_in_threadpool(self.decide_and_audit, call, resolved)
+            decision = await self.parts.evaluation.run(self.decide_and_audit, call, resolved)
         evaluated_at = time.perf_counter()
         self.parts.metrics.count_cards(decision.cards)
         body = self.respond(resolved, decision, call.want_trace)

@@ -17,6 +17,7 @@ from engine.api import EvaluationRequest, EvaluationResult
 
 from .auth import ClientAuthenticator, VerifiedClient
 from .auth_settings import AuthSettings
+from .evaluation_threads import EvaluationThreads
 from .feedback_memory import FeedbackMemory
 from .metrics import ServiceMetrics
 from .operation_outcome import ApiError
@@ -47,6 +48,7 @@ class ServiceParts:
     metrics: ServiceMetrics
     memory: FeedbackMemory
     authenticator: ClientAuthenticator
+    evaluation: EvaluationThreads
 
 
 def service_parts(request: Request) -> ServiceParts:
