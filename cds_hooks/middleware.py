@@ -9,12 +9,14 @@ import time
 import uuid
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .logging_json import request_id_var
 from .operation_outcome import FHIR_JSON, ApiError, operation_outcome
 
 log = logging.getLogger("spinecds.http")
+CLIENT_CLOSED_REQUEST = 499  # the access-log status of a caller that left before its answer (as nginx logs it)
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9\-_.]{1,64}")  # fullmatch: `$` would let a trailing newline in
 
 
@@ -55,6 +57,10 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The caller went away before its body arrived (an EHR that timed out, a load generator
+            # stopping): nobody to answer and nothing wrong with the service. 499 in the access log.
+            status_holder.setdefault("status", CLIENT_CLOSED_REQUEST)
         except Exception:
             log.exception("unhandled error", extra={"path": scope.get("path")})
             if "status" not in status_holder:

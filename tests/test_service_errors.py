@@ -224,3 +224,40 @@ def test_service_request_id_is_returned_and_reused(client) -> None:  # type: ign
     assert client.get("/cds-services", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
     # An id that could smuggle log content is replaced.
     assert client.get("/cds-services", headers={"X-Request-ID": 'a b"c'}).headers["x-request-id"] != 'a b"c'
+
+
+def test_service_caller_that_leaves_before_its_body_is_no_error(client, caplog) -> None:  # type: ignore[no-untyped-def]
+    """An EHR that times out and closes the connection mid-request: nothing is answered into the closed
+    connection, no error is logged, and the access log says 499."""
+    import asyncio
+    import logging
+
+    app = client.app
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    with caplog.at_level(logging.INFO, logger="spinecds"):
+        asyncio.run(app(scope, receive, send))
+    assert sent == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    [access] = [r for r in caplog.records if r.getMessage() == "request"]
+    assert access.status == 499  # type: ignore[attr-defined]
