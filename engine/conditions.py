@@ -282,6 +282,13 @@ def _check_value_type(name: str, fact_type: str, op: str, value: Any, path: tupl
         raise ConditionError(f"'{name}' is a {fact_type}; '{op}' needs a number fact", path)
     if fact_type == "number" and not is_number:
         raise ConditionError(f"'{name}' is a number; compare it with a number, not {value!r}", path)
+    if isinstance(value, float) and not (value == 0 or 1e-4 <= abs(value) < 1e16):
+        # durable-rules cannot read a number Python writes with an exponent (1e-05), nor infinity.
+        raise ConditionError(
+            f"{value!r} is out of the rule engine's range: compare with a number from 0.0001 up to "
+            "10,000,000,000,000,000 (or 0); use another unit (hours instead of days) if needed",
+            path,
+        )
     if fact_type == "bool" and not isinstance(value, bool):
         raise ConditionError(f"'{name}' is true/false; write 'has: {name}' or compare with true/false", path)
     if fact_type == "string" and not isinstance(value, str):

@@ -7,7 +7,10 @@ What we measured when we chose it, and what this module does about it:
   within the process, cheaper than a uuid), deleted in `finally`, and a bound on evaluations
   waiting for the engine;
 - a fact matching no rule raises MessageNotHandledException: the compiler adds a catch-all rule;
-- a ruleset name can be registered only once: every runner gets names of its own generation.
+- a ruleset name can be registered only once: every runner gets names of its own generation;
+- its JSON reader crashes the process (a segmentation fault) on a number written with an exponent
+  and no fraction, which is how Python writes 1e-05 or 1e+16, and on Infinity: `fact_json` writes
+  such numbers as 1.0e-05 and leaves non-finite ones out (no number at all, like a missing value).
 
 The C engine matches the facts (the Rete network) and queues one action per rule match; durable's
 Python layer then ran each queued action through a Closure, two clock reads, and a JSON dump of
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 from typing import Any
 
@@ -77,9 +81,9 @@ class DurableRunner:
         if not facts:
             return []
         sid = str(next(self._sessions))  # itertools.count is atomic under the GIL
-        # Built before taking the lock; the same JSON durable's own assert_facts would send.
+        # Built before taking the lock.
         session_facts = [dict(fact, sid=sid) for fact in facts]
-        payload = json.dumps(session_facts, ensure_ascii=False)
+        payload = fact_json(session_facts)
         if not self._waiting.acquire(timeout=self._wait_timeout):
             raise EngineBusy("rule engine queue is full")
         try:
@@ -123,3 +127,30 @@ class DurableRunner:
                 ruleset.delete_state(sid)
             except Exception:  # noqa: BLE001 - a session that never got created has nothing to delete
                 pass
+
+
+def _plain(value: float) -> bool:
+    """Python writes a finite float without an exponent exactly in this range (repr's rule)."""
+    return value == 0 or 1e-4 <= abs(value) < 1e16
+
+
+def fact_json(facts: list[dict[str, Any]]) -> str:
+    """The facts as JSON durable-rules can read: what durable's own assert_facts sends (json.dumps),
+    unless a float would be written in a form its reader crashes on (see the module docstring)."""
+    if all(_plain(value) for fact in facts for value in fact.values() if type(value) is float):
+        return json.dumps(facts, ensure_ascii=False)
+    return "[" + ",".join(_careful_fact(fact) for fact in facts) + "]"
+
+
+def _careful_fact(fact: dict[str, Any]) -> str:
+    items = []
+    for name, value in fact.items():
+        if type(value) is float and not _plain(value):
+            if not math.isfinite(value):
+                continue  # NaN or infinity: no number to compare, as if the value were missing
+            mantissa, _, exponent = repr(value).partition("e")
+            text = f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}" if exponent else repr(value)
+        else:
+            text = json.dumps(value, ensure_ascii=False)
+        items.append(f"{json.dumps(name, ensure_ascii=False)}:{text}")
+    return "{" + ",".join(items) + "}"

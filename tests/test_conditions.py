@@ -99,6 +99,9 @@ def test_malformed_conditions_say_what_to_write(spec, message):
         ("cancer == yes", "patient", "write 'has: cancer'"),
         ("symptom.code == 3", "symptom", "compare it with a word"),
         ("primaries == breast", "patient", "is a list"),
+        # durable-rules could not create a ruleset comparing with 1e-05 (as Python writes 0.00001)
+        ("nrs.age_hours < 0.00001", "patient", "out of the rule engine's range"),
+        ("nrs.age_hours < 20000000000000000.0", "patient", "out of the rule engine's range"),
     ],
 )
 def test_checking_against_the_vocabulary(text, scope, message):

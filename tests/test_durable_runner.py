@@ -5,6 +5,10 @@ engine fires exactly what durable-rules' own Python dispatch fires, on every rul
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import durable.engine as durable_engine
@@ -97,6 +101,7 @@ class _StockRunner:
 
 
 _STOCK = itertools.count(1)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_rule_case_fires_what_durables_own_dispatch_fires(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,3 +122,50 @@ def test_every_rule_case_fires_what_durables_own_dispatch_fires(monkeypatch: pyt
     results = run_all_cases(engine)
     assert results and all(not result.problems for result in results)
     assert compared > len(results)  # nearly every case ran two stages through both (a deceased patient none)
+
+
+def _threshold_stage() -> dict[str, Any]:
+    return {
+        "tiny": {"all": [{"m": {"$and": [{"kind": "p"}, {"$gt": {"x": 0}}, {"$lt": {"x": 0.001}}]}}], "run": "tiny"},
+        "huge": {"all": [{"m": {"$and": [{"kind": "p"}, {"$gt": {"x": 1.5e15}}]}}], "run": "huge"},
+        "negative": {"all": [{"m": {"$and": [{"kind": "p"}, {"$lt": {"x": 0}}]}}], "run": "negative"},
+        "present": {"all": [{"m": {"$and": [{"kind": "p"}, {"$ex": {"x": 1}}]}}], "run": "present"},
+        CATCH_ALL_ACTION: {"all": [{"m": {"$ex": {"kind": 1}}}], "run": CATCH_ALL_ACTION},
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "fires"),
+    [
+        (1e-05, {"tiny", "present"}),  # json.dumps writes "1e-05": durable's reader crashed the process
+        (3e-07, {"tiny", "present"}),
+        (1e16, {"huge", "present"}),  # "1e+16"
+        (2.5e20, {"huge", "present"}),
+        (-1e-05, {"negative", "present"}),
+        (12.5, {"present"}),
+        (float("inf"), set()),  # no number at all: as if missing (the reader crashed on Infinity)
+        (float("-inf"), set()),
+        (float("nan"), set()),
+    ],
+)
+def test_numbers_durables_reader_cannot_read_are_written_so_it_can(value: float, fires: set[str]) -> None:
+    """Run in a child process: before the fix these values killed the interpreter (a segmentation fault)."""
+    script = (
+        "import sys, json\n"
+        "from tests.test_durable_runner import _threshold_stage\n"
+        "from engine.durable_runner import DurableRunner\n"
+        "runner = DurableRunner((_threshold_stage(),))\n"
+        f"fired = runner.run(0, [{{'kind': 'p', 'i': 0, 'x': float({str(value)!r}), 'label': 'a \\u00e9 \"q\"'}}])\n"
+        "print(json.dumps(sorted(name for name, _ in fired)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert set(json.loads(done.stdout.strip().splitlines()[-1])) == fires
+
+
+def test_fact_json_is_durables_own_json_when_every_number_is_plain() -> None:
+    facts = [{"kind": "p", "i": 0, "x": 12.5, "y": 0.0001, "z": 9.9e15, "s": "é", "b": True, "sid": "1"}]
+    assert durable_runner.fact_json(facts) == json.dumps(facts, ensure_ascii=False)
+    careful = durable_runner.fact_json([{**facts[0], "w": 1e-05, "v": float("nan")}])
+    assert json.loads(careful) == [{**facts[0], "w": 1e-05}]
+    assert '"w":1.0e-05' in careful
