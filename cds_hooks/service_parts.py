@@ -3,6 +3,9 @@
 `create_app` builds one `ServiceParts` and puts it, and the rule engine, on `app.state`; routes get
 them through the dependencies below, never through module globals. Tests replace the engine with
 `app.dependency_overrides[rules_engine] = ...` (tests/service_fixtures.py's engine_spy).
+
+Every dependency is `async def`: FastAPI runs a plain `def` dependency on the thread pool, a thread
+hop per dependency per request (three of them cost ~1 ms a hook call; tests/test_dependencies_inline.py).
 """
 
 from __future__ import annotations
@@ -51,19 +54,19 @@ class ServiceParts:
     evaluation: EvaluationThreads
 
 
-def service_parts(request: Request) -> ServiceParts:
+async def service_parts(request: Request) -> ServiceParts:
     parts: ServiceParts = request.app.state.parts
     return parts
 
 
-def rules_engine(request: Request) -> RulesEngine:
+async def rules_engine(request: Request) -> RulesEngine:
     engine: RulesEngine = request.app.state.engine
     return engine
 
 
 async def verified_client(request: Request) -> VerifiedClient | None:
     """CDS Hooks "Trusting CDS Clients": the caller's verified JWT (None with authentication off), else 401."""
-    return await service_parts(request).authenticator(request)
+    return await (await service_parts(request)).authenticator(request)
 
 
 def client_id(client: VerifiedClient | None) -> ClientId:

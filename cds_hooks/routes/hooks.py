@@ -25,7 +25,7 @@ TRACE_HEADER = "x-spinecds-trace"
 router = APIRouter()
 
 
-def hook_pipeline(
+async def hook_pipeline(
     parts: ServiceParts = Depends(service_parts), engine: RulesEngine = Depends(rules_engine)
 ) -> HookPipeline:
     return HookPipeline(parts, engine)
