@@ -191,6 +191,47 @@ def test_the_refuse_fault_refuses_the_whole_transaction(server):
 
 def test_an_ehr_launch_only_redirects_to_the_launched_apps_origin(server):
     client, _, _ = server
-    answer, _ = authorize(client, launch=ehr_launch(client), redirect_uri="http://attacker.test/steal")
+    # Another app on this machine (another port): allowed in general, but not the one launched.
+    answer, _ = authorize(client, launch=ehr_launch(client), redirect_uri="http://127.0.0.1:8888/steal")
     assert answer.status_code == 400 and "location" not in answer.headers
     assert "launched app" in answer.text
+
+
+def test_a_launch_only_opens_apps_on_this_machine_or_listed(server, monkeypatch):
+    client, _, _ = server
+    for app_url in ("http://attacker.test/launch.html", "https://127.0.0.1.attacker.test/x", "http://u:p@127.0.0.1/x"):
+        answer = client.get(
+            "/auth/launch", params={"app": app_url, "patient": smart_patient.PATIENT_ID}, follow_redirects=False
+        )
+        assert answer.status_code == 400 and "location" not in answer.headers, app_url
+    monkeypatch.setenv("SPINECDS_SANDBOX_APP_ORIGINS", "http://spinecds:8000, https://apps.example.org")
+    answer = client.get(
+        "/auth/launch",
+        params={"app": "http://spinecds:8000/smart/launch.html", "patient": smart_patient.PATIENT_ID},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 302 and answer.headers["location"].startswith(
+        "http://spinecds:8000/smart/launch.html?"
+    )
+
+
+def test_a_standalone_authorize_never_redirects_to_an_unknown_app(server):
+    client, _, _ = server
+    # Invalid in every other way too: still no error redirect to the stranger's address.
+    answer, _ = authorize(client, redirect_uri="http://attacker.test/steal", response_type="token")
+    assert answer.status_code == 400 and "location" not in answer.headers
+    answer, _ = authorize(client, redirect_uri="http://attacker.test/steal", patient=smart_patient.PATIENT_ID)
+    assert answer.status_code == 400 and "location" not in answer.headers
+
+
+def test_launch_contexts_expire(server, monkeypatch):
+    from sandbox.fhir_server import smart_auth
+
+    client, _, _ = server
+    launch = ehr_launch(client)
+    later = smart_auth.time.time() + smart_auth.LAUNCH_LIFETIME_SECONDS + 1
+    monkeypatch.setattr(smart_auth.time, "time", lambda: later)
+    _, query = authorize(client, launch=launch)
+    assert query["error"] == ["invalid_request"] and "launch" in query["error_description"][0]
+    ehr_launch(client)  # a new launch clears the expired one out
+    assert launch not in client.app.state.smart.launches

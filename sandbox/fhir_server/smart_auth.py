@@ -14,6 +14,11 @@
 There is no login: every request acts as one synthetic clinician. Tokens live in memory. The
 transaction endpoint (`transaction.py`) checks them; plain reads and writes stay open, as before,
 for the sandbox tools.
+
+It redirects only to apps on this machine (loopback hosts, any port) or on the origins listed in
+SPINECDS_SANDBOX_APP_ORIGINS (comma-separated, e.g. `http://spinecds:8000` in a compose network):
+otherwise `/auth/launch?app=` and `/auth/authorize?redirect_uri=` would send a browser, or an
+authorisation code, anywhere (an open redirect). Launch contexts expire like codes do.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import ipaddress
+import os
 import secrets
 import threading
 import time
@@ -35,6 +42,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from .server import ResourceStore
 
 CODE_LIFETIME_SECONDS = 300
+LAUNCH_LIFETIME_SECONDS = 600
+MAX_LAUNCHES = 1000
+APP_ORIGINS_ENV = "SPINECDS_SANDBOX_APP_ORIGINS"
 TOKEN_LIFETIME_SECONDS = 3600
 USER_ID = "sandbox-clinician"
 USER_NAME = "Sandbox Clinician (synthetic)"
@@ -58,6 +68,7 @@ class SmartState:
     """Launch contexts, authorisation codes and tokens of one server (in memory, thread-safe)."""
 
     launches: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    launch_expiry: dict[str, float] = field(default_factory=dict)
     codes: dict[str, Grant] = field(default_factory=dict)
     tokens: dict[str, Grant] = field(default_factory=dict)
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -120,6 +131,29 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_app_url(url: str | None) -> bool:
+    """An http(s) URL of an app this development server may redirect to (see the module docstring)."""
+    if not _http_url(url):
+        return False
+    assert url is not None
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        return False
+    listed = {o.strip().rstrip("/").lower() for o in os.environ.get(APP_ORIGINS_ENV, "").split(",") if o.strip()}
+    return _loopback(parts.hostname) or _origin(url).lower() in listed
+
+
 def _challenge(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
@@ -177,12 +211,14 @@ def install_smart(app: FastAPI, store: ResourceStore) -> SmartState:
     async def ehr_launch(request: Request) -> Response:
         params = request.query_params
         app_url, patient = params.get("app"), params.get("patient")
-        if not _http_url(app_url):
-            return _error(400, "app must be the app's http(s) launch URL")
+        if not allowed_app_url(app_url):
+            return _error(400, f"app must be an http(s) launch URL on this machine or listed in {APP_ORIGINS_ENV}")
         if not patient or store.get("Patient", patient) is None:
             return _error(404, "patient: no such Patient on this server")
         launch = secrets.token_urlsafe(16)
         with state.lock:
+            _forget_old_launches(state)
+            state.launch_expiry[launch] = time.time() + LAUNCH_LIFETIME_SECONDS
             state.launches[launch] = {
                 "patient": patient,
                 "appContext": params.get("appContext"),
@@ -194,8 +230,9 @@ def install_smart(app: FastAPI, store: ResourceStore) -> SmartState:
     async def authorize(request: Request) -> Response:
         params = dict(request.query_params)
         redirect_uri = params.get("redirect_uri")
-        if not _http_url(redirect_uri):
-            return _page("Sign-in refused", "<p>The app sent no valid redirect_uri.</p>", 400)
+        if not allowed_app_url(redirect_uri):
+            # Nothing is sent to a redirect_uri this server does not know: no error redirect either.
+            return _page("Sign-in refused", "<p>The app sent no valid redirect_uri for this server.</p>", 400)
         assert redirect_uri is not None
         app_state = params.get("state")
 
@@ -215,7 +252,8 @@ def install_smart(app: FastAPI, store: ResourceStore) -> SmartState:
         app_context: str | None = None
         if params.get("launch"):
             with state.lock:
-                context = state.launches.get(params["launch"])
+                live = state.launch_expiry.get(params["launch"], 0.0) > time.time()
+                context = state.launches.get(params["launch"]) if live else None
             if context is None:
                 return refuse("invalid_request", "unknown launch context: launch the app again from the EHR")
             if _origin(redirect_uri) != context["origin"]:
@@ -309,6 +347,18 @@ def install_smart(app: FastAPI, store: ResourceStore) -> SmartState:
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     return state
+
+
+def _forget_old_launches(state: SmartState) -> None:
+    """Expired launch contexts go; so do the oldest beyond MAX_LAUNCHES (memory stays bounded)."""
+    now = time.time()
+    for launch in [key for key, expires in state.launch_expiry.items() if expires <= now]:
+        state.launch_expiry.pop(launch, None)
+        state.launches.pop(launch, None)
+    while len(state.launches) >= MAX_LAUNCHES:
+        oldest = next(iter(state.launches))
+        state.launches.pop(oldest)
+        state.launch_expiry.pop(oldest, None)
 
 
 def may_write(grant: Grant, resource_type: str) -> bool:
