@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,6 +10,8 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .fhir_server_policy import LOOPBACK_ALLOWLIST, FhirServerPolicy, parse_allowlist
+
+_HTTPS_ORIGIN = re.compile(r"https://[a-z0-9.-]+(:[0-9]{1,5})?", re.IGNORECASE)
 
 
 class Settings(BaseSettings):
@@ -106,6 +109,12 @@ class Settings(BaseSettings):
         "`POST /smart/api/assess`, and add a `smart` link to every card that lacks data. `make serve` turns "
         "it on.",
     )
+    smart_frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins of EHR pages allowed to show the SMART app in a frame (comma-separated, e.g. "
+        "`https://ehr.example.org`; https only, no paths or wildcards). Empty (the default): the app opens "
+        "in its own window or tab and no page may frame it.",
+    )
     smart_client_id: str = Field(
         "spinecds-assessment",
         min_length=1,
@@ -196,7 +205,18 @@ class Settings(BaseSettings):
             parse_allowlist(self.fhir_server_allowlist, allow_any_port=True), self.fhir_allow_http_loopback
         )
 
-    @field_validator("allowed_origins", "fhir_server_allowlist", "forwarded_allow_ips", mode="before")
+    @field_validator("smart_frame_ancestors", mode="after")
+    @classmethod
+    def _https_origins(cls, value: list[str]) -> list[str]:
+        # Each goes into a Content-Security-Policy header: only a bare https origin may pass.
+        for origin in value:
+            if not _HTTPS_ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an https origin such as https://ehr.example.org")
+        return [origin.lower() for origin in value]
+
+    @field_validator(
+        "allowed_origins", "fhir_server_allowlist", "forwarded_allow_ips", "smart_frame_ancestors", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -39,16 +39,26 @@ SMART_DIR = Path(__file__).parent / "static" / "smart"
 APP_NAME = "spinecds assessment (SMART on FHIR)"
 # The EHR's FHIR server is on another origin the app only learns at launch (iss): https anywhere, and
 # plain http only on the loopback interface for the local sandbox. Scripts and styles: own files only.
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self' https: http://127.0.0.1:* http://localhost:*; object-src 'none'; "
-        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' https: http://127.0.0.1:* http://localhost:*; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors "
+)
+
+
+def page_headers(frame_ancestors: list[str]) -> dict[str, str]:
+    """The app's pages: only the EHR origins an operator listed may frame them (none by default)."""
+    headers = {
+        "Content-Security-Policy": PAGE_POLICY + (" ".join(frame_ancestors) or "'none'"),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+    if not frame_ancestors:
+        headers["X-Frame-Options"] = "DENY"  # the same for browsers without CSP level 2
+    return headers
+
+
 PAGES = {"": "index.html", "index.html": "index.html", "launch.html": "launch.html"}
 ASSETS = {
     "app.js": "text/javascript",
@@ -178,6 +188,7 @@ def install_smart_app(app: FastAPI, settings: Settings, auth_settings: AuthSetti
     router = APIRouter(tags=["SMART assessment app"])
     app.state.smart_launch = launch_check(settings, auth_settings)
     running = [0]  # assessments in progress in this process (one event loop: no lock needed)
+    headers = page_headers(settings.smart_frame_ancestors)
 
     @router.get("/smart", include_in_schema=False)
     async def smart_root() -> RedirectResponse:
@@ -186,17 +197,17 @@ def install_smart_app(app: FastAPI, settings: Settings, auth_settings: AuthSetti
     @router.get("/smart/{page}", include_in_schema=False)
     async def smart_page(page: str) -> Response:
         if page in PAGES:
-            return FileResponse(SMART_DIR / PAGES[page], media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+            return FileResponse(SMART_DIR / PAGES[page], media_type="text/html; charset=utf-8", headers=headers)
         if page == "config.json":
             return JSONResponse(
                 {"clientId": settings.smart_client_id, "scope": SCOPES, "appName": APP_NAME},
-                headers=PAGE_HEADERS,
+                headers=headers,
             )
-        return _asset(page)
+        return _asset(page, headers)
 
     @router.get("/smart/vendor/{name}", include_in_schema=False)
     async def smart_vendor(name: str) -> Response:
-        return _asset(f"vendor/{name}")
+        return _asset(f"vendor/{name}", headers)
 
     @router.get("/smart/questionnaires/{qid}")
     async def questionnaire(qid: str) -> JSONResponse:
@@ -242,8 +253,8 @@ def install_smart_app(app: FastAPI, settings: Settings, auth_settings: AuthSetti
     app.include_router(router)
 
 
-def _asset(name: str) -> FileResponse:
+def _asset(name: str, headers: dict[str, str]) -> FileResponse:
     media = ASSETS.get(name)
     if media is None:
         raise ApiError(404, "not-found", "no such file in the SMART app")
-    return FileResponse(SMART_DIR / name, media_type=f"{media}; charset=utf-8", headers=PAGE_HEADERS)
+    return FileResponse(SMART_DIR / name, media_type=f"{media}; charset=utf-8", headers=headers)

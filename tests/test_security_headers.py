@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cds_hooks.routes.sheets import sheet_policy
 
 
@@ -36,3 +38,30 @@ def test_a_sheet_may_use_exactly_its_own_inline_styles() -> None:
     assert "style-src 'sha256-" in policy and "script-src" not in policy
     assert sheet_policy("<p>no style</p>").count("'none'") >= 3
     assert sheet_policy("<style>a</style>") != sheet_policy("<style>b</style>")
+
+
+def test_the_smart_app_may_not_be_framed_unless_an_ehr_origin_is_listed(make_client) -> None:  # type: ignore[no-untyped-def]
+    closed = make_client(smart_app=True).get("/smart/index.html")
+    assert closed.status_code == 200
+    assert closed.headers["content-security-policy"].endswith("frame-ancestors 'none'")
+    assert closed.headers["x-frame-options"] == "DENY"
+    framed = make_client(smart_app=True, smart_frame_ancestors="https://ehr.example.org, https://EHR2.example.org:8443")
+    for path in ("/smart/index.html", "/smart/launch.html", "/smart/app.js", "/smart/config.json"):
+        response = framed.get(path)
+        assert response.status_code == 200, path
+        policy = response.headers["content-security-policy"]
+        assert policy.endswith("frame-ancestors https://ehr.example.org https://ehr2.example.org:8443"), path
+        assert "x-frame-options" not in response.headers  # it would forbid what the policy allows
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["*", "http://ehr.example.org", "https://ehr.example.org/path", "https://ehr.example.org; script-src *", "'self'"],
+)
+def test_frame_ancestors_take_bare_https_origins_only(origin: str) -> None:
+    from pydantic import ValidationError
+
+    from cds_hooks.settings import Settings
+
+    with pytest.raises(ValidationError, match="not an https origin"):
+        Settings(smart_frame_ancestors=origin)
