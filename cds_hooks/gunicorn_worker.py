@@ -8,13 +8,9 @@ gunicorn (the `deploy` extra).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
-with warnings.catch_warnings():
-    # uvicorn points at the separate uvicorn-worker package; the class here is the same code.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from uvicorn.workers import UvicornWorker
+from uvicorn_worker import UvicornWorker
 
 from .serving import production_options
 
