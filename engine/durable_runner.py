@@ -135,10 +135,14 @@ def _plain(value: float) -> bool:
 
 
 def fact_json(facts: list[dict[str, Any]]) -> str:
-    """The facts as JSON durable-rules can read: what durable's own assert_facts sends (json.dumps),
-    unless a float would be written in a form its reader crashes on (see the module docstring)."""
+    """The facts as JSON durable-rules can read: what durable's own assert_facts sends (json.dumps;
+    orjson writes the same values, without the spaces, in a fifth of the time), unless a float would
+    be written in a form its reader crashes on (see the module docstring)."""
     if all(_plain(value) for fact in facts for value in fact.values() if type(value) is float):
-        return json.dumps(facts, ensure_ascii=False)
+        try:
+            return orjson.dumps(facts).decode()
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits
+            return json.dumps(facts, ensure_ascii=False)
     return "[" + ",".join(_careful_fact(fact) for fact in facts) + "]"
 
 

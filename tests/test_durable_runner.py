@@ -163,9 +163,11 @@ def test_numbers_durables_reader_cannot_read_are_written_so_it_can(value: float,
     assert set(json.loads(done.stdout.strip().splitlines()[-1])) == fires
 
 
-def test_fact_json_is_durables_own_json_when_every_number_is_plain() -> None:
+def test_fact_json_is_the_same_json_as_durables_own_when_every_number_is_plain() -> None:
     facts = [{"kind": "p", "i": 0, "x": 12.5, "y": 0.0001, "z": 9.9e15, "s": "é", "b": True, "sid": "1"}]
-    assert durable_runner.fact_json(facts) == json.dumps(facts, ensure_ascii=False)
+    assert json.loads(durable_runner.fact_json(facts)) == facts
+    assert "e" not in durable_runner.fact_json([{"x": 9.9e15, "y": 0.0001}])  # the plain range stays plain
+    assert json.loads(durable_runner.fact_json([{"big": 2**70}])) == [{"big": 2**70}]  # beyond orjson's integers
     careful = durable_runner.fact_json([{**facts[0], "w": 1e-05, "v": float("nan")}])
     assert json.loads(careful) == [{**facts[0], "w": 1e-05}]
     assert '"w":1.0e-05' in careful
