@@ -95,19 +95,18 @@ class Recall:
         self.held_back.append((suppression, str(identity.get("ruleId"))))
         return True
 
-    def remember(self, hook_instance: str, result: EvaluationResult) -> None:
-        """Store what each returned card was (for later feedback) and the audit of what was held back."""
-        rows = []
-        for host in result.shown:
-            uuid = str(host.card["uuid"])
-            for item in [host, *flatten_merged(host)]:
-                rows.append(self._card_row(uuid, item))
-        store = self.memory.store
-        if rows:
-            store.memory_write("card", rows)
+    def rows(self, hook_instance: str, result: EvaluationResult) -> dict[str, list[tuple[Any, ...]]]:
+        """What to store (MEMORY_WRITES statement -> rows): what each returned card was (for later
+        feedback) and the audit of what was held back. The caller writes them in the transaction
+        of the call's audit row (Store.record_evaluation), so neither is stored without the other."""
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        cards = [self._card_row(str(host.card["uuid"]), item) for host in result.shown for item in _with_merged(host)]
+        if cards:
+            rows["card"] = cards
         if self.held_back:
             evaluated = _instant(self.now)
-            store.memory_write("hidden", [(evaluated, hook_instance, sid, rule) for sid, rule in self.held_back])
+            rows["hidden"] = [(evaluated, hook_instance, sid, rule) for sid, rule in self.held_back]
+        return rows
 
     def _card_row(self, uuid: str, item: RuleCard) -> tuple[Any, ...]:
         due = due_by(item.card, self.now)
@@ -121,6 +120,10 @@ class Recall:
             _instant(due) if due else None,
             _instant(self.now),
         )
+
+
+def _with_merged(host: RuleCard) -> list[RuleCard]:
+    return [host, *flatten_merged(host)]
 
 
 class FeedbackMemory:

@@ -30,6 +30,7 @@ from .store import (
     MEMORY_READS,
     MEMORY_WRITES,
     ClientId,
+    MemoryRows,
     P,
     R,
     StoreError,
@@ -148,6 +149,7 @@ class PostgresStore:
         card_uuids: list[str],
         card_rules: Sequence[tuple[str, str, str]] = (),
         client: ClientId = DEVELOPMENT_CLIENT,
+        memory: MemoryRows | None = None,
     ) -> None:
         with self._transaction() as connection, connection.cursor() as cursor:
             cursor.execute(
@@ -157,6 +159,9 @@ class PostgresStore:
             rows = card_rows(evaluated_at, hook_instance, list(card_rules), client)
             if rows:
                 cursor.executemany(INSERT_CARD.format(p="%s"), rows)
+            for statement, memory_rows in (memory or {}).items():
+                if memory_rows:
+                    cursor.executemany(MEMORY_WRITES[statement].replace("?", "%s"), memory_rows)
 
     @_postgres_errors
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
