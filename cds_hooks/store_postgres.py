@@ -193,16 +193,18 @@ class PostgresStore:
     def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:
         if not keys:
             return {}
+        select = "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key = ANY(%s)"
         with self._transaction() as connection, connection.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO condition_first_seen (resource_key, first_seen) VALUES (%s, %s) "
-                "ON CONFLICT (resource_key) DO NOTHING",
-                [(key, now.isoformat()) for key in keys],
-            )
-            rows = connection.execute(
-                "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key = ANY(%s)",
-                (list(keys),),
-            ).fetchall()
+            # As SqliteStore: a chart seen before has every key already, and a first-seen time never
+            # changes, so read first and insert only when a key is new (one round trip, no write).
+            rows = connection.execute(select, (list(keys),)).fetchall()
+            if len(rows) < len(set(keys)):
+                cursor.executemany(
+                    "INSERT INTO condition_first_seen (resource_key, first_seen) VALUES (%s, %s) "
+                    "ON CONFLICT (resource_key) DO NOTHING",
+                    [(key, now.isoformat()) for key in keys],
+                )
+                rows = connection.execute(select, (list(keys),)).fetchall()
         return {row["resource_key"]: datetime.fromisoformat(row["first_seen"]) for row in rows}
 
     @_postgres_errors

@@ -131,7 +131,7 @@ def test_audit_writes_the_memory_rows_with_the_audit_row_or_neither(
     assert [row["card_uuid"] for row in store.memory_read("cards", (CARD_UUID,))] == [CARD_UUID]
 
     # The database refuses a memory row: the audit row is not written either, and the loss is counted.
-    call, _ = audited(lambda *_: {"card": [_memory_card("other-card")[:-1]]})
+    call, _ = audited(lambda *_: {"card": [(*_memory_card("other-card")[:-1], None)]})
     assert store.list_evaluations(call.request.hookInstance) == []
     assert "spinecds_audit_records_lost_total 1.0" in metrics.exposition().decode()
 

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -193,8 +194,8 @@ def test_store_audit_and_memory_rows_are_one_transaction(backend: Backend) -> No
     assert [row["rule_id"] for row in store.memory_read("cards", ("card-1",))] == ["mdt-consultation", "mri-urgency"]
     assert [(row["suppression_id"], row["rule_id"]) for row in store.memory_read("hidden")] == [(7, "sins-referral")]
 
-    # A memory row the database refuses (here: a column missing) undoes the whole call's record.
-    broken = {"card": [_memory_card_row("card-2", "sins"), _memory_card_row("card-2", "x")[:-1]]}
+    # A memory row the database refuses (here: NULL in a NOT NULL column) undoes the call's record.
+    broken = {"card": [_memory_card_row("card-2", "sins"), (*_memory_card_row("card-2", "x")[:-1], None)]}
     with pytest.raises(StoreError):
         store.record_evaluation(
             FIXED_NOW, "hook-2", "svc", [], ["card-2"], [("card-2", "sins", "2.0.0")], memory=broken
@@ -206,6 +207,16 @@ def test_store_audit_and_memory_rows_are_one_transaction(backend: Backend) -> No
     store.record_evaluation(FIXED_NOW, "hook-3", "svc", [], [], memory={"card": [_memory_card_row("card-3", "a")]})
     assert [row["hookInstance"] for row in store.list_evaluations()] == ["hook-1", "hook-3"]
     assert len(store.memory_read("cards", ("card-3",))) == 1
+
+
+def test_store_first_seen_keeps_the_first_time(backend: Backend) -> None:
+    store = backend.open()
+    later = FIXED_NOW + timedelta(hours=5)
+    assert store.first_seen(["a", "b"], FIXED_NOW) == {"a": FIXED_NOW, "b": FIXED_NOW}
+    assert store.first_seen(["a", "b"], later) == {"a": FIXED_NOW, "b": FIXED_NOW}  # known: read only
+    assert store.first_seen(["a", "c", "c"], later) == {"a": FIXED_NOW, "c": later}  # one new key
+    assert store.first_seen([], later) == {}
+    assert sorted(backend.execute("SELECT resource_key FROM condition_first_seen")) == [("a",), ("b",), ("c",)]
 
 
 def test_store_migrates_to_the_current_schema_version(backend: Backend) -> None:
