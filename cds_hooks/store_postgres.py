@@ -63,6 +63,21 @@ def _postgres_errors(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+MULTI_ROW_CHUNK = 500  # rows per INSERT: far below PostgreSQL's 65,535 parameters per statement
+
+
+def multi_row_inserts(statement: str, rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[str, list[Any]]]:
+    """`INSERT ... VALUES (%s,...) [tail]` for many rows as few statements of many VALUES groups, with
+    their parameters. executemany sends a statement per row (measured: a call's audit, card and
+    memory rows took 0.29 ms of client CPU that way, 0.18 ms as one statement per table).
+    ON CONFLICT DO NOTHING skips a repeated key within one statement as it does across statements."""
+    head, values = statement.split(" VALUES ", 1)
+    group, tail = values.split(")", 1)
+    for start in range(0, len(rows), MULTI_ROW_CHUNK):
+        chunk = rows[start : start + MULTI_ROW_CHUNK]
+        yield f"{head} VALUES {','.join([group + ')'] * len(chunk))}{tail}", [value for row in chunk for value in row]
+
+
 class PostgresStore:
     def __init__(
         self,
@@ -157,11 +172,11 @@ class PostgresStore:
                 evaluation_row(evaluated_at, hook_instance, service_id, fired, card_uuids, client),
             )
             rows = card_rows(evaluated_at, hook_instance, list(card_rules), client)
-            if rows:
-                cursor.executemany(INSERT_CARD.format(p="%s"), rows)
-            for statement, memory_rows in (memory or {}).items():
-                if memory_rows:
-                    cursor.executemany(MEMORY_WRITES[statement].replace("?", "%s"), memory_rows)
+            for statement, values in [(INSERT_CARD.format(p="%s"), rows)] + [
+                (MEMORY_WRITES[name].replace("?", "%s"), memory_rows) for name, memory_rows in (memory or {}).items()
+            ]:
+                for chunk in multi_row_inserts(statement, values):
+                    cursor.execute(*chunk)
 
     @_postgres_errors
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:

@@ -184,7 +184,11 @@ def test_store_audit_and_memory_rows_are_one_transaction(backend: Backend) -> No
     """The audit row, its card rows and the feedback memory's rows of a hook call: all or none."""
     store = backend.open()
     memory = {
-        "card": [_memory_card_row("card-1", "mri-urgency"), _memory_card_row("card-1", "mdt-consultation")],
+        "card": [
+            _memory_card_row("card-1", "mri-urgency"),
+            _memory_card_row("card-1", "mdt-consultation"),
+            _memory_card_row("card-1", "mri-urgency"),  # a repeat within the call is skipped, not an error
+        ],
         "hidden": [(FIXED_NOW.isoformat(), "hook-1", 7, "sins-referral")],
     }
     store.record_evaluation(
@@ -217,6 +221,19 @@ def test_store_first_seen_keeps_the_first_time(backend: Backend) -> None:
     assert store.first_seen(["a", "c", "c"], later) == {"a": FIXED_NOW, "c": later}  # one new key
     assert store.first_seen([], later) == {}
     assert sorted(backend.execute("SELECT resource_key FROM condition_first_seen")) == [("a",), ("b",), ("c",)]
+
+
+def test_postgres_multi_row_inserts_chunk_and_keep_the_statement_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cds_hooks import store_postgres
+
+    monkeypatch.setattr(store_postgres, "MULTI_ROW_CHUNK", 2)
+    statement = "INSERT INTO t (a, b) VALUES (%s,%s) ON CONFLICT DO NOTHING"
+    chunks = list(store_postgres.multi_row_inserts(statement, [(1, 2), (3, 4), (5, 6)]))
+    assert chunks == [
+        ("INSERT INTO t (a, b) VALUES (%s,%s),(%s,%s) ON CONFLICT DO NOTHING", [1, 2, 3, 4]),
+        ("INSERT INTO t (a, b) VALUES (%s,%s) ON CONFLICT DO NOTHING", [5, 6]),
+    ]
+    assert list(store_postgres.multi_row_inserts(statement, [])) == []
 
 
 def test_store_migrates_to_the_current_schema_version(backend: Backend) -> None:
