@@ -6,6 +6,9 @@ fine for a laptop, not for real patients: patient and user ids are guessable, so
 key are reversed by trying ids. With authentication on, the service therefore refuses to start unless
 the key is set and at least MIN_KEY_BYTES long (docs/deployment.md). Rotating the key makes every
 stored pseudonym unmatchable: feedback memory then starts empty, which is the safe direction.
+
+There is deliberately no cache of value -> pseudonym: it would keep plaintext patient and user ids
+in memory past their request, next to what they hash to, to save ~1 us per hash.
 """
 
 from __future__ import annotations
