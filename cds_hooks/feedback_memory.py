@@ -45,14 +45,24 @@ def _instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+# json.dumps(..., sort_keys=True, separators=(",", ":")) builds this encoder at every call; one
+# shared encoder gives the same text (it keeps no state between calls) for less.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def identity_text(identity: dict[str, Any]) -> str:
+    return _CANONICAL.encode(identity)
+
+
 def identity_key(identity: dict[str, Any]) -> str:
-    return pseudonym("identity|" + json.dumps(identity, sort_keys=True, separators=(",", ":")))
+    return pseudonym("identity|" + identity_text(identity))
 
 
 def person_key(kind: str, client: ClientId, person_id: str) -> str:
     """The keyed hash of a patient or user id *as known to one client* (JSON, so no separator in
     an id can make two different (client, id) pairs collide)."""
-    return pseudonym(json.dumps([kind, client.iss, client.tenant, person_id], separators=(",", ":")))
+    return pseudonym(_COMPACT.encode([kind, client.iss, client.tenant, person_id]))
 
 
 def due_by(card: dict[str, Any], now: datetime) -> datetime | None:
@@ -87,40 +97,57 @@ class Recall:
     now: datetime
     active: dict[str, int] = field(default_factory=dict)  # identity key -> suppression id
     held_back: list[tuple[int, str]] = field(default_factory=list)  # (suppression id, rule id)
+    # The identity keys hides() computed, by canonical identity text: rows() needs the same cards'
+    # keys again, and an HMAC per card twice per call showed in profiles. Lives as long as the call.
+    _identity_keys: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def identity_key(self, identity: dict[str, Any]) -> str:
+        text = identity_text(identity)
+        key = self._identity_keys.get(text)
+        if key is None:
+            key = self._identity_keys[text] = pseudonym("identity|" + text)
+        return key
 
     def hides(self, identity: dict[str, Any]) -> bool:
-        suppression = self.active.get(identity_key(identity))
+        suppression = self.active.get(self.identity_key(identity))
         if suppression is None:
             return False
         self.held_back.append((suppression, str(identity.get("ruleId"))))
         return True
 
-    def remember(self, hook_instance: str, result: EvaluationResult) -> None:
-        """Store what each returned card was (for later feedback) and the audit of what was held back."""
-        rows = []
-        for host in result.shown:
-            uuid = str(host.card["uuid"])
-            for item in [host, *flatten_merged(host)]:
-                rows.append(self._card_row(uuid, item))
-        store = self.memory.store
-        if rows:
-            store.memory_write("card", rows)
+    def rows(self, hook_instance: str, result: EvaluationResult) -> dict[str, list[tuple[Any, ...]]]:
+        """What to store (MEMORY_WRITES statement -> rows): what each returned card was (for later
+        feedback) and the audit of what was held back. The caller writes them in the transaction
+        of the call's audit row (Store.record_evaluation), so neither is stored without the other."""
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        evaluated = _instant(self.now)
+        cards = [
+            self._card_row(str(host.card["uuid"]), item, evaluated)
+            for host in result.shown
+            for item in _with_merged(host)
+        ]
+        if cards:
+            rows["card"] = cards
         if self.held_back:
-            evaluated = _instant(self.now)
-            store.memory_write("hidden", [(evaluated, hook_instance, sid, rule) for sid, rule in self.held_back])
+            rows["hidden"] = [(evaluated, hook_instance, sid, rule) for sid, rule in self.held_back]
+        return rows
 
-    def _card_row(self, uuid: str, item: RuleCard) -> tuple[Any, ...]:
+    def _card_row(self, uuid: str, item: RuleCard, evaluated: str) -> tuple[Any, ...]:
         due = due_by(item.card, self.now)
         return (
             uuid,
             item.rule_id,
             self.patient_key,
             self.user_key,
-            identity_key(item.identity()),
+            self.identity_key(item.identity()),
             item.indicator,
             _instant(due) if due else None,
-            _instant(self.now),
+            evaluated,
         )
+
+
+def _with_merged(host: RuleCard) -> list[RuleCard]:
+    return [host, *flatten_merged(host)]
 
 
 class FeedbackMemory:

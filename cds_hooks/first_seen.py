@@ -21,6 +21,8 @@ from .pseudonyms import pseudonym
 from .store import ClientId, Store, StoreError
 
 log = logging.getLogger("spinecds.first_seen")
+# The text json.dumps(..., separators=(",", ":")) gives, without building an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def _undated(resource: dict[str, Any]) -> bool:
@@ -45,7 +47,7 @@ def undated_conditions(resources: Iterable[dict[str, Any]]) -> list[str]:
 def condition_key(client: ClientId, fhir_server: str | None, patient_id: str, ref: str) -> str:
     """The keyed hash a first-seen time is stored under (JSON: no id can shift a field boundary)."""
     parts = ["first-seen", client.iss, client.tenant, fhir_server or "", patient_id, ref]
-    return pseudonym(json.dumps(parts, separators=(",", ":")))
+    return pseudonym(_COMPACT.encode(parts))
 
 
 def first_seen_times(

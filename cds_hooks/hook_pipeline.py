@@ -179,6 +179,8 @@ class HookPipeline:
         clinician still gets the cards; a lost record is logged and counted."""
         result, cards = decision.result, decision.cards
         try:
+            # One transaction for the audit row and the feedback memory's rows (all or nothing):
+            # three transactions, each with its own BEGIN, COMMIT and (SQLite) PRAGMA, cost more.
             self.parts.store.record_evaluation(
                 call.now,
                 call.request.hookInstance,
@@ -187,14 +189,27 @@ class HookPipeline:
                 [card["uuid"] for card in cards],
                 card_rules(cards),
                 client=client_id(call.client),
+                memory=self.memory_rows(call, decision),
             )
-            if decision.recall:
-                decision.recall.remember(call.request.hookInstance, result)
         except Exception as error:  # noqa: BLE001 - the clinician still gets the cards
             self.parts.metrics.count_audit_lost()
             log.error(
                 "audit record lost", extra={"hookInstance": call.request.hookInstance, "error": type(error).__name__}
             )
+
+    def memory_rows(self, call: HookCall, decision: Decision) -> dict[str, list[tuple[Any, ...]]] | None:
+        """The feedback memory's rows of this call. Should building them fail, the audit row is still
+        written without them: a card the memory does not know is shown again (the safe direction)."""
+        if decision.recall is None:
+            return None
+        try:
+            return decision.recall.rows(call.request.hookInstance, decision.result)
+        except Exception as error:  # noqa: BLE001 - the audit row matters more than the memory
+            log.error(
+                "feedback memory rows lost",
+                extra={"hookInstance": call.request.hookInstance, "error": type(error).__name__},
+            )
+            return None
 
     def decide_and_audit(self, call: HookCall, resolved: ResolvedPrefetch) -> Decision:
         decision = self.decide(call, resolved)

@@ -6,6 +6,9 @@ fine for a laptop, not for real patients: patient and user ids are guessable, so
 key are reversed by trying ids. With authentication on, the service therefore refuses to start unless
 the key is set and at least MIN_KEY_BYTES long (docs/deployment.md). Rotating the key makes every
 stored pseudonym unmatchable: feedback memory then starts empty, which is the safe direction.
+
+There is deliberately no cache of value -> pseudonym: it would keep plaintext patient and user ids
+in memory past their request, next to what they hash to, to save ~1 us per hash.
 """
 
 from __future__ import annotations
@@ -22,13 +25,19 @@ DEVELOPMENT_KEY = "spinecds-development-pseudonym-key-not-secret"
 MIN_KEY_BYTES = 32
 
 _key: bytes | None = None
+# The keyed HMAC state of _key (the key already mixed in): each pseudonym copies it instead of
+# keying a new HMAC (measured 1.3 -> 0.9 us). It holds the key, as _key does; never any id.
+_keyed: hmac.HMAC | None = None
 
 
 def configure(key: str | None) -> None:
-    """Use `key` from now on (the service passes its setting; None falls back to the environment)."""
-    global _key
+    """Use `key` from now on (the service passes its setting; None falls back to the environment,
+    read now or, when it has no key yet, at the first pseudonym: a key set in the environment
+    before the first request is used either way)."""
+    global _key, _keyed
     chosen = key or os.environ.get(KEY_VARIABLE) or ""
     _key = chosen.encode("utf-8") if chosen else None
+    _keyed = None
 
 
 def uses_development_key() -> bool:
@@ -50,5 +59,17 @@ def _current_key() -> bytes:
     return _key or DEVELOPMENT_KEY.encode("utf-8")
 
 
+def _keyed_hmac() -> hmac.HMAC:
+    global _keyed
+    keyed = _keyed
+    if keyed is None:
+        # Resolved once, not per pseudonym: without a configured key, resolving reads the
+        # environment each time (measured: 0.8 % of a hook call in development mode).
+        keyed = _keyed = hmac.new(_current_key(), digestmod=hashlib.sha256)
+    return keyed
+
+
 def pseudonym(value: str) -> str:
-    return hmac.new(_current_key(), value.encode("utf-8"), hashlib.sha256).hexdigest()
+    digest = _keyed_hmac().copy()
+    digest.update(value.encode("utf-8"))
+    return digest.hexdigest()

@@ -137,6 +137,11 @@ MEMORY_WRITES = {
     "indicator, created_at, hidden_until, reason) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
     "hidden": "INSERT INTO memory_hidden (evaluated_at, hook_instance, suppression_id, rule_id) VALUES (?,?,?,?)",
 }
+# Memory writes that answer feedback the EHR was told is stored: on disk (synchronous FULL) before
+# the answer. The others (what each card was, what was held back) are audit rows, written with the
+# evaluation audit's NORMAL (see SqliteStore.record_evaluation).
+DURABLE_MEMORY_WRITES = frozenset({"suppression"})
+MemoryRows = Mapping[str, Sequence[tuple[Any, ...]]]
 MEMORY_READS = {
     "cards": "SELECT * FROM memory_card WHERE card_uuid = ? ORDER BY rule_id",
     "active": "SELECT id, rule_id, identity_key, hidden_until FROM memory_suppression "
@@ -300,7 +305,11 @@ class Store(Protocol):
         card_uuids: list[str],
         card_rules: Sequence[tuple[str, str, str]] = (),
         client: ClientId = DEVELOPMENT_CLIENT,
-    ) -> None: ...
+        memory: MemoryRows | None = None,
+    ) -> None:
+        """The audit row of one evaluation, its card rows and the feedback memory's rows of the call
+        (`memory`: MEMORY_WRITES statement -> rows), all in one committed transaction: all of them
+        are stored or none is."""
 
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
         """(rule id, rule version) of a card this service returned, for feedback and audits."""
@@ -380,6 +389,7 @@ class SqliteStore:
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA busy_timeout=5000")
             connection.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+            self._local.synchronous = "FULL"
             with self._lock:
                 self._connections.append(connection)
                 if not self._initialised:
@@ -390,6 +400,13 @@ class SqliteStore:
                     self._initialised = True
             self._local.connection = connection
         return connection
+
+    def _synchronous(self, connection: sqlite3.Connection, level: str) -> None:
+        """Switch this thread's connection to `level` only when it is not there already: a PRAGMA
+        per write cost a statement round each (connections are per thread, so is the record)."""
+        if self._local.synchronous != level:
+            connection.execute(f"PRAGMA synchronous={level}")
+            self._local.synchronous = level
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
@@ -406,7 +423,7 @@ class SqliteStore:
         connection = self._connection()
         stored = 0
         with self._write_lock:
-            connection.execute("PRAGMA synchronous=FULL")  # acknowledged feedback is on disk
+            self._synchronous(connection, "FULL")  # acknowledged feedback is on disk
             connection.execute("BEGIN IMMEDIATE")
             try:
                 for item in items:
@@ -438,22 +455,27 @@ class SqliteStore:
         card_uuids: list[str],
         card_rules: Sequence[tuple[str, str, str]] = (),
         client: ClientId = DEVELOPMENT_CLIENT,
+        memory: MemoryRows | None = None,
     ) -> None:
         connection = self._connection()
+        memory = memory or {}
         with self._write_lock:
             # Audit rows: WAL + NORMAL survives any process crash; only a power cut may lose the
             # last moments. Fsyncing every evaluation (FULL) halved throughput for no clinical
             # gain; feedback, which the EHR was told is stored, keeps FULL.
-            connection.execute("PRAGMA synchronous=NORMAL")
+            self._synchronous(connection, "FULL" if DURABLE_MEMORY_WRITES.intersection(memory) else "NORMAL")
             connection.execute("BEGIN IMMEDIATE")
             try:
                 connection.execute(
                     INSERT_EVALUATION.format(p="?"),
                     evaluation_row(evaluated_at, hook_instance, service_id, fired, card_uuids, client),
                 )
-                connection.executemany(
-                    INSERT_CARD.format(p="?"), card_rows(evaluated_at, hook_instance, list(card_rules), client)
-                )
+                if card_rules:
+                    connection.executemany(
+                        INSERT_CARD.format(p="?"), card_rows(evaluated_at, hook_instance, list(card_rules), client)
+                    )
+                for statement, rows in memory.items():
+                    connection.executemany(MEMORY_WRITES[statement], rows)
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
@@ -538,13 +560,11 @@ class SqliteStore:
         connection = self._connection()
         inserted = 0
         with self._write_lock:
-            # A suppression answers feedback the EHR was told is stored: on disk before the answer. The
-            # per-card rows and the hidden-card audit follow the evaluation audit's NORMAL (see there).
-            connection.execute(f"PRAGMA synchronous={'FULL' if statement == 'suppression' else 'NORMAL'}")
+            # See DURABLE_MEMORY_WRITES: a suppression is on disk before the answer.
+            self._synchronous(connection, "FULL" if statement in DURABLE_MEMORY_WRITES else "NORMAL")
             connection.execute("BEGIN IMMEDIATE")
             try:
-                for row in rows:
-                    inserted += connection.execute(MEMORY_WRITES[statement], row).rowcount
+                inserted = connection.executemany(MEMORY_WRITES[statement], rows).rowcount
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")

@@ -30,6 +30,7 @@ from .store import (
     MEMORY_READS,
     MEMORY_WRITES,
     ClientId,
+    MemoryRows,
     P,
     R,
     StoreError,
@@ -60,6 +61,21 @@ def _postgres_errors(method: Callable[P, R]) -> Callable[P, R]:
             raise StoreError(f"PostgreSQL store unavailable: {type(error).__name__}") from error
 
     return wrapper
+
+
+MULTI_ROW_CHUNK = 500  # rows per INSERT: far below PostgreSQL's 65,535 parameters per statement
+
+
+def multi_row_inserts(statement: str, rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[str, list[Any]]]:
+    """`INSERT ... VALUES (%s,...) [tail]` for many rows as few statements of many VALUES groups, with
+    their parameters. executemany sends a statement per row (measured: a call's audit, card and
+    memory rows took 0.29 ms of client CPU that way, 0.18 ms as one statement per table).
+    ON CONFLICT DO NOTHING skips a repeated key within one statement as it does across statements."""
+    head, values = statement.split(" VALUES ", 1)
+    group, tail = values.split(")", 1)
+    for start in range(0, len(rows), MULTI_ROW_CHUNK):
+        chunk = rows[start : start + MULTI_ROW_CHUNK]
+        yield f"{head} VALUES {','.join([group + ')'] * len(chunk))}{tail}", [value for row in chunk for value in row]
 
 
 class PostgresStore:
@@ -93,7 +109,13 @@ class PostgresStore:
                     min_size=self._min_size,
                     max_size=self._max_size,
                     timeout=self._timeout,
-                    kwargs={"row_factory": dict_row, "connect_timeout": max(1, round(self._connect_timeout))},
+                    # Autocommit: a lone read is one round trip, not BEGIN, SELECT, COMMIT (measured
+                    # 0.071 -> 0.043 ms of client CPU per read); writes open transaction() themselves.
+                    kwargs={
+                        "row_factory": dict_row,
+                        "autocommit": True,
+                        "connect_timeout": max(1, round(self._connect_timeout)),
+                    },
                     # A connection broken by a database restart is replaced instead of failing a request.
                     check=ConnectionPool.check_connection,
                     name="spinecds-store",
@@ -109,6 +131,13 @@ class PostgresStore:
     def _transaction(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection inside one transaction: committed on success, rolled back on error."""
         with self._get_pool().connection(timeout=timeout) as connection, connection.transaction():
+            yield connection
+
+    @contextmanager
+    def _reading(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in autocommit, for reads: each statement is its own transaction (with
+        READ COMMITTED, what a transaction around several reads would give them anyway)."""
+        with self._get_pool().connection(timeout=timeout) as connection:
             yield connection
 
     def _migrate(self, connection: psycopg.Connection[Any]) -> None:
@@ -134,7 +163,7 @@ class PostgresStore:
     @_postgres_errors
     def list_feedback(self, service_id: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM feedback" + (" WHERE service_id = %s" if service_id else "") + " ORDER BY id"
-        with self._transaction() as connection:
+        with self._reading() as connection:
             rows = connection.execute(query, (service_id,) if service_id else ()).fetchall()
         return [feedback_item(row) for row in rows]
 
@@ -148,6 +177,7 @@ class PostgresStore:
         card_uuids: list[str],
         card_rules: Sequence[tuple[str, str, str]] = (),
         client: ClientId = DEVELOPMENT_CLIENT,
+        memory: MemoryRows | None = None,
     ) -> None:
         with self._transaction() as connection, connection.cursor() as cursor:
             cursor.execute(
@@ -155,12 +185,15 @@ class PostgresStore:
                 evaluation_row(evaluated_at, hook_instance, service_id, fired, card_uuids, client),
             )
             rows = card_rows(evaluated_at, hook_instance, list(card_rules), client)
-            if rows:
-                cursor.executemany(INSERT_CARD.format(p="%s"), rows)
+            for statement, values in [(INSERT_CARD.format(p="%s"), rows)] + [
+                (MEMORY_WRITES[name].replace("?", "%s"), memory_rows) for name, memory_rows in (memory or {}).items()
+            ]:
+                for chunk in multi_row_inserts(statement, values):
+                    cursor.execute(*chunk)
 
     @_postgres_errors
     def rule_of_card(self, card_uuid: str) -> tuple[str, str] | None:
-        with self._transaction() as connection:
+        with self._reading() as connection:
             row = connection.execute(
                 "SELECT rule_id, rule_version FROM card WHERE card_uuid = %s", (card_uuid,)
             ).fetchone()
@@ -171,7 +204,7 @@ class PostgresStore:
         wanted = sorted(set(card_uuids))
         if not wanted:
             return set()
-        with self._transaction() as connection:
+        with self._reading() as connection:
             rows = connection.execute(
                 "SELECT card_uuid, client_iss, client_tenant, hook_instance FROM card WHERE card_uuid = ANY(%s)",
                 (wanted,),
@@ -188,35 +221,38 @@ class PostgresStore:
     def first_seen(self, keys: Sequence[str], now: datetime) -> dict[str, datetime]:
         if not keys:
             return {}
-        with self._transaction() as connection, connection.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO condition_first_seen (resource_key, first_seen) VALUES (%s, %s) "
-                "ON CONFLICT (resource_key) DO NOTHING",
-                [(key, now.isoformat()) for key in keys],
-            )
-            rows = connection.execute(
-                "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key = ANY(%s)",
-                (list(keys),),
-            ).fetchall()
+        select = "SELECT resource_key, first_seen FROM condition_first_seen WHERE resource_key = ANY(%s)"
+        with self._reading() as connection:
+            # As SqliteStore: a chart seen before has every key already, and a first-seen time never
+            # changes, so read first and insert only when a key is new (one round trip, no write).
+            rows = connection.execute(select, (list(keys),)).fetchall()
+            if len(rows) < len(set(keys)):
+                with connection.transaction(), connection.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO condition_first_seen (resource_key, first_seen) VALUES (%s, %s) "
+                        "ON CONFLICT (resource_key) DO NOTHING",
+                        [(key, now.isoformat()) for key in keys],
+                    )
+                    rows = connection.execute(select, (list(keys),)).fetchall()
         return {row["resource_key"]: datetime.fromisoformat(row["first_seen"]) for row in rows}
 
     @_postgres_errors
     def ping(self) -> bool:
         """Readiness: a pooled connection answers a trivial query within the ping timeout."""
-        with self._transaction(timeout=self._ping_timeout) as connection:
+        with self._reading(timeout=self._ping_timeout) as connection:
             connection.execute("SELECT 1").fetchone()
         return True
 
     @_postgres_errors
     def list_evaluations(self, hook_instance: str | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM evaluation" + (" WHERE hook_instance = %s" if hook_instance else "") + " ORDER BY id"
-        with self._transaction() as connection:
+        with self._reading() as connection:
             rows = connection.execute(query, (hook_instance,) if hook_instance else ()).fetchall()
         return [evaluation_item(row) for row in rows]
 
     @_postgres_errors
     def schema_version(self) -> int:
-        with self._transaction() as connection:
+        with self._reading() as connection:
             row = connection.execute("SELECT version FROM schema_version").fetchone()
         if row is None:
             raise StoreError("PostgreSQL store: schema_version table is empty")
@@ -233,7 +269,7 @@ class PostgresStore:
 
     @_postgres_errors
     def memory_read(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self._transaction() as connection:
+        with self._reading() as connection:
             return [dict(row) for row in connection.execute(MEMORY_READS[query].replace("?", "%s"), params).fetchall()]
 
     def close(self) -> None:

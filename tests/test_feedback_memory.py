@@ -340,3 +340,48 @@ def test_a_cards_due_time_caps_its_suppression():
     assert due_by(card(deadlineHours=336), NOW) == NOW + timedelta(days=14)
     assert due_by(card(dueBy="not a time"), NOW) == NOW
     assert due_by(card(outcome="advise"), NOW) is None
+
+
+def test_stored_keys_keep_their_format_and_each_card_is_hashed_once_per_call(tmp_path, monkeypatch):
+    """The keys are the keyed hashes of the same texts as before (stored rows must keep matching), and
+    one call hashes each card identity once although hides() and rows() both need it."""
+    import hashlib
+    import hmac
+
+    from cds_hooks import feedback_memory, first_seen, pseudonyms
+    from cds_hooks.store import ClientId, SqliteStore
+    from engine.card_merge import flatten_merged
+
+    def expected(text: str) -> str:
+        return hmac.new(pseudonyms._current_key(), text.encode(), hashlib.sha256).hexdigest()
+
+    client = ClientId("https://ehr.example.org", "t-1")
+    identity = {"ruleId": "sins-referral", "outcome": "potential", "indicator": "warning", "decisive": ["Obs/s@1"]}
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    assert feedback_memory.identity_key(identity) == expected("identity|" + canonical)
+    assert feedback_memory.person_key("user", client, "Practitioner/a") == expected(
+        json.dumps(["user", client.iss, "t-1", "Practitioner/a"], separators=(",", ":"))
+    )
+    assert first_seen.condition_key(client, None, "p1", "Condition/c1") == expected(
+        json.dumps(["first-seen", client.iss, "t-1", "", "p1", "Condition/c1"], separators=(",", ":"))
+    )
+
+    p13, _ = hook_request_for("spinecds-p13", "patient-view", NOW)
+    result = get_engine().evaluate(request_from_hook_call(p13, NOW))
+    store = SqliteStore(tmp_path / "keys.sqlite3")
+    recall = FeedbackMemory(store, 7).recall(client, "Practitioner/a", "spinecds-p13", NOW)
+    assert recall is not None
+    hashed: list[str] = []
+    counting = pseudonyms.pseudonym
+
+    def count(value: str) -> str:
+        hashed.append(value)
+        return counting(value)
+
+    monkeypatch.setattr(feedback_memory, "pseudonym", count)
+    items = [item for host in result.shown for item in [host, *flatten_merged(host)]]
+    assert not any(recall.hides(item.identity()) for item in items)
+    rows = recall.rows("hook-1", result)["card"]
+    assert len(hashed) == len({json.dumps(item.identity(), sort_keys=True) for item in items}) == len(rows)
+    assert [row[4] for row in rows] == [feedback_memory.identity_key(item.identity()) for item in items]
+    store.close()

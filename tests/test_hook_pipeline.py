@@ -24,6 +24,7 @@ from engine.api import EvaluationResult
 from tests.service_fixtures import FIXED_NOW, PATIENT_ID, hook_request
 
 SERVICE = SERVICES["spinecds-patient-view"]
+CARD_UUID = "5b1f3e9a-4c0d-4d6e-9a57-0e6f2b3c8d41"
 CARD = {
     "summary": "Order MRI",
     "indicator": "warning",
@@ -106,6 +107,42 @@ def test_audit_records_the_call_and_never_raises(pipeline: HookPipeline, monkeyp
     monkeypatch.setattr(pipeline.parts.store, "record_evaluation", database_down)
     pipeline.audit(call, decision)  # the clinician still gets the cards: the loss is counted instead
     assert "spinecds_audit_records_lost_total 1.0" in pipeline.parts.metrics.exposition().decode()
+
+
+def _memory_card(card_uuid: str) -> tuple[Any, ...]:
+    return (card_uuid, "mri-urgency", "patient-key", "user-key", "identity-key", "warning", None, "2026-03-10")
+
+
+def test_audit_writes_the_memory_rows_with_the_audit_row_or_neither(
+    pipeline: HookPipeline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, metrics = pipeline.parts.store, pipeline.parts.metrics
+
+    def audited(rows: Any) -> tuple[Any, Decision]:
+        call = _call(pipeline, _body())
+        decision = pipeline.decide(call, ResolvedPrefetch(data={}))
+        assert decision.recall is not None  # the call names a user: feedback memory is on
+        monkeypatch.setattr(decision.recall, "rows", rows)
+        pipeline.audit(call, decision)
+        return call, decision
+
+    call, _ = audited(lambda *_: {"card": [_memory_card(CARD_UUID)]})
+    assert len(store.list_evaluations(call.request.hookInstance)) == 1
+    assert [row["card_uuid"] for row in store.memory_read("cards", (CARD_UUID,))] == [CARD_UUID]
+
+    # The database refuses a memory row: the audit row is not written either, and the loss is counted.
+    call, _ = audited(lambda *_: {"card": [(*_memory_card("other-card")[:-1], None)]})
+    assert store.list_evaluations(call.request.hookInstance) == []
+    assert "spinecds_audit_records_lost_total 1.0" in metrics.exposition().decode()
+
+    # Building the memory rows fails (a bug): the audit row is still written, without them.
+    def broken(*_: Any) -> Any:
+        raise KeyError("dueBy")
+
+    call, _ = audited(broken)
+    assert len(store.list_evaluations(call.request.hookInstance)) == 1
+    assert "feedback memory rows lost" in caplog.text
+    assert "spinecds_audit_records_lost_total 1.0" in metrics.exposition().decode()
 
 
 def test_respond_puts_data_quality_in_the_response_extension(pipeline: HookPipeline) -> None:

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -175,6 +176,66 @@ def test_store_audit_rows_and_rule_of_card(backend: Backend) -> None:
     assert (first["client"], second["client"]) == ({"iss": "", "tenant": None}, {"iss": other.iss, "tenant": "t-2"})
 
 
+def _memory_card_row(card_uuid: str, rule_id: str) -> tuple[Any, ...]:
+    return (card_uuid, rule_id, "patient-key", "user-key", "identity-key", "info", None, FIXED_NOW.isoformat())
+
+
+def test_store_audit_and_memory_rows_are_one_transaction(backend: Backend) -> None:
+    """The audit row, its card rows and the feedback memory's rows of a hook call: all or none."""
+    store = backend.open()
+    memory = {
+        "card": [
+            _memory_card_row("card-1", "mri-urgency"),
+            _memory_card_row("card-1", "mdt-consultation"),
+            _memory_card_row("card-1", "mri-urgency"),  # a repeat within the call is skipped, not an error
+        ],
+        "hidden": [(FIXED_NOW.isoformat(), "hook-1", 7, "sins-referral")],
+    }
+    store.record_evaluation(
+        FIXED_NOW, "hook-1", "svc", [], ["card-1"], [("card-1", "mri-urgency", "1.0.0")], memory=memory
+    )
+    assert [row["hookInstance"] for row in store.list_evaluations()] == ["hook-1"]
+    assert [row["rule_id"] for row in store.memory_read("cards", ("card-1",))] == ["mdt-consultation", "mri-urgency"]
+    assert [(row["suppression_id"], row["rule_id"]) for row in store.memory_read("hidden")] == [(7, "sins-referral")]
+
+    # A memory row the database refuses (here: NULL in a NOT NULL column) undoes the call's record.
+    broken = {"card": [_memory_card_row("card-2", "sins"), (*_memory_card_row("card-2", "x")[:-1], None)]}
+    with pytest.raises(StoreError):
+        store.record_evaluation(
+            FIXED_NOW, "hook-2", "svc", [], ["card-2"], [("card-2", "sins", "2.0.0")], memory=broken
+        )
+    assert store.list_evaluations("hook-2") == []
+    assert store.rule_of_card("card-2") is None
+    assert store.memory_read("cards", ("card-2",)) == []
+    # ...and the store goes on working (the failed transaction was rolled back, not left open).
+    store.record_evaluation(FIXED_NOW, "hook-3", "svc", [], [], memory={"card": [_memory_card_row("card-3", "a")]})
+    assert [row["hookInstance"] for row in store.list_evaluations()] == ["hook-1", "hook-3"]
+    assert len(store.memory_read("cards", ("card-3",))) == 1
+
+
+def test_store_first_seen_keeps_the_first_time(backend: Backend) -> None:
+    store = backend.open()
+    later = FIXED_NOW + timedelta(hours=5)
+    assert store.first_seen(["a", "b"], FIXED_NOW) == {"a": FIXED_NOW, "b": FIXED_NOW}
+    assert store.first_seen(["a", "b"], later) == {"a": FIXED_NOW, "b": FIXED_NOW}  # known: read only
+    assert store.first_seen(["a", "c", "c"], later) == {"a": FIXED_NOW, "c": later}  # one new key
+    assert store.first_seen([], later) == {}
+    assert sorted(backend.execute("SELECT resource_key FROM condition_first_seen")) == [("a",), ("b",), ("c",)]
+
+
+def test_postgres_multi_row_inserts_chunk_and_keep_the_statement_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cds_hooks import store_postgres
+
+    monkeypatch.setattr(store_postgres, "MULTI_ROW_CHUNK", 2)
+    statement = "INSERT INTO t (a, b) VALUES (%s,%s) ON CONFLICT DO NOTHING"
+    chunks = list(store_postgres.multi_row_inserts(statement, [(1, 2), (3, 4), (5, 6)]))
+    assert chunks == [
+        ("INSERT INTO t (a, b) VALUES (%s,%s),(%s,%s) ON CONFLICT DO NOTHING", [1, 2, 3, 4]),
+        ("INSERT INTO t (a, b) VALUES (%s,%s) ON CONFLICT DO NOTHING", [5, 6]),
+    ]
+    assert list(store_postgres.multi_row_inserts(statement, [])) == []
+
+
 def test_store_migrates_to_the_current_schema_version(backend: Backend) -> None:
     store = backend.open()
     assert store.ping() is True
@@ -287,3 +348,33 @@ def test_missing_postgres_binaries_are_reported_not_passed(monkeypatch: pytest.M
     monkeypatch.setattr(postgres, "find_bin_dir", lambda: None)
     with pytest.raises(LookupError, match="install Debian package postgresql"):
         postgres.start_postgres()
+
+
+def test_sqlite_store_keeps_feedback_on_disk_and_switches_synchronous_only_when_needed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Feedback and suppressions are written with synchronous=FULL, audit rows with NORMAL (WAL), and
+    the PRAGMA runs only when the level changes, not before every write."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    connection = store._connection()
+    statements_run: list[str] = []
+    connection.set_trace_callback(statements_run.append)
+
+    def level_of(write: Callable[[], Any]) -> str:
+        statements_run.clear()
+        write()
+        (level,) = connection.execute("PRAGMA synchronous").fetchone()
+        return {1: "NORMAL", 2: "FULL"}[level]
+
+    def pragmas() -> int:
+        return sum(statement.startswith("PRAGMA synchronous=") for statement in statements_run)
+
+    assert level_of(lambda: store.record_evaluation(FIXED_NOW, "hook-1", "svc", [], [])) == "NORMAL"
+    assert pragmas() == 1
+    assert level_of(lambda: store.record_evaluation(FIXED_NOW, "hook-2", "svc", [], [])) == "NORMAL"
+    assert pragmas() == 0
+    assert level_of(lambda: store.record_feedback("svc", [ACCEPTED], FIXED_NOW)) == "FULL"
+    assert level_of(lambda: store.memory_write("card", [])) == "NORMAL"
+    assert level_of(lambda: store.memory_write("suppression", [])) == "FULL"
+    assert level_of(lambda: store.memory_write("suppression", [])) == "FULL" and pragmas() == 0
+    suppression = {"suppression": [("p", "u", "rule", "identity", "card-1", "info", "t0", "t1", None)]}
+    assert level_of(lambda: store.record_evaluation(FIXED_NOW, "hook-3", "svc", [], [], memory=suppression)) == "FULL"
+    store.close()
