@@ -1,12 +1,15 @@
 """Where the blocking part of a hook call runs (first-seen times, the engine, the card checks, the audit).
 
-Not on the event loop: the audit write may wait on the disk or on PostgreSQL, and health checks,
-metrics and feedback must still be answered meanwhile. Not in Starlette's shared thread pool either:
-at 8 concurrent calls it ran up to 8 evaluations at once, and with one GIL and one durable-rules lock
-they only took turns, each switch costing cache misses (docs/performance.md: about 0.5 ms of CPU per
-request at 8 clients). A small pool of our own does the same work in turn: one thread when the store
-is SQLite (its writes take microseconds), a few with PostgreSQL so that one call's database round
-trip does not hold up the next call's rules.
+With SQLite (the default): on the event loop itself. The work is CPU-bound Python (one GIL, one
+durable-rules lock: evaluations only ever take turns) and SQLite's writes in WAL mode take
+microseconds without a sync per commit, so a hop to a thread only added cost: over HTTP at 8
+clients, one uvicorn process, 2.62-2.77 ms CPU and 318-338 requests/s on a thread of our own
+against 2.35-2.38 ms and ~400 requests/s on the loop (docs/performance.md). The price: while an
+evaluation runs (2-5 ms) or the disk stalls, this worker answers nothing else, health checks
+included; run several workers (the image runs 2), or set SPINECDS_EVALUATION_THREADS=1.
+With PostgreSQL: a few threads of our own, so one call's database round trips overlap the next
+call's rules and never stall the loop. Never Starlette's shared pool: at 8 concurrent calls it ran
+up to 8 evaluations at once, which took turns on the GIL and cost ~0.5 ms more CPU per request.
 """
 
 from __future__ import annotations
@@ -21,18 +24,18 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-SQLITE_THREADS = 1
+INLINE = 0  # on the event loop
 POSTGRES_THREADS = 4
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
-def threads_for(configured: int, uses_postgres: bool) -> int:
-    """`SPINECDS_EVALUATION_THREADS`, else what the store needs (0 means: choose)."""
-    if configured > 0:
+def threads_for(configured: int | None, uses_postgres: bool) -> int:
+    """`SPINECDS_EVALUATION_THREADS` if set (0: on the event loop), else what the store needs."""
+    if configured is not None:
         return configured
-    return POSTGRES_THREADS if uses_postgres else SQLITE_THREADS
+    return POSTGRES_THREADS if uses_postgres else INLINE
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
@@ -48,11 +51,13 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 class EvaluationThreads:
     def __init__(self, threads: int):
         self.threads = threads
-        self._pool = _pool(threads)
+        self._pool = _pool(threads) if threads > 0 else None
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
-        """`function(*args)` on one of the pool's threads, with the caller's context variables (the
-        request id in log lines)."""
+        """`function(*args)` on the event loop (threads == 0) or on one of the pool's threads, with the
+        caller's context variables (the request id in log lines)."""
+        if self._pool is None:
+            return function(*args)
         context = contextvars.copy_context()
         call = functools.partial(context.run, function, *args)
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)

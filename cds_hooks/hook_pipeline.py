@@ -2,8 +2,8 @@
 
 Each step is a method that takes what the previous ones produced, so a test can run one alone
 (tests/test_hook_pipeline.py). `run` chains them the way the route does; the blocking steps
-(first-seen times, the engine, card checks, the audit write) share one hop to the evaluation
-threads (cds_hooks/evaluation_threads.py).
+(first-seen times, the engine, card checks, the audit write) run together where
+cds_hooks/evaluation_threads.py puts them: on the event loop with SQLite, on threads with PostgreSQL.
 """
 
 from __future__ import annotations

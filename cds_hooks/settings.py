@@ -96,12 +96,13 @@ class Settings(BaseSettings):
         description="Most validated FHIR resources kept for reuse when the same resource JSON arrives again "
         "(engine/model_cache.py); 0 turns the cache off.",
     )
-    evaluation_threads: int = Field(
-        0,
+    evaluation_threads: int | None = Field(
+        None,
         ge=0,
         le=64,
-        description="Threads per worker that run hook evaluations (engine, card checks, audit write); 0 chooses: "
-        "1 with SQLite, 4 with PostgreSQL (cds_hooks/evaluation_threads.py).",
+        description="Where hook evaluations run (rules, card checks, the audit write): 0 on the event loop, N on "
+        "N threads of their own. Unset: on the event loop with SQLite, 4 threads with PostgreSQL "
+        "(cds_hooks/evaluation_threads.py).",
     )
     smart_app: bool = Field(
         False,

@@ -1,5 +1,6 @@
-"""cds_hooks.evaluation_threads: the blocking part of a hook call runs on the service's own evaluation
-threads, in turn with SQLite, with the caller's request id, and never on the event loop."""
+"""cds_hooks.evaluation_threads: the blocking part of a hook call runs on the event loop with SQLite (no
+thread hop), on the service's own threads with PostgreSQL or when configured (then the loop stays free),
+always with the caller's request id, never on Starlette's shared pool."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from cds_hooks.app import create_app
 from cds_hooks.auth_settings import AuthSettings
-from cds_hooks.evaluation_threads import POSTGRES_THREADS, SQLITE_THREADS, threads_for
+from cds_hooks.evaluation_threads import INLINE, POSTGRES_THREADS, threads_for
 from cds_hooks.logging_json import request_id_var
 from cds_hooks.prefetch_templates import prefetch_templates
 from cds_hooks.service_parts import rules_engine
@@ -24,9 +25,10 @@ HOOK = "/cds-services/spinecds-patient-view"
 
 
 def test_thread_count_follows_the_store_unless_configured() -> None:
-    assert threads_for(0, uses_postgres=False) == SQLITE_THREADS == 1
-    assert threads_for(0, uses_postgres=True) == POSTGRES_THREADS > 1
+    assert threads_for(None, uses_postgres=False) == INLINE == 0
+    assert threads_for(None, uses_postgres=True) == POSTGRES_THREADS > 1
     assert threads_for(3, uses_postgres=False) == 3
+    assert threads_for(0, uses_postgres=True) == 0
 
 
 class BlockingEngine(EngineSpy):
@@ -67,16 +69,31 @@ def _body() -> dict[str, Any]:
     return hook_request(prefetch={key: None for key in prefetch_templates()})
 
 
-def test_evaluation_runs_on_an_evaluation_thread_with_the_request_id(tmp_path: Any) -> None:
-    engine = BlockingEngine()
-    engine.release.set()
-    app = _app(tmp_path, engine)
-
+def _call_once(app: Any) -> httpx.Response:
     async def call() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
             return await client.post(HOOK, json=_body(), headers={"x-request-id": "req-evaluation-1"})
 
-    response = asyncio.run(call())
+    return asyncio.run(call())
+
+
+def test_with_sqlite_the_evaluation_runs_on_the_event_loop_without_a_hop(tmp_path: Any) -> None:
+    engine = BlockingEngine()
+    engine.release.set()
+    app = _app(tmp_path, engine)
+    response = _call_once(app)
+    assert response.status_code == 200, response.text
+    [(thread, request_id)] = engine.where
+    assert thread == threading.main_thread().name  # asyncio.run's loop runs on this test's thread
+    assert request_id == response.headers["x-request-id"]
+    app.state.store.close()
+
+
+def test_on_its_threads_the_evaluation_keeps_the_request_id(tmp_path: Any) -> None:
+    engine = BlockingEngine()
+    engine.release.set()
+    app = _app(tmp_path, engine, evaluation_threads=1)
+    response = _call_once(app)
     assert response.status_code == 200, response.text
     [(thread, request_id)] = engine.where
     assert thread.startswith("spinecds-evaluate-")
@@ -84,9 +101,9 @@ def test_evaluation_runs_on_an_evaluation_thread_with_the_request_id(tmp_path: A
     app.state.store.close()
 
 
-def test_the_event_loop_answers_while_an_evaluation_blocks_and_sqlite_evaluations_take_turns(tmp_path: Any) -> None:
+def test_with_one_thread_the_loop_answers_while_an_evaluation_blocks_and_evaluations_take_turns(tmp_path: Any) -> None:
     engine = BlockingEngine()
-    app = _app(tmp_path, engine)
+    app = _app(tmp_path, engine, evaluation_threads=1)
 
     async def scenario() -> tuple[int, list[int]]:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
@@ -102,7 +119,7 @@ def test_the_event_loop_answers_while_an_evaluation_blocks_and_sqlite_evaluation
     discovery_status, hook_statuses = asyncio.run(scenario())
     assert discovery_status == 200
     assert hook_statuses == [200, 200]
-    assert engine.most_at_once == 1  # one evaluation thread with SQLite: in turn, never together
+    assert engine.most_at_once == 1  # one evaluation thread: in turn, never together
     app.state.store.close()
 
 
