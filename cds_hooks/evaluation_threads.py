@@ -22,10 +22,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from .operation_outcome import ApiError
+
 T = TypeVar("T")
 
 INLINE = 0  # on the event loop
 POSTGRES_THREADS = 4
+# Calls waiting for an evaluation thread, per thread, before the service answers 503: a queue that
+# long is already ~30 evaluations (~100 ms) deep; beyond it an EHR is better served by a retry.
+QUEUE_PER_THREAD = 32
+BUSY_RETRY_AFTER_SECONDS = 1
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
@@ -52,12 +58,25 @@ class EvaluationThreads:
     def __init__(self, threads: int):
         self.threads = threads
         self._pool = _pool(threads) if threads > 0 else None
+        self._waiting = 0  # changed on the event loop only: no lock needed
+        self.max_waiting = threads * QUEUE_PER_THREAD
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` on the event loop (threads == 0) or on one of the pool's threads, with the
         caller's context variables (the request id in log lines)."""
         if self._pool is None:
             return function(*args)
+        if self._waiting >= self.max_waiting:
+            raise ApiError(
+                503,
+                "transient",
+                "the service is busy; retry in a moment",
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+            )
         context = contextvars.copy_context()
         call = functools.partial(context.run, function, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        self._waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        finally:
+            self._waiting -= 1

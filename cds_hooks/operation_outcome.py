@@ -37,15 +37,17 @@ class ApiError(Exception):
         *,
         expression: list[str] | None = None,
         issues: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(diagnostics)
         self.status = status
+        self.headers = headers
         self.body = (
             outcome_with_issues(issues) if issues else operation_outcome(code, diagnostics, expression=expression)
         )
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status, media_type=FHIR_JSON)
+        return JSONResponse(self.body, status_code=self.status, media_type=FHIR_JSON, headers=self.headers)
 
 
 def outcome_response(status: int, code: str, diagnostics: str) -> JSONResponse:

@@ -244,6 +244,8 @@ def check_condition(
         if member not in published[rule_id]:
             options = ", ".join(sorted(published[rule_id]))
             raise ConditionError(f"rule '{rule_id}' publishes no '{member}' (it publishes: {options})", path)
+        if isinstance(condition, Compare):
+            _check_engine_range(condition.value, path)
         return
     fact = vocabulary.get(name)
     if fact is None:
@@ -282,6 +284,14 @@ def _check_value_type(name: str, fact_type: str, op: str, value: Any, path: tupl
         raise ConditionError(f"'{name}' is a {fact_type}; '{op}' needs a number fact", path)
     if fact_type == "number" and not is_number:
         raise ConditionError(f"'{name}' is a number; compare it with a number, not {value!r}", path)
+    if fact_type == "bool" and not isinstance(value, bool):
+        raise ConditionError(f"'{name}' is true/false; write 'has: {name}' or compare with true/false", path)
+    if fact_type == "string" and not isinstance(value, str):
+        raise ConditionError(f"'{name}' is text; compare it with a word, e.g. {name} == unilateral", path)
+    _check_engine_range(value, path)
+
+
+def _check_engine_range(value: Any, path: tuple[Any, ...]) -> None:
     if isinstance(value, float) and not (value == 0 or 1e-4 <= abs(value) < 1e16):
         # durable-rules cannot read a number Python writes with an exponent (1e-05), nor infinity.
         raise ConditionError(
@@ -289,10 +299,6 @@ def _check_value_type(name: str, fact_type: str, op: str, value: Any, path: tupl
             "10,000,000,000,000,000 (or 0); use another unit (hours instead of days) if needed",
             path,
         )
-    if fact_type == "bool" and not isinstance(value, bool):
-        raise ConditionError(f"'{name}' is true/false; write 'has: {name}' or compare with true/false", path)
-    if fact_type == "string" and not isinstance(value, str):
-        raise ConditionError(f"'{name}' is text; compare it with a word, e.g. {name} == unilateral", path)
 
 
 # ---------------------------------------------------------------- durable-rules JSON

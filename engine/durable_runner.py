@@ -38,7 +38,10 @@ from engine.compiler import CATCH_ALL_ACTION
 # One lock for the whole process: the C library keeps global state shared by all hosts.
 _ENGINE_LOCK = threading.Lock()
 _GENERATIONS = itertools.count(1)
-MAX_WAITING = 256  # well under durable-rules' 1,024 sessions, and far above 2 cores' useful queue
+# A last bound, well under durable-rules' 1,024 sessions: callers bound themselves first (the hook
+# path runs one evaluation at a time per event loop, or queues at most 32 per evaluation thread:
+# cds_hooks/evaluation_threads.py; the SMART preview runs at most 2 at a time).
+MAX_WAITING = 256
 
 
 class EngineError(RuntimeError):
@@ -138,22 +141,24 @@ def fact_json(facts: list[dict[str, Any]]) -> str:
     """The facts as JSON durable-rules can read: what durable's own assert_facts sends (json.dumps;
     orjson writes the same values, without the spaces, in a fifth of the time), unless a float would
     be written in a form its reader crashes on (see the module docstring)."""
-    if all(_plain(value) for fact in facts for value in fact.values() if type(value) is float):
+    if all(_plain(value) for fact in facts for value in fact.values() if isinstance(value, float)):
         try:
             return orjson.dumps(facts).decode()
-        except orjson.JSONEncodeError:  # an integer beyond 64 bits
-            return json.dumps(facts, ensure_ascii=False)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, a subclass of a JSON type
+            pass  # json.dumps would write a float subclass with repr (1e-05): the careful path instead
     return "[" + ",".join(_careful_fact(fact) for fact in facts) + "]"
 
 
 def _careful_fact(fact: dict[str, Any]) -> str:
     items = []
     for name, value in fact.items():
-        if type(value) is float and not _plain(value):
+        if isinstance(value, float) and not _plain(value):
             if not math.isfinite(value):
                 continue  # NaN or infinity: no number to compare, as if the value were missing
-            mantissa, _, exponent = repr(value).partition("e")
-            text = f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}" if exponent else repr(value)
+            mantissa, _, exponent = float.__repr__(value).partition("e")
+            text = (
+                f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}" if exponent else float.__repr__(value)
+            )
         else:
             text = json.dumps(value, ensure_ascii=False)
         items.append(f"{json.dumps(name, ensure_ascii=False)}:{text}")

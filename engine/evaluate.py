@@ -65,8 +65,22 @@ def _durable_fact(index: int, subject: Subject, published: dict[str, Any], used:
     for source in (subject.facts, published):
         for name, value in source.items():
             if name in used and isinstance(value, (str, int, float, bool)):  # lists never reach durable-rules
-                fact[durable_key(name)] = value
+                # Exact JSON types: a subclass (numpy, an enum) could be written in a form the C reader crashes on.
+                fact[durable_key(name)] = value if type(value) in _EXACT else _exact(value)
     return fact
+
+
+_EXACT = (str, int, float, bool)
+
+
+def _exact(value: Any) -> Any:
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str.__str__(value)
 
 
 def value_lookup(subject: Subject, published: dict[str, Any], sets: dict[str, Any], extra: dict[str, Any]):

@@ -114,6 +114,12 @@ def test_has_needs_a_boolean_fact():
         check_condition(parse_condition({"has": "kps"}), VOCABULARY, "patient", {})
 
 
+def test_published_rule_facts_are_compared_only_with_numbers_the_engine_reads():
+    published = {"mri-urgency": {"deadline_hours"}}
+    with pytest.raises(ConditionError, match="out of the rule engine's range"):
+        check_condition(parse_condition("mri-urgency.deadline_hours < 0.00001"), VOCABULARY, "patient", published)
+
+
 def test_published_rule_facts_are_checked_by_name():
     published = {"mri-urgency": {"fired", "outcome", "deadline_hours"}}
     check_condition(

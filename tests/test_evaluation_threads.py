@@ -141,3 +141,25 @@ def test_configured_threads_evaluate_side_by_side(tmp_path: Any, threads: int) -
     asyncio.run(scenario())
     assert engine.most_at_once == threads
     app.state.store.close()
+
+
+def test_a_full_queue_answers_503_with_retry_after(tmp_path: Any) -> None:
+    engine = BlockingEngine()
+    app = _app(tmp_path, engine, evaluation_threads=1)
+    app.state.parts.evaluation.max_waiting = 1  # one call in the thread: the next one finds the queue full
+
+    async def scenario() -> tuple[int, httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            first = asyncio.create_task(client.post(HOOK, json=_body()))
+            while not engine.entered.is_set():
+                await asyncio.sleep(0.01)
+            refused = await client.post(HOOK, json=_body())
+            engine.release.set()
+            return (await first).status_code, refused
+
+    first_status, refused = asyncio.run(scenario())
+    assert first_status == 200
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.json()["issue"][0]["code"] == "transient"
+    assert len(engine.where) == 1  # the refused call never reached the engine
+    app.state.store.close()

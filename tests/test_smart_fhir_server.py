@@ -235,3 +235,16 @@ def test_launch_contexts_expire(server, monkeypatch):
     assert query["error"] == ["invalid_request"] and "launch" in query["error_description"][0]
     ehr_launch(client)  # a new launch clears the expired one out
     assert launch not in client.app.state.smart.launches
+
+
+def test_unredeemed_codes_stay_bounded(server, monkeypatch):
+    from sandbox.fhir_server import smart_auth
+
+    client, _, app = server
+    monkeypatch.setattr(smart_auth, "MAX_GRANTS", 5)
+    for _ in range(12):
+        answer, query = authorize(client, launch=ehr_launch(client))
+        assert answer.status_code == 302 and query["code"]
+    assert len(app.state.smart.codes) <= 5
+    # the newest code still works
+    assert token(client, query["code"][0]).status_code == 200

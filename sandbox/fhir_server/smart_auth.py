@@ -44,6 +44,7 @@ from .server import ResourceStore
 CODE_LIFETIME_SECONDS = 300
 LAUNCH_LIFETIME_SECONDS = 600
 MAX_LAUNCHES = 1000
+MAX_GRANTS = 1000  # codes and tokens each: a development server must not grow without bound
 APP_ORIGINS_ENV = "SPINECDS_SANDBOX_APP_ORIGINS"
 TOKEN_LIFETIME_SECONDS = 3600
 USER_ID = "sandbox-clinician"
@@ -266,6 +267,7 @@ def install_smart(app: FastAPI, store: ResourceStore) -> SmartState:
                 return _picker(params)
         code = secrets.token_urlsafe(24)
         with state.lock:
+            _forget_old_grants(state.codes)
             state.codes[code] = Grant(
                 client_id=params["client_id"],
                 scope=scope,
@@ -318,6 +320,7 @@ def install_smart(app: FastAPI, store: ResourceStore) -> SmartState:
             grant.client_id, grant.scope, grant.patient, grant.app_context, expires=time.time() + TOKEN_LIFETIME_SECONDS
         )
         with state.lock:
+            _forget_old_grants(state.tokens)
             state.tokens[access] = issued
         body: dict[str, Any] = {
             "access_token": access,
@@ -359,6 +362,15 @@ def _forget_old_launches(state: SmartState) -> None:
         oldest = next(iter(state.launches))
         state.launches.pop(oldest)
         state.launch_expiry.pop(oldest, None)
+
+
+def _forget_old_grants(grants: dict[str, Grant]) -> None:
+    """Expired codes or tokens go; so do the oldest beyond MAX_GRANTS."""
+    now = time.time()
+    for key in [key for key, grant in grants.items() if grant.expires <= now]:
+        grants.pop(key, None)
+    while len(grants) >= MAX_GRANTS:
+        grants.pop(next(iter(grants)))
 
 
 def may_write(grant: Grant, resource_type: str) -> bool:
