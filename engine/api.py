@@ -16,8 +16,11 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from engine.cards import render_cards
 from engine.compiler import CompiledRules
@@ -137,10 +140,44 @@ def resource_versions(resources: list[dict[str, Any]]) -> dict[str, str]:
         meta = resource.get("meta")
         version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
         if not version:
-            canonical = json.dumps(resource, sort_keys=True, default=str).encode()
-            version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
+            version = _content_version(resource)
         versions[f"{resource['resourceType']}/{resource['id']}"] = str(version)
     return versions
+
+
+# orjson refuses what it cannot write exactly (subclasses, datetimes, dataclasses, huge ints, non-str keys):
+# those resources take the direct path.
+_CANONICAL = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _content_version(resource: dict[str, Any]) -> str:
+    """The content digest of a resource without version metadata. The same resources arrive with every
+    hook call of a chart, so the digest is remembered per orjson canonical form, which determines the
+    JSON value exactly (and so json.dumps' output) once `null` is ruled out: orjson writes NaN and
+    Infinity as null too."""
+    try:
+        canonical = orjson.dumps(resource, option=_CANONICAL)
+    except (TypeError, orjson.JSONEncodeError):
+        return _json_digest(resource)
+    if b"null" in canonical:
+        return _json_digest(resource)
+    return _digest_of_canonical(canonical)
+
+
+@lru_cache(maxsize=4096)
+def _digest_of_canonical(canonical: bytes) -> str:
+    return _json_digest(orjson.loads(canonical))
+
+
+def _json_digest(resource: Any) -> str:
+    """The digest feedback memory has always stored: it must never change for the same content."""
+    canonical = json.dumps(resource, sort_keys=True, default=str).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
 
 
 class LazyVersions(Mapping[str, str]):
@@ -160,6 +197,10 @@ class LazyVersions(Mapping[str, str]):
         if version is None:
             version = self._versions[ref] = resource_versions([self._resources[ref]])[ref]
         return version
+
+    def get(self, ref: str, default: Any = None) -> Any:
+        # Mapping.get would go through a raised and caught KeyError for every unknown reference.
+        return self[ref] if ref in self._resources else default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._resources)
