@@ -136,9 +136,9 @@ def render_card_text(template: str, lookup: Lookup) -> str:
 def render_value(template: Any, lookup: Lookup) -> Any:
     """Fill a JSON-like template. A string that is exactly one placeholder keeps the value's type."""
     if isinstance(template, str):
-        whole = PLACEHOLDER.fullmatch(template)
-        if whole:
-            value = lookup(whole.group(1))
+        parts = compiled(template)
+        if len(parts) == 3 and not parts[0] and not parts[2]:  # exactly one placeholder, nothing around it
+            value = lookup(parts[1])
             return UNKNOWN if value is None else value
         return render_text(template, lookup)
     if isinstance(template, dict):

@@ -89,3 +89,16 @@ def test_read_names_are_computed_once_per_outcome() -> None:
         first = cards._read_names(outcome)
         assert first == expected
         assert cards._read_names(outcome) is first
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(pieces, max_size=6).map("".join))
+def test_a_whole_placeholder_keeps_its_type_as_before(template: str) -> None:
+    from engine.templates import UNKNOWN, render_value
+
+    whole = PLACEHOLDER.fullmatch(template)
+    expected = (UNKNOWN if lookup(whole.group(1)) is None else lookup(whole.group(1))) if whole else None
+    if whole:
+        assert render_value(template, lookup) == expected
+    else:
+        assert render_value(template, lookup) == render_text(template, lookup)
