@@ -67,7 +67,7 @@ def comfort_care_facts(resources: Iterable[Any], term: Terminology) -> dict[str,
     for raw in flatten(resources):
         if raw.get("resourceType") in ("Patient", "Bundle") or _status(raw) in WITHDRAWN:
             continue
-        if any(CONCEPT in term.concepts(codings_of(c)) for c in _concepts(raw)):
+        if term.has_concept(CONCEPT, [coding for found in _concepts(raw) for coding in codings_of(found)]):
             times.append(_time(raw))
     if not times:
         return {"comfort_care": False}
