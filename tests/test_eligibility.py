@@ -196,3 +196,33 @@ def test_with_comfort_care_the_expectations_dialogue_is_the_host_cards_first_sec
     )
     assert host["detail"].startswith("**Also: Before deciding on treatment: ask and record what the patient hopes for")
     assert host["detail"].rstrip().endswith("check that this fits.")
+
+
+def test_remembered_survival_and_eligibility_is_the_direct_answer():
+    """engine.surgery_facts remembers survival_and_eligibility per input: the same facts as the direct
+    call for every combination of inputs, the second time from the cache, and lists the caller owns."""
+    import itertools
+
+    from engine import surgery_facts
+    from engine.eligibility import Context, survival_and_eligibility
+    from engine.performance import Performance
+    from engine.scores import load_scores
+
+    tables = load_scores()
+    perfs = [
+        Performance(60, 60, "kps", 60, False, None, "KPS 60"),
+        Performance(50, 70, "ecog", 2, True, None, "ECOG 2 (about KPS 50-70)"),
+        Performance(10, 100, "none", None, False, "not recorded", "not recorded"),
+    ]
+    patients = [{}, {"primaries": ["breast"]}, {"primaries": ["lung", "unknown"], "visceral_metastases": True}]
+    patients += [{"primaries": ["prostate"], "visceral_metastases": False}, {"primaries": ["unknown"]}]
+    contexts = [Context(*flags) for flags in itertools.product([False, True], repeat=3)]
+    for patient, perf, context in itertools.product(patients, perfs, contexts):
+        expected = survival_and_eligibility(tables, patient, perf, context)
+        for _ in range(2):
+            got = surgery_facts._survival_and_eligibility(tables, patient, perf, context)
+            assert got == expected and list(got) == list(expected)
+            for value in got.values():
+                if isinstance(value, list):
+                    value.append("changed by the caller")
+    assert surgery_facts._remembered_survival.cache_info().hits > 0
