@@ -137,12 +137,14 @@ def resource_versions(resources: list[dict[str, Any]]) -> dict[str, str]:
     for resource in resources:
         if not isinstance(resource, dict) or not resource.get("resourceType") or not resource.get("id"):
             continue
-        meta = resource.get("meta")
-        version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
-        if not version:
-            version = _content_version(resource)
-        versions[f"{resource['resourceType']}/{resource['id']}"] = str(version)
+        versions[f"{resource['resourceType']}/{resource['id']}"] = _version_of(resource)
     return versions
+
+
+def _version_of(resource: dict[str, Any]) -> str:
+    meta = resource.get("meta")
+    version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
+    return str(version) if version else _content_version(resource)
 
 
 # orjson refuses what it cannot write exactly (subclasses, datetimes, dataclasses, huge ints, non-str keys):

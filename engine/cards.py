@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,11 +48,18 @@ def iso(moment: datetime) -> str:
 def random_uuid() -> str:
     """A random (version 4) uuid, as str(uuid.uuid4()) gives it, without building a UUID object.
     Random: feedback names cards by uuid, so no other client may be able to compute one."""
-    octets = bytearray(os.urandom(16))
-    octets[6] = (octets[6] & 0x0F) | 0x40  # version 4
-    octets[8] = (octets[8] & 0x3F) | 0x80  # RFC 4122 variant
-    text = octets.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return next(random_uuids(1))
+
+
+def random_uuids(count: int) -> Iterator[str]:
+    """`count` random uuids from one read of the system's random source (one system call per answer
+    instead of one per card and suggestion)."""
+    octets = bytearray(os.urandom(16 * count))
+    for start in range(0, 16 * count, 16):
+        octets[start + 6] = (octets[start + 6] & 0x0F) | 0x40  # version 4
+        octets[start + 8] = (octets[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        text = octets[start : start + 16].hex()
+        yield f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def render_cards(
@@ -72,9 +79,10 @@ def render_cards(
     """Cards of the fired rules, ranked and merged (engine/card_merge.py). `versions` maps
     "Type/id" to the resource's version; `hides` is feedback memory's question per rule card."""
     fixed = {"now": iso(now), "service.base_url": base_url.rstrip("/")}  # the same for every card
+    ids = random_uuids(sum(1 + len(item.outcome.outcome.card.suggestions) for item in fired))
     items = [
         RuleCard(
-            card=_build_card(item, published, now, fixed, order_resources, timezone),
+            card=_build_card(item, published, now, fixed, ids, order_resources, timezone),
             about_order=item.subject.kind == "order",
             decisive=_decisive(item, provenance or {}, versions or {}),
         )
@@ -117,6 +125,7 @@ def _build_card(
     published: dict[str, Any],
     now: datetime,
     fixed: dict[str, str],
+    ids: Iterator[str],
     order_resources: dict[str, dict[str, Any]],
     timezone: str | None = None,
 ) -> dict[str, Any]:
@@ -129,7 +138,7 @@ def _build_card(
     extra["order_due"] = _order_due(item.sets, now, timezone) or extra.get("deadline", fixed["now"])
     lookup = value_lookup(item.subject, published, item.sets, extra)
 
-    card_id = random_uuid()
+    card_id = next(ids)
     summary = render_card_text(template.summary, lookup).strip()
     if len(summary) >= SUMMARY_LIMIT:  # CDS Hooks' hard limit; cases catch this at authoring time
         summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
@@ -150,7 +159,7 @@ def _build_card(
         },
         "extension": {"spinecds": _extension(item, now)},
     }
-    suggestions = [_suggestion(suggestion, lookup, item, order_resources) for suggestion in template.suggestions]
+    suggestions = [_suggestion(suggestion, lookup, item, order_resources, ids) for suggestion in template.suggestions]
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = template.selection_behavior
@@ -203,7 +212,9 @@ def _detail(item: Fired, published: dict[str, Any], lookup: Any) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
-def _suggestion(template: Any, lookup: Any, item: Fired, order_resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _suggestion(
+    template: Any, lookup: Any, item: Fired, order_resources: dict[str, dict[str, Any]], ids: Iterator[str]
+) -> dict[str, Any]:
     actions = []
     for action in template.actions:
         rendered: dict[str, Any] = {"type": action.type, "description": render_card_text(action.description, lookup)}
@@ -220,7 +231,7 @@ def _suggestion(template: Any, lookup: Any, item: Fired, order_resources: dict[s
         actions.append(rendered)
     suggestion: dict[str, Any] = {
         "label": render_card_text(template.label, lookup),
-        "uuid": random_uuid(),
+        "uuid": next(ids),
         "actions": actions,
     }
     if template.is_recommended:

@@ -64,6 +64,8 @@ def test_random_uuids_are_version_4_and_kept_by_the_service() -> None:
     seen = set()
     for _ in range(2000):
         text = cards.random_uuid()
+        batch = list(cards.random_uuids(3))
+        assert len(set(batch)) == 3 and all(uuid.UUID(b).version == 4 and str(uuid.UUID(b)) == b for b in batch)
         parsed = uuid.UUID(text)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
         assert _random_uuid(text) == text
