@@ -188,10 +188,13 @@ class LazyVersions(Mapping[str, str]):
     carry no meta) cost ~2 ms per request."""
 
     def __init__(self, resources: list[dict[str, Any]]):
-        self._resources: dict[str, dict[str, Any]] = {}
+        index: dict[str, dict[str, Any]] = {}
         for resource in resources:
-            if isinstance(resource, dict) and resource.get("resourceType") and resource.get("id"):
-                self._resources[f"{resource['resourceType']}/{resource['id']}"] = resource  # the last one wins
+            if isinstance(resource, dict):
+                kind, rid = resource.get("resourceType"), resource.get("id")
+                if kind and rid:
+                    index[f"{kind}/{rid}"] = resource  # the last one wins
+        self._resources = index
         self._versions: dict[str, str] = {}
 
     def __getitem__(self, ref: str) -> str:

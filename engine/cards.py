@@ -18,7 +18,7 @@ from engine.compiler import CompiledOutcome
 from engine.conditions import facts_named, holds
 from engine.evaluate import Fired, value_lookup
 from engine.localtime import iso_local, zone
-from engine.templates import deep_merge, placeholders, render_card_text, render_text, render_value
+from engine.templates import compile_value, deep_merge, placeholders, render_card_text, render_text
 
 RULES_SYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "http://spinecds.org/fhir/CodeSystem/override-reasons"
@@ -222,10 +222,10 @@ def _suggestion(
             draft = order_resources.get(str(item.subject.facts.get("order.id")), {})
             resource = copy.deepcopy(draft)
             if action.patch:
-                resource = deep_merge(resource, render_value(action.patch, lookup))
+                resource = deep_merge(resource, _filler(item.outcome, action.patch)(lookup))
             rendered["resource"] = resource
         elif action.resource is not None:
-            rendered["resource"] = render_value(action.resource, lookup)
+            rendered["resource"] = _filler(item.outcome, action.resource)(lookup)
         if action.resource_id:
             rendered["resourceId"] = render_text(action.resource_id, lookup)
         actions.append(rendered)
@@ -237,6 +237,21 @@ def _suggestion(
     if template.is_recommended:
         suggestion["isRecommended"] = True
     return suggestion
+
+
+_FILLERS = "_spinecds_fillers"
+
+
+def _filler(outcome: CompiledOutcome, template: Any) -> Callable[[Any], Any]:
+    """compile_value(template) for a resource template of the outcome's card, built once and kept on
+    the compiled outcome, which owns the template (so its id cannot be reused while kept)."""
+    fillers = outcome.__dict__.get(_FILLERS)
+    if fillers is None:
+        fillers = outcome.__dict__.setdefault(_FILLERS, {})
+    entry = fillers.get(id(template))
+    if entry is None or entry[0] is not template:
+        entry = fillers[id(template)] = (template, compile_value(template))
+    return entry[1]
 
 
 def _extension(item: Fired, now: datetime) -> dict[str, Any]:

@@ -148,6 +148,32 @@ def render_value(template: Any, lookup: Lookup) -> Any:
     return template
 
 
+def compile_value(template: Any) -> Callable[[Lookup], Any]:
+    """render_value(template, ·) as a function built once: the walk over a JSON-like template (a FHIR
+    resource of a suggestion) is decided ahead, and only the placeholders are filled per card. The
+    template must not change afterwards (rule templates never do)."""
+    if isinstance(template, str):
+        parts = compiled(template)
+        if len(parts) == 1:
+            return lambda lookup: template
+        if len(parts) == 3 and not parts[0] and not parts[2]:
+            name = parts[1]
+
+            def whole(lookup: Lookup) -> Any:
+                value = lookup(name)
+                return UNKNOWN if value is None else value
+
+            return whole
+        return lambda lookup: render_text(template, lookup)
+    if isinstance(template, dict):
+        members = [(key, compile_value(value)) for key, value in template.items()]
+        return lambda lookup: {key: fill(lookup) for key, fill in members}
+    if isinstance(template, list):
+        items = [compile_value(value) for value in template]
+        return lambda lookup: [fill(lookup) for fill in items]
+    return lambda lookup: template
+
+
 def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in patch.items():

@@ -104,3 +104,23 @@ def test_a_whole_placeholder_keeps_its_type_as_before(template: str) -> None:
         assert render_value(template, lookup) == expected
     else:
         assert render_value(template, lookup) == render_text(template, lookup)
+
+
+json_templates = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2) | st.lists(pieces, max_size=4).map("".join),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from("abc"), children, max_size=3),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_templates)
+def test_a_compiled_json_template_fills_as_render_value(template: Any) -> None:
+    from engine.templates import compile_value, render_value
+
+    fill = compile_value(template)
+    for _ in range(2):
+        got, expected = fill(lookup), render_value(template, lookup)
+        assert got == expected and type(got) is type(expected)
+        if isinstance(expected, dict):
+            assert list(got) == list(expected)
