@@ -91,10 +91,10 @@ class Engine:
             versions=LazyVersions([*request.resources, *request.draft_orders]),
             hides=request.hides,
         )
-        cards = card_set.cards
+        cards, merged_cards = card_set.cards, card_set.merged_cards  # the same card dicts each time: once
         # one goals-of-care line on every card the clinician sees (and on merged rules' own cards)
-        expectations_first(cards, card_set.merged_cards, facts.patient)
-        add_goals_of_care_line([*cards, *card_set.merged_cards], facts.patient)
+        expectations_first(cards, merged_cards, facts.patient)
+        add_goals_of_care_line([*cards, *merged_cards], facts.patient)
         if facts.data_quality:
             _note_unused_data(cards, facts.data_quality)
         fired = [
@@ -124,7 +124,7 @@ class Engine:
             data_quality=list(facts.data_quality),
             fired=fired,
             trace=trace,
-            merged_cards=card_set.merged_cards,
+            merged_cards=merged_cards,
             shown=card_set.shown,
             hidden=card_set.hidden,
         )
