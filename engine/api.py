@@ -171,7 +171,7 @@ def _content_version(resource: dict[str, Any]) -> str:
     return _digest_of_canonical(canonical)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=2048)  # as many as the validated-model cache: keys are whole resources
 def _digest_of_canonical(canonical: bytes) -> str:
     return _json_digest(orjson.loads(canonical))
 

@@ -370,7 +370,7 @@ _CANONICAL = (
 )
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=2048)  # as many as the validated-model cache: keys are whole resources
 def _remembered_verdict(profiles: ProfileSet, canonical: bytes) -> str | None:
     return _verdict(profiles, orjson.loads(canonical))
 
