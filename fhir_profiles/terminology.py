@@ -133,15 +133,20 @@ class Terminology:
                 result = result | hits
         return result
 
-    def has_concept(self, concept: str, codings: Iterable[Any] | None) -> bool:
-        """``concept in self.concepts(codings)``, without looking up codings of code systems the
-        concept has no code or pattern in (most of a prefetch, for a narrow concept)."""
+    def systems_of(self, concept: str) -> frozenset[str]:
+        """The code systems a concept has codes or patterns in: a coding of any other system is never in it."""
         systems = self._systems.get(concept)
         if systems is None:
             systems = self._systems[concept] = frozenset(
                 [system for (system, _code), found in self._exact.items() if concept in found]
                 + [system for system, patterns in self._patterns.items() if any(p.concept == concept for p in patterns)]
             )
+        return systems
+
+    def has_concept(self, concept: str, codings: Iterable[Any] | None) -> bool:
+        """``concept in self.concepts(codings)``, without looking up codings of code systems the
+        concept has no code or pattern in (most of a prefetch, for a narrow concept)."""
+        systems = self.systems_of(concept)
         for coding in codings or ():
             system = coding.get("system") if isinstance(coding, dict) else getattr(coding, "system", None)
             if isinstance(system, str) and system in systems and concept in self.concepts((coding,)):
