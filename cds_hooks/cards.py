@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 from urllib.parse import urljoin
@@ -21,7 +22,13 @@ def _absolute(url: Any, base_url: str) -> Any:
     return url
 
 
+# What the engine issues (engine.cards.random_uuid): a canonical random uuid is kept without parsing.
+_CANONICAL_V4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
 def _random_uuid(value: Any) -> str:
+    if isinstance(value, str) and _CANONICAL_V4.fullmatch(value):
+        return value
     try:
         if uuid.UUID(str(value)).version == 4:
             return str(value)

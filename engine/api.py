@@ -16,8 +16,11 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from engine.cards import render_cards
 from engine.compiler import CompiledRules
@@ -88,10 +91,10 @@ class Engine:
             versions=LazyVersions([*request.resources, *request.draft_orders]),
             hides=request.hides,
         )
-        cards = card_set.cards
+        cards, merged_cards = card_set.cards, card_set.merged_cards  # the same card dicts each time: once
         # one goals-of-care line on every card the clinician sees (and on merged rules' own cards)
-        expectations_first(cards, card_set.merged_cards, facts.patient)
-        add_goals_of_care_line([*cards, *card_set.merged_cards], facts.patient)
+        expectations_first(cards, merged_cards, facts.patient)
+        add_goals_of_care_line([*cards, *merged_cards], facts.patient)
         if facts.data_quality:
             _note_unused_data(cards, facts.data_quality)
         fired = [
@@ -121,7 +124,7 @@ class Engine:
             data_quality=list(facts.data_quality),
             fired=fired,
             trace=trace,
-            merged_cards=card_set.merged_cards,
+            merged_cards=merged_cards,
             shown=card_set.shown,
             hidden=card_set.hidden,
         )
@@ -134,13 +137,49 @@ def resource_versions(resources: list[dict[str, Any]]) -> dict[str, str]:
     for resource in resources:
         if not isinstance(resource, dict) or not resource.get("resourceType") or not resource.get("id"):
             continue
-        meta = resource.get("meta")
-        version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
-        if not version:
-            canonical = json.dumps(resource, sort_keys=True, default=str).encode()
-            version = "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
-        versions[f"{resource['resourceType']}/{resource['id']}"] = str(version)
+        versions[f"{resource['resourceType']}/{resource['id']}"] = _version_of(resource)
     return versions
+
+
+def _version_of(resource: dict[str, Any]) -> str:
+    meta = resource.get("meta")
+    version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
+    return str(version) if version else _content_version(resource)
+
+
+# orjson refuses what it cannot write exactly (subclasses, datetimes, dataclasses, huge ints, non-str keys):
+# those resources take the direct path.
+_CANONICAL = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _content_version(resource: dict[str, Any]) -> str:
+    """The content digest of a resource without version metadata. The same resources arrive with every
+    hook call of a chart, so the digest is remembered per orjson canonical form, which determines the
+    JSON value exactly (and so json.dumps' output) once `null` is ruled out: orjson writes NaN and
+    Infinity as null too."""
+    try:
+        canonical = orjson.dumps(resource, option=_CANONICAL)
+    except (TypeError, orjson.JSONEncodeError):
+        return _json_digest(resource)
+    if b"null" in canonical:
+        return _json_digest(resource)
+    return _digest_of_canonical(canonical)
+
+
+@lru_cache(maxsize=2048)  # as many as the validated-model cache: keys are whole resources
+def _digest_of_canonical(canonical: bytes) -> str:
+    return _json_digest(orjson.loads(canonical))
+
+
+def _json_digest(resource: Any) -> str:
+    """The digest feedback memory has always stored: it must never change for the same content."""
+    canonical = json.dumps(resource, sort_keys=True, default=str).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()[:16]
 
 
 class LazyVersions(Mapping[str, str]):
@@ -149,10 +188,13 @@ class LazyVersions(Mapping[str, str]):
     carry no meta) cost ~2 ms per request."""
 
     def __init__(self, resources: list[dict[str, Any]]):
-        self._resources: dict[str, dict[str, Any]] = {}
+        index: dict[str, dict[str, Any]] = {}
         for resource in resources:
-            if isinstance(resource, dict) and resource.get("resourceType") and resource.get("id"):
-                self._resources[f"{resource['resourceType']}/{resource['id']}"] = resource  # the last one wins
+            if isinstance(resource, dict):
+                kind, rid = resource.get("resourceType"), resource.get("id")
+                if kind and rid:
+                    index[f"{kind}/{rid}"] = resource  # the last one wins
+        self._resources = index
         self._versions: dict[str, str] = {}
 
     def __getitem__(self, ref: str) -> str:
@@ -160,6 +202,10 @@ class LazyVersions(Mapping[str, str]):
         if version is None:
             version = self._versions[ref] = resource_versions([self._resources[ref]])[ref]
         return version
+
+    def get(self, ref: str, default: Any = None) -> Any:
+        # Mapping.get would go through a raised and caught KeyError for every unknown reference.
+        return self[ref] if ref in self._resources else default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._resources)

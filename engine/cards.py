@@ -7,17 +7,18 @@ validates them against its pydantic Card model before they leave.
 from __future__ import annotations
 
 import copy
-import uuid
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from engine.card_merge import RuleCard, arrange, finish, flatten_merged
+from engine.compiler import CompiledOutcome
 from engine.conditions import facts_named, holds
 from engine.evaluate import Fired, value_lookup
 from engine.localtime import iso_local, zone
-from engine.templates import deep_merge, placeholders, render_card_text, render_text, render_value
+from engine.templates import compile_value, deep_merge, placeholders, render_card_text, render_text
 
 RULES_SYSTEM = "http://spinecds.org/fhir/CodeSystem/rules"
 OVERRIDE_SYSTEM = "http://spinecds.org/fhir/CodeSystem/override-reasons"
@@ -44,6 +45,23 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def random_uuid() -> str:
+    """A random (version 4) uuid, as str(uuid.uuid4()) gives it, without building a UUID object.
+    Random: feedback names cards by uuid, so no other client may be able to compute one."""
+    return next(random_uuids(1))
+
+
+def random_uuids(count: int) -> Iterator[str]:
+    """`count` random uuids from one read of the system's random source (one system call per answer
+    instead of one per card and suggestion)."""
+    octets = bytearray(os.urandom(16 * count))
+    for start in range(0, 16 * count, 16):
+        octets[start + 6] = (octets[start + 6] & 0x0F) | 0x40  # version 4
+        octets[start + 8] = (octets[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        text = octets[start : start + 16].hex()
+        yield f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def render_cards(
     fired: list[Fired],
     published: dict[str, Any],
@@ -60,9 +78,11 @@ def render_cards(
 ) -> CardSet:
     """Cards of the fired rules, ranked and merged (engine/card_merge.py). `versions` maps
     "Type/id" to the resource's version; `hides` is feedback memory's question per rule card."""
+    fixed = {"now": iso(now), "service.base_url": base_url.rstrip("/")}  # the same for every card
+    ids = random_uuids(sum(1 + len(item.outcome.outcome.card.suggestions) for item in fired))
     items = [
         RuleCard(
-            card=_build_card(item, published, now, hook_instance, base_url, order_resources, timezone),
+            card=_build_card(item, published, now, fixed, ids, order_resources, timezone),
             about_order=item.subject.kind == "order",
             decisive=_decisive(item, provenance or {}, versions or {}),
         )
@@ -77,40 +97,53 @@ def render_cards(
 def _decisive(item: Fired, provenance: Mapping[str, list[str]], versions: Mapping[str, str]) -> tuple[str, ...]:
     """The resources a card rests on: its subject's and those behind every fact its conditions and
     text read, each with its version, so that an edit to any of them counts as a change."""
-    names = {name for condition in item.outcome.conditions for name in facts_named(condition)}
-    template = item.outcome.outcome.card
-    names.update(name for name, _ in placeholders([template.summary, template.detail]))
-    refs = {str(item.subject.facts[name]) for name in SUBJECT_RESOURCES if name in item.subject.facts}
-    for name in names:
-        refs.update(provenance.get(name, ()))
+    facts = item.subject.facts
+    refs = {str(facts[name]) for name in SUBJECT_RESOURCES if name in facts}
+    for name in _read_names(item.outcome):
+        if name in provenance:
+            refs.update(provenance[name])
     return tuple(sorted(f"{ref}@{versions.get(ref, '')}" for ref in refs))
+
+
+_READ_NAMES = "_spinecds_read_names"
+
+
+def _read_names(outcome: CompiledOutcome) -> frozenset[str]:
+    """The facts an outcome's conditions and card text read: fixed once the rules are compiled, so
+    worked out once per compiled outcome and kept on it (as functools.cached_property would)."""
+    names = outcome.__dict__.get(_READ_NAMES)
+    if names is None:
+        found = {name for condition in outcome.conditions for name in facts_named(condition)}
+        template = outcome.outcome.card
+        found.update(name for name, _ in placeholders([template.summary, template.detail]))
+        names = outcome.__dict__[_READ_NAMES] = frozenset(found)
+    return names
 
 
 def _build_card(
     item: Fired,
     published: dict[str, Any],
     now: datetime,
-    hook_instance: str,
-    base_url: str,
+    fixed: dict[str, str],
+    ids: Iterator[str],
     order_resources: dict[str, dict[str, Any]],
     timezone: str | None = None,
 ) -> dict[str, Any]:
     rule, outcome = item.outcome.rule, item.outcome.outcome
     template = outcome.card
-    extra: dict[str, Any] = {"now": iso(now), "service.base_url": base_url.rstrip("/"), "outcome": item.value}
+    extra: dict[str, Any] = {**fixed, "outcome": item.value}
     deadline_hours = item.sets.get("deadline_hours")
     if isinstance(deadline_hours, (int, float)):
         extra["deadline"] = iso(now + timedelta(hours=deadline_hours))
-    extra["order_due"] = _order_due(item.sets, now, timezone) or extra.get("deadline", iso(now))
+    extra["order_due"] = _order_due(item.sets, now, timezone) or extra.get("deadline", fixed["now"])
     lookup = value_lookup(item.subject, published, item.sets, extra)
 
-    # Random: feedback names cards by uuid, so no other client may be able to compute one.
-    card_id = uuid.uuid4()
+    card_id = next(ids)
     summary = render_card_text(template.summary, lookup).strip()
     if len(summary) >= SUMMARY_LIMIT:  # CDS Hooks' hard limit; cases catch this at authoring time
         summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
     card: dict[str, Any] = {
-        "uuid": str(card_id),
+        "uuid": card_id,
         "summary": summary,
         "detail": _detail(item, published, lookup),
         "indicator": template.indicator,
@@ -126,10 +159,7 @@ def _build_card(
         },
         "extension": {"spinecds": _extension(item, now)},
     }
-    suggestions = [
-        _suggestion(card_id, index, suggestion, lookup, item, order_resources)
-        for index, suggestion in enumerate(template.suggestions)
-    ]
+    suggestions = [_suggestion(suggestion, lookup, item, order_resources, ids) for suggestion in template.suggestions]
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = template.selection_behavior
@@ -167,12 +197,14 @@ def _detail(item: Fired, published: dict[str, Any], lookup: Any) -> str:
     """The detail head, then the bullets whose conditions hold for the deciding subject, then the footer."""
     template = item.outcome.outcome.card
     parts = [render_card_text(template.detail, lookup).strip()]
-    facts = {**item.subject.facts, **published}
-    shown = [
-        "- " + render_card_text(bullet.text, lookup).strip()
-        for bullet, conditions in zip(template.bullets, item.outcome.bullet_conditions or (), strict=False)
-        if all(holds(condition, facts) for condition in conditions)
-    ]
+    shown = []
+    if template.bullets:  # the merged facts are only for the bullets' conditions
+        facts = {**item.subject.facts, **published}
+        shown = [
+            "- " + render_card_text(bullet.text, lookup).strip()
+            for bullet, conditions in zip(template.bullets, item.outcome.bullet_conditions or (), strict=False)
+            if all(holds(condition, facts) for condition in conditions)
+        ]
     if shown:
         parts.append("\n".join(shown))
     if template.footer:
@@ -181,7 +213,7 @@ def _detail(item: Fired, published: dict[str, Any], lookup: Any) -> str:
 
 
 def _suggestion(
-    card_id: uuid.UUID, index: int, template: Any, lookup: Any, item: Fired, order_resources: dict[str, dict[str, Any]]
+    template: Any, lookup: Any, item: Fired, order_resources: dict[str, dict[str, Any]], ids: Iterator[str]
 ) -> dict[str, Any]:
     actions = []
     for action in template.actions:
@@ -190,21 +222,36 @@ def _suggestion(
             draft = order_resources.get(str(item.subject.facts.get("order.id")), {})
             resource = copy.deepcopy(draft)
             if action.patch:
-                resource = deep_merge(resource, render_value(action.patch, lookup))
+                resource = deep_merge(resource, _filler(item.outcome, action.patch)(lookup))
             rendered["resource"] = resource
         elif action.resource is not None:
-            rendered["resource"] = render_value(action.resource, lookup)
+            rendered["resource"] = _filler(item.outcome, action.resource)(lookup)
         if action.resource_id:
             rendered["resourceId"] = render_text(action.resource_id, lookup)
         actions.append(rendered)
     suggestion: dict[str, Any] = {
         "label": render_card_text(template.label, lookup),
-        "uuid": str(uuid.uuid4()),
+        "uuid": next(ids),
         "actions": actions,
     }
     if template.is_recommended:
         suggestion["isRecommended"] = True
     return suggestion
+
+
+_FILLERS = "_spinecds_fillers"
+
+
+def _filler(outcome: CompiledOutcome, template: Any) -> Callable[[Any], Any]:
+    """compile_value(template) for a resource template of the outcome's card, built once and kept on
+    the compiled outcome, which owns the template (so its id cannot be reused while kept)."""
+    fillers = outcome.__dict__.get(_FILLERS)
+    if fillers is None:
+        fillers = outcome.__dict__.setdefault(_FILLERS, {})
+    entry = fillers.get(id(template))
+    if entry is None or entry[0] is not template:
+        entry = fillers[id(template)] = (template, compile_value(template))
+    return entry[1]
 
 
 def _extension(item: Fired, now: datetime) -> dict[str, Any]:

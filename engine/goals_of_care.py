@@ -47,6 +47,16 @@ def _concepts(raw: dict[str, Any]) -> list[Any]:
     return found
 
 
+def _coded(raw: dict[str, Any], term: Terminology, systems: frozenset[str]) -> bool:
+    """A coding of the resource is in the comfort-care ValueSet (term.has_concept, inlined per resource)."""
+    for found in _concepts(raw):
+        for coding in codings_of(found):
+            system = coding.get("system") if isinstance(coding, dict) else getattr(coding, "system", None)
+            if isinstance(system, str) and system in systems and CONCEPT in term.concepts((coding,)):
+                return True
+    return False
+
+
 def _time(raw: dict[str, Any]) -> datetime | None:
     for name in _TIME_FIELDS:
         moment = to_instant(raw.get(name)) if isinstance(raw.get(name), str) else None
@@ -64,10 +74,12 @@ def _time(raw: dict[str, Any]) -> datetime | None:
 def comfort_care_facts(resources: Iterable[Any], term: Terminology) -> dict[str, Any]:
     """``comfort_care`` (bool) and ``comfort_care.date`` (the latest such record's day)."""
     times: list[datetime | None] = []
+    systems = term.systems_of(CONCEPT)
     for raw in flatten(resources):
-        if raw.get("resourceType") in ("Patient", "Bundle") or _status(raw) in WITHDRAWN:
+        if raw.get("resourceType") in ("Patient", "Bundle"):
             continue
-        if any(CONCEPT in term.concepts(codings_of(c)) for c in _concepts(raw)):
+        # The coding test first: most of a prefetch (vitals, labs) has no coding in the concept's systems.
+        if _coded(raw, term, systems) and _status(raw) not in WITHDRAWN:
             times.append(_time(raw))
     if not times:
         return {"comfort_care": False}

@@ -73,6 +73,9 @@ def clock_text(when: datetime, now: datetime, tz: tzinfo) -> str:
     return f"{local.strftime('%a')} {local.day} {local.strftime('%b')} {hour}"
 
 
+# Pure (the service never sets a locale: month names are the C locale's), and the same record times
+# recur on every request of a chart.
+@lru_cache(maxsize=1024)
 def date_text(when: datetime, tz: tzinfo) -> str:
     """ "3 Mar 2026" in the zone (for "since" and "done on" phrases)."""
     local = when.astimezone(tz)

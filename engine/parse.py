@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.domainresource import DomainResource
@@ -347,6 +348,41 @@ def _reference(raw: dict[str, Any], rtype: str) -> str:
     return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
 
 
+def profile_verdict(profiles: ProfileSet, raw: dict[str, Any]) -> str | None:
+    """The first profile error of a resource (with how many more), or None when it conforms. The
+    same resources come with every hook call of a chart: the verdict is remembered per canonical
+    JSON, which fixes the content exactly once `null` is ruled out (orjson writes NaN as null too).
+    The verdict is that of the JSON value: a Python caller's tuple is read as the list it stands for."""
+    try:
+        canonical = orjson.dumps(raw, option=_CANONICAL)
+    except (TypeError, orjson.JSONEncodeError):
+        return _verdict(profiles, raw)
+    if b"null" in canonical:
+        return _verdict(profiles, raw)
+    return _remembered_verdict(profiles, canonical)
+
+
+_CANONICAL = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+@lru_cache(maxsize=2048)  # as many as the validated-model cache: keys are whole resources
+def _remembered_verdict(profiles: ProfileSet, canonical: bytes) -> str | None:
+    return _verdict(profiles, orjson.loads(canonical))
+
+
+def _verdict(profiles: ProfileSet, raw: dict[str, Any]) -> str | None:
+    issues = [issue for issue in profiles.check(raw) if issue.severity == "error"]
+    if not issues:
+        return None
+    more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
+    return f"{issues[0]}{more}"
+
+
 class _Parser:
     def __init__(self, terminology: Terminology, patient_id: str | None, profiles: ProfileSet):
         self.term = terminology
@@ -380,11 +416,10 @@ class _Parser:
     def conforms(self, raw: dict[str, Any], ref: str) -> bool:
         """The spinecds profiles the resource claims or matches by code; the first error is reported.
         Warnings are not: a data-quality item means "not used", and the facts list what is missing."""
-        issues = [issue for issue in self.profiles.check(raw) if issue.severity == "error"]
-        if issues:
-            more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
-            self.issue(ref, f"{issues[0]}{more}")
-        return not issues
+        verdict = profile_verdict(self.profiles, raw)
+        if verdict is not None:
+            self.issue(ref, verdict)
+        return verdict is None
 
     def other_patient_raw(self, raw: dict[str, Any]) -> bool:
         """Another patient's resource (judged on the raw JSON, nothing validated): never reported as ours."""

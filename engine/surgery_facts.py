@@ -7,13 +7,15 @@ performance (KPS range), spine_sites (spinal vs elsewhere, levels, radiotherapy)
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from datetime import datetime
 from typing import Any
 
 from engine.eligibility import Context, survival_and_eligibility
 from engine.goals_of_care import comfort_care_facts
 from engine.parse import CONDITION_CLINICAL, CONDITION_VERIFICATION, Entry, Parsed, status_code
-from engine.performance import hours_since, latest, performance
+from engine.performance import Performance, hours_since, latest, performance
 from engine.scores import ScoreTables
 from engine.spine_sites import (
     extent,
@@ -92,7 +94,7 @@ def surgery_facts(
     out["neurological_deficit"] = bool(deficit_entries)
     out["neurological_deficit_recent"] = recent
     if patient.get("cancer"):  # every rule that reads these facts needs cancer; skip the work otherwise
-        out.update(survival_and_eligibility(tables, patient, perf, context))
+        out.update(_survival_and_eligibility(tables, patient, perf, context))
     else:
         out.update(
             {"kps_source": perf.source, "kps_min": perf.low, "kps_max": perf.high, "performance.text": perf.text}
@@ -124,6 +126,51 @@ def surgery_facts(
 
     out.update(comfort_care_facts(resources, term))
     return out, provenance
+
+
+class _Same:
+    """A key part that is equal only to itself: the score tables, fixed once loaded."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.value is self.value
+
+
+def _survival_and_eligibility(
+    tables: ScoreTables, patient: dict[str, Any], perf: Performance, context: Context
+) -> dict[str, Any]:
+    """engine.eligibility.survival_and_eligibility, remembered: it reads only the primaries, the visceral
+    metastases status, the performance range (not its source resources) and the context, and the same
+    few combinations recur across patients and requests. Lists are copied: callers own what they get."""
+    primaries = patient.get("primaries")
+    key = (
+        tuple(primaries) if isinstance(primaries, (list, tuple)) else primaries,
+        patient.get("visceral_metastases"),
+        dataclasses.replace(perf, sources=()),
+        context,
+    )
+    try:
+        remembered = _remembered_survival(_Same(tables), *key)
+    except TypeError:  # unhashable input (not from engine/facts.py): computed directly
+        return survival_and_eligibility(tables, patient, perf, context)
+    return {name: list(value) if isinstance(value, list) else value for name, value in remembered}
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_survival(
+    tables: _Same, primaries: Any, visceral: Any, perf: Performance, context: Context
+) -> tuple[tuple[str, Any], ...]:
+    patient = {"primaries": list(primaries) if isinstance(primaries, tuple) else primaries}
+    if visceral is not None:
+        patient["visceral_metastases"] = visceral
+    return tuple(survival_and_eligibility(tables.value, patient, perf, context).items())
 
 
 def _indication_kind(

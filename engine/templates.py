@@ -96,32 +96,49 @@ def escape_markdown(text: str) -> str:
     return re.sub(r"^(\d+)([.)])(?=\s|$)", r"\1\\\2", re.sub(r"^([-+=])(?=\s|$)", r"\\\1", escaped))
 
 
+# Templates come from the rule files (a few hundred, fixed until a reload): each is split once.
+@functools.lru_cache(maxsize=4096)
+def compiled(template: str) -> tuple[str, ...]:
+    """The template as literal text and placeholder names alternating (literal first and last), so
+    that filling is a join instead of a regex scan with a callback per placeholder."""
+    return tuple(PLACEHOLDER.split(template))
+
+
 def render_text(template: str, lookup: Lookup) -> str:
     """Fill a template whose result is not markdown (URLs, FHIR resource text); record values still
     lose control and direction-override characters."""
-    return PLACEHOLDER.sub(lambda match: plain(show(lookup(match.group(1)))), template)
+    parts = compiled(template)
+    if len(parts) == 1:
+        return template
+    out = list(parts)
+    for index in range(1, len(out), 2):
+        out[index] = plain(show(lookup(out[index])))
+    return "".join(out)
 
 
 def render_card_text(template: str, lookup: Lookup) -> str:
     """Fill card text a clinician reads (summary, detail, labels, descriptions): every value from the
     record is escaped, so it shows as written and can add no markup."""
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
+    parts = compiled(template)
+    if len(parts) == 1:
+        return template
+    out = list(parts)
+    for index in range(1, len(out), 2):
+        name = out[index]
         value = lookup(name)
         if name in SERVICE_VALUES or isinstance(value, (bool, int, float)):
-            return show(value)  # numbers and yes/no cannot carry markup
-        return escape_markdown(show(value))
-
-    return PLACEHOLDER.sub(fill, template)
+            out[index] = show(value)  # numbers and yes/no cannot carry markup
+        else:
+            out[index] = escape_markdown(show(value))
+    return "".join(out)
 
 
 def render_value(template: Any, lookup: Lookup) -> Any:
     """Fill a JSON-like template. A string that is exactly one placeholder keeps the value's type."""
     if isinstance(template, str):
-        whole = PLACEHOLDER.fullmatch(template)
-        if whole:
-            value = lookup(whole.group(1))
+        parts = compiled(template)
+        if len(parts) == 3 and not parts[0] and not parts[2]:  # exactly one placeholder, nothing around it
+            value = lookup(parts[1])
             return UNKNOWN if value is None else value
         return render_text(template, lookup)
     if isinstance(template, dict):
@@ -129,6 +146,32 @@ def render_value(template: Any, lookup: Lookup) -> Any:
     if isinstance(template, list):
         return [render_value(value, lookup) for value in template]
     return template
+
+
+def compile_value(template: Any) -> Callable[[Lookup], Any]:
+    """render_value(template, ·) as a function built once: the walk over a JSON-like template (a FHIR
+    resource of a suggestion) is decided ahead, and only the placeholders are filled per card. The
+    template must not change afterwards (rule templates never do)."""
+    if isinstance(template, str):
+        parts = compiled(template)
+        if len(parts) == 1:
+            return lambda lookup: template
+        if len(parts) == 3 and not parts[0] and not parts[2]:
+            name = parts[1]
+
+            def whole(lookup: Lookup) -> Any:
+                value = lookup(name)
+                return UNKNOWN if value is None else value
+
+            return whole
+        return lambda lookup: render_text(template, lookup)
+    if isinstance(template, dict):
+        members = [(key, compile_value(value)) for key, value in template.items()]
+        return lambda lookup: {key: fill(lookup) for key, fill in members}
+    if isinstance(template, list):
+        items = [compile_value(value) for value in template]
+        return lambda lookup: [fill(lookup) for fill in items]
+    return lambda lookup: template
 
 
 def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

@@ -196,3 +196,105 @@ def test_with_comfort_care_the_expectations_dialogue_is_the_host_cards_first_sec
     )
     assert host["detail"].startswith("**Also: Before deciding on treatment: ask and record what the patient hopes for")
     assert host["detail"].rstrip().endswith("check that this fits.")
+
+
+def test_remembered_survival_and_eligibility_is_the_direct_answer():
+    """engine.surgery_facts remembers survival_and_eligibility per input: the same facts as the direct
+    call for every combination of inputs, the second time from the cache, and lists the caller owns."""
+    import itertools
+
+    from engine import surgery_facts
+    from engine.eligibility import Context, survival_and_eligibility
+    from engine.performance import Performance
+    from engine.scores import load_scores
+
+    tables = load_scores()
+    perfs = [
+        Performance(60, 60, "kps", 60, False, None, "KPS 60"),
+        Performance(50, 70, "ecog", 2, True, None, "ECOG 2 (about KPS 50-70)"),
+        Performance(10, 100, "none", None, False, "not recorded", "not recorded"),
+    ]
+    patients = [{}, {"primaries": ["breast"]}, {"primaries": ["lung", "unknown"], "visceral_metastases": True}]
+    patients += [{"primaries": ["prostate"], "visceral_metastases": False}, {"primaries": ["unknown"]}]
+    contexts = [Context(*flags) for flags in itertools.product([False, True], repeat=3)]
+    for patient, perf, context in itertools.product(patients, perfs, contexts):
+        expected = survival_and_eligibility(tables, patient, perf, context)
+        for _ in range(2):
+            got = surgery_facts._survival_and_eligibility(tables, patient, perf, context)
+            assert got == expected and list(got) == list(expected)
+            for value in got.values():
+                if isinstance(value, list):
+                    value.append("changed by the caller")
+    assert surgery_facts._remembered_survival.cache_info().hits > 0
+
+
+def _comfort_care_reference(resources, term):
+    """comfort_care_facts as it was written before the coding test moved first (the reference)."""
+    from engine.bundles import flatten
+    from engine.goals_of_care import CONCEPT, WITHDRAWN, _concepts, _status, _time
+    from engine.parse import codings_of
+
+    times = []
+    for raw in flatten(resources):
+        if raw.get("resourceType") in ("Patient", "Bundle") or _status(raw) in WITHDRAWN:
+            continue
+        if any(CONCEPT in term.concepts(codings_of(c)) for c in _concepts(raw)):
+            times.append(_time(raw))
+    if not times:
+        return {"comfort_care": False}
+    dated = [t for t in times if t is not None]
+    return {
+        "comfort_care": True,
+        "comfort_care.date": max(dated).date().isoformat() if dated else "date not recorded",
+    }
+
+
+def test_comfort_care_facts_answer_as_the_reference():
+    import itertools
+    from datetime import UTC, datetime
+
+    from engine.goals_of_care import comfort_care_facts
+    from fhir_profiles.terminology import load_terminology
+    from sandbox.patients import build_resources, patient_ids
+
+    term = load_terminology()
+    hospice = {"system": "http://snomed.info/sct", "code": "385763009"}
+    shapes = [
+        {
+            "resourceType": "Procedure",
+            "status": "completed",
+            "code": {"coding": [hospice]},
+            "performedDateTime": "2026-02-01",
+        },
+        {
+            "resourceType": "ServiceRequest",
+            "status": "revoked",
+            "code": {"coding": [hospice]},
+            "authoredOn": "2026-02-03",
+        },
+        {
+            "resourceType": "CarePlan",
+            "status": "active",
+            "category": [{"coding": [hospice]}],
+            "period": {"start": "2026-01-05"},
+        },
+        {"resourceType": "CarePlan", "status": "active", "activity": [{"detail": {"code": {"coding": [hospice]}}}]},
+        {"resourceType": "Goal", "lifecycleStatus": "active", "description": {"coding": [hospice]}},
+        {
+            "resourceType": "Condition",
+            "verificationStatus": {"coding": [{"code": "refuted"}]},
+            "code": {"coding": [hospice]},
+        },
+        {"resourceType": "Observation", "status": "final", "category": {"coding": [{"system": ["x"], "code": "1"}]}},
+        {
+            "resourceType": "Bundle",
+            "entry": [{"resource": {"resourceType": "Goal", "description": {"coding": [hospice]}}}],
+        },
+    ]
+    for index, shape in enumerate(shapes):
+        shape["id"] = f"s{index}"
+    records = [build_resources(p, datetime(2026, 3, 10, tzinfo=UTC)) for p in patient_ids()[:6]]
+    groups = [*records, *([shape] for shape in shapes), *(list(pair) for pair in itertools.combinations(shapes, 2))]
+    assert any(_comfort_care_reference(group, term)["comfort_care"] for group in groups)
+    for group in groups:
+        assert comfort_care_facts(group, term) == _comfort_care_reference(group, term)

@@ -27,3 +27,19 @@ from engine.localtime import hours_text
 )
 def test_hours_then_days_rounded_towards_urgency(hours_left: float, text: str) -> None:
     assert hours_text(hours_left) == text
+
+
+def test_remembered_date_text_is_per_instant_and_zone():
+    """date_text is remembered: the same instant gives the same day in a zone, whichever offset it
+    was written with, and another zone its own day."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from engine.localtime import date_text, zone
+
+    late = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    same_instant = late.astimezone(timezone(timedelta(hours=5)))
+    assert date_text(late, UTC) == date_text(same_instant, UTC) == "1 Mar 2026"
+    assert (
+        date_text(late, zone("Europe/Amsterdam")) == date_text(same_instant, zone("Europe/Amsterdam")) == "2 Mar 2026"
+    )
+    assert date_text(late, zone("America/New_York")) == "1 Mar 2026"

@@ -236,3 +236,29 @@ def test_status_coding_from_another_system_is_ignored(term):
     res["clinicalStatus"]["coding"].insert(0, {"system": "urn:local:status", "code": "zzz"})
     parsed = parse_resources([res], term, "p1")
     assert [e.ref for e in parsed.conditions] == ["Condition/c1"] and parsed.data_quality == []
+
+
+def test_remembered_profile_verdicts_are_those_of_the_check_itself():
+    """profile_verdict remembers per canonical JSON: the same answer as checking, for valid and broken
+    resources of every synthetic patient, and the second time from the cache."""
+    import copy
+    from datetime import UTC, datetime
+
+    from fhir_profiles.profile_checks import load_profiles
+    from sandbox.patients import build_resources, patient_ids
+
+    profiles = load_profiles()
+    samples = []
+    for patient_id in patient_ids():
+        for resource in build_resources(patient_id, datetime(2026, 3, 10, tzinfo=UTC)):
+            samples.append(resource)
+            broken = copy.deepcopy(resource)
+            broken["valueInteger"] = 999
+            broken["component"] = [{"code": {"coding": [{"system": parse.SF, "code": "sins-pain"}]}}] * 3
+            broken["extension"] = [{"url": "http://spinecds.org/fhir/StructureDefinition/symptom-course"}]
+            samples.append(broken)
+    samples.append({"resourceType": "Observation", "valueQuantity": {"value": float("nan")}})
+    assert any(parse._verdict(profiles, r) for r in samples) and any(not parse._verdict(profiles, r) for r in samples)
+    for resource in samples:
+        assert parse.profile_verdict(profiles, resource) == parse._verdict(profiles, resource)
+        assert parse.profile_verdict(profiles, resource) == parse._verdict(profiles, resource)

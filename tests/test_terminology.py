@@ -208,3 +208,27 @@ def test_id_must_match_file_name(tmp_path):
 
 def test_loading_is_cached(term):
     assert load_terminology() is term
+
+
+def test_has_concept_answers_as_concepts_does():
+    """Terminology.has_concept skips code systems a concept has no codes in: same answers as
+    ``concept in concepts(codings)`` for every concept, on every coding of the synthetic patients."""
+    from datetime import UTC, datetime
+
+    from engine.parse import codings_of
+    from fhir_profiles.terminology import load_terminology
+    from sandbox.patients import build_resources, patient_ids
+
+    term = load_terminology()
+    concepts_json = []
+    for patient_id in patient_ids():
+        for resource in build_resources(patient_id, datetime(2026, 3, 10, tzinfo=UTC)):
+            for name in ("code", "category", "bodySite", "valueCodeableConcept"):
+                value = resource.get(name)
+                concepts_json.extend(value if isinstance(value, list) else [value])
+    junk = [{"system": ["x"], "code": "C50"}, {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": ""}, "C50", None]
+    codings = [codings_of(c) for c in concepts_json] + [junk]
+    assert any(term.concepts(c) for c in codings)
+    for concept in sorted(term.concept_names):
+        for group in codings:
+            assert term.has_concept(concept, group) == (concept in term.concepts(group)), (concept, group)
