@@ -17,6 +17,11 @@ from typing import Any
 # storage (in-memory or shared files) at import time. Workers fork from this master and inherit it.
 METRICS_DIR = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/spinecds-metrics")
 
+# Imported here, after the line above and before any worker exists, not inside child_exit: that
+# hook runs in a SIGCHLD handler, and a second worker's exit during the first import re-entered it
+# ("cannot import name 'Gauge' from partially initialized module" when 4 workers stopped at once).
+from prometheus_client import multiprocess  # noqa: E402
+
 bind = f"0.0.0.0:{os.environ.get('SPINECDS_PORT', '8000')}"
 # uvicorn's worker with the service's own proxy-header and logging options (cds_hooks/serving.py).
 worker_class = "cds_hooks.gunicorn_worker.SpinecdsWorker"
@@ -56,6 +61,4 @@ def on_starting(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """Drop a dead worker's in-flight gauge, so the sum covers live workers only."""
-    from prometheus_client import multiprocess  # imported late: see PROMETHEUS_MULTIPROC_DIR above
-
     multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
