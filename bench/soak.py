@@ -15,14 +15,13 @@ import json
 import re
 import subprocess
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
 from bench.http_bench import ROOT, cpu_seconds, hook_call, rss_mb, serve, spinecds_command
 
 ROTATE_SCRIPT = ROOT / "bench" / "wrk_rotate.lua"
+CHUNK_SECONDS = 30
 
 
 def chart_bodies(charts: int, resources: int) -> list[str]:
@@ -55,42 +54,47 @@ def main(argv: list[str] | None = None) -> None:
         wrk = ["wrk", "-t2", f"-c{args.clients}", "--timeout", "10s", "-s", str(ROTATE_SCRIPT)]
         # A first pass over every chart: the caches fill; what grows after that would be a leak.
         subprocess.run([*wrk, "-d3s", url, "--", str(bodies_file)], capture_output=True, check=True)
-        warm_rps = _rps_probe(wrk, url, bodies_file)
-        seconds = max(10, round(args.requests / warm_rps))
-        samples: list[tuple[float, float]] = []
-        stop = threading.Event()
-
-        def sample() -> None:
-            started = time.monotonic()
-            while not stop.wait(5):
-                samples.append((time.monotonic() - started, rss_mb(server.pid)))
-
-        fill_seconds = max(5, round(args.charts / warm_rps) + 5)
+        fill_seconds = max(5, round(args.charts / _rps_probe(wrk, url, bodies_file)) + 5)
         subprocess.run([*wrk, f"-d{fill_seconds}s", url, "--", str(bodies_file)], capture_output=True, check=True)
         rss_full, cpu_before = rss_mb(server.pid), cpu_seconds(server.pid)
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        done = subprocess.run([*wrk, f"-d{seconds}s", url, "--", str(bodies_file)], capture_output=True, text=True)
-        stop.set()
-        cpu_after, rss_end = cpu_seconds(server.pid), rss_mb(server.pid)
-    raw = json.loads(re.search(r"^WRK_JSON (.*)$", done.stdout, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    failed = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
-    quarter = max(1, len(samples) // 4)
+        # Chunks of CHUNK_SECONDS until the requests are done: a resident-memory sample after each.
+        runs: list[dict[str, float]] = []
+        samples: list[float] = []
+        while sum(run["requests"] for run in runs) < args.requests:
+            runs.append(
+                _wrk_json(
+                    subprocess.run(
+                        [*wrk, f"-d{CHUNK_SECONDS}s", url, "--", str(bodies_file)], capture_output=True, text=True
+                    ).stdout
+                )
+            )
+            samples.append(rss_mb(server.pid))
+        cpu_after = cpu_seconds(server.pid)
+    requests = sum(run["requests"] for run in runs)
+    failed = sum(
+        run[k] for run in runs for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+    )
+    seconds = sum(run["duration_us"] for run in runs) / 1e6
     print(
-        f"soak: {raw['requests']} requests over {args.charts} charts ({args.resources or 'filtered'} body), "
-        f"{args.clients} clients, {raw['requests'] / (raw['duration_us'] / 1e6):.0f} req/s, {failed} failed, "
-        f"p95 {raw['p95_us'] / 1000:.1f} ms, CPU {(cpu_after - cpu_before) * 1000 / raw['requests']:.2f} ms/request"
+        f"soak: {requests:.0f} requests after the caches filled, over {args.charts} charts "
+        f"({args.resources or 'filtered'} body), {args.clients} clients, {requests / seconds:.0f} req/s, "
+        f"{failed} failed, "
+        f"worst chunk p95 {max(run['p95_us'] for run in runs) / 1000:.1f} ms, "
+        f"CPU {(cpu_after - cpu_before) * 1000 / requests:.2f} ms/request"
     )
     print(
-        f"server RSS: {rss_full:.1f} MB after every chart was seen, {rss_end:.1f} MB at the end; "
-        f"mean of the first quarter of samples {sum(r for _, r in samples[:quarter]) / quarter:.1f} MB, "
-        f"of the last quarter {sum(r for _, r in samples[-quarter:]) / quarter:.1f} MB ({len(samples)} samples)"
+        f"server RSS: {rss_full:.1f} MB after every chart was seen; after each {CHUNK_SECONDS} s: "
+        + ", ".join(f"{sample:.1f}" for sample in samples)
+        + " MB"
     )
+
+
+def _wrk_json(output: str) -> dict[str, float]:
+    return json.loads(re.search(r"^WRK_JSON (.*)$", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
 
 
 def _rps_probe(wrk: list[str], url: str, bodies_file: Path) -> float:
-    output = subprocess.run([*wrk, "-d3s", url, "--", str(bodies_file)], capture_output=True, text=True).stdout
-    raw = json.loads(re.search(r"^WRK_JSON (.*)$", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    raw = _wrk_json(subprocess.run([*wrk, "-d3s", url, "--", str(bodies_file)], capture_output=True, text=True).stdout)
     return raw["requests"] / (raw["duration_us"] / 1e6)
 
 
