@@ -5,7 +5,7 @@
 Each step of `POST /cds-services/spinecds-patient-view` is timed on its own with the same inputs
 the real request gives it (CPU time of this process, median of `--iterations` calls), for the
 ~300-resource body and the filtered one; then the whole request through the ASGI app (middleware,
-routing, the worker-thread hop, the audit write) is timed, and what the steps do not explain is the
+routing, the audit write; with SQLite the evaluation runs on the event loop) is timed, and what the steps do not explain is the
 framework's share. Each middleware layer is measured by removing it, and the thread hop on its own.
 `--cprofile` prints the top functions of 300 whole requests instead.
 """
@@ -201,7 +201,7 @@ def steps(body_json: dict[str, Any], iterations: int, database: Path) -> dict[st
     )
     time_step("response JSON", lambda: JSONResponse({"cards": cards}).body)
     loop = asyncio.new_event_loop()
-    time_step("worker-thread hop (run_in_threadpool)", lambda: loop.run_until_complete(run_in_threadpool(int)))
+    time_step("thread hop (PostgreSQL only; not on the SQLite path)", lambda: loop.run_until_complete(run_in_threadpool(int)))
     loop.close()
     result["sum of steps"] = sum(v for k, v in result.items() if not k.startswith(" ") and "hop" not in k)
     whole = AsgiDriver(app, body)
