@@ -201,7 +201,9 @@ def steps(body_json: dict[str, Any], iterations: int, database: Path) -> dict[st
     )
     time_step("response JSON", lambda: JSONResponse({"cards": cards}).body)
     loop = asyncio.new_event_loop()
-    time_step("thread hop (PostgreSQL only; not on the SQLite path)", lambda: loop.run_until_complete(run_in_threadpool(int)))
+    time_step(
+        "thread hop (PostgreSQL only; not on the SQLite path)", lambda: loop.run_until_complete(run_in_threadpool(int))
+    )
     loop.close()
     result["sum of steps"] = sum(v for k, v in result.items() if not k.startswith(" ") and "hop" not in k)
     whole = AsgiDriver(app, body)
