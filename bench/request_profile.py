@@ -6,8 +6,8 @@ Each step of `POST /cds-services/spinecds-patient-view` is timed on its own with
 the real request gives it (CPU time of this process, median of `--iterations` calls), for the
 ~300-resource body and the filtered one; then the whole request through the ASGI app (middleware,
 routing, the audit write; with SQLite the evaluation runs on the event loop) is timed, and what the
-steps do not explain is the framework's share. Each middleware layer is measured by removing it, and the thread hop on its own.
-`--cprofile` prints the top functions of 300 whole requests instead.
+steps do not explain is the framework's share. Each middleware layer is measured by removing it,
+and the thread hop on its own. `--cprofile` prints the top functions of 300 whole requests instead.
 """
 
 from __future__ import annotations
