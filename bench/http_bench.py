@@ -3,7 +3,7 @@
     make bench-peers                 # once: bench/.peers-venv with PyPI healthchain; gunicorn in .venv
     python -m bench.http_bench [--seconds 10] [--repeat 3] [--workers 2,4] [--soak-seconds 0] [--quick]
 
-The load generator is Debian's `wrk` (compiled C, bench/wrk_post.lua posts a body read once), so the
+The load generator is Debian's `wrk` (compiled C, bench/wrk_bodies.lua posts a body read once), so the
 client takes little of the two cores the servers need. Each server is its own process; its CPU per
 request comes from /proc/<pid>/stat (utime + stime, workers included) and is less sensitive to other
 load on the machine than requests/s. Rounds are interleaved (spinecds, peer, bare; then again) so
@@ -42,7 +42,7 @@ from cds_hooks.prefetch_templates import prefetch_templates
 ROOT = Path(__file__).resolve().parent.parent
 PREFETCHED = ("patient", "conditions", "performanceStatus", "pain", "sins", "staging")
 PEERS_PYTHON = ROOT / "bench" / ".peers-venv" / "bin" / "python"
-WRK_SCRIPT = ROOT / "bench" / "wrk_post.lua"
+WRK_SCRIPT = ROOT / "bench" / "wrk_bodies.lua"
 HOOK_PATH = "/cds-services/spinecds-patient-view"
 SF = "http://spinecds.org/fhir/CodeSystem/spine-findings"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"

@@ -3,7 +3,7 @@
 The HTTP benchmark posts one body again and again, so every cache hits after the first request and
 memory cannot grow. Here each request is another chart: `--charts` patients, each with its own ids
 (so its resources are new to the validated-model cache, its undated Conditions new to the first-seen
-table), a fresh hookInstance, taken in turn by wrk (bench/wrk_rotate.lua) at 8 clients against one
+table), a fresh hookInstance, taken in turn by wrk (bench/wrk_bodies.lua) at 8 clients against one
 uvicorn process. The server's resident memory is sampled every few seconds; the report gives it after
 the first pass over all charts (every cache full) and at the end, with CPU per request.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.http_bench import ROOT, cpu_seconds, hook_call, rss_mb, serve, spinecds_command
 
-ROTATE_SCRIPT = ROOT / "bench" / "wrk_rotate.lua"
+BODIES_SCRIPT = ROOT / "bench" / "wrk_bodies.lua"
 CHUNK_SECONDS = 30
 
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     env["SPINECDS_DATABASE_PATH"] = str(workdir / "soak.sqlite3")
     with serve("spinecds", command, env, bodies[0].encode()) as server:
         url = server.base + "/cds-services/spinecds-patient-view"
-        wrk = ["wrk", "-t2", f"-c{args.clients}", "--timeout", "10s", "-s", str(ROTATE_SCRIPT)]
+        wrk = ["wrk", "-t2", f"-c{args.clients}", "--timeout", "10s", "-s", str(BODIES_SCRIPT)]
         # A first pass over every chart: the caches fill; what grows after that would be a leak.
         subprocess.run([*wrk, "-d3s", url, "--", str(bodies_file)], capture_output=True, check=True)
         fill_seconds = max(5, round(args.charts / _rps_probe(wrk, url, bodies_file)) + 5)

@@ -1,6 +1,7 @@
--- wrk script: POST a different JSON body on each request, in turn, from a file with one body per line
--- (the first script argument); print the latency percentiles as one JSON line, like wrk_post.lua.
---   wrk -t2 -c8 -d600s -s bench/wrk_rotate.lua http://127.0.0.1:8000/cds-services/x -- bodies.jsonl
+-- wrk script: POST the JSON bodies of a file with one body per line (the first script argument), in
+-- turn, one per request (a file of one line: the same body every time); print the latency
+-- percentiles as one JSON line for bench/http_bench.py and bench/soak.py.
+--   wrk -t2 -c8 -d10s -s bench/wrk_bodies.lua http://127.0.0.1:8000/cds-services/x -- bodies.jsonl
 local requests_bytes = {}
 local next_index = 1
 
